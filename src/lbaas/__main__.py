@@ -1,0 +1,3 @@
+from lbaas.cli.main import main
+
+main()

@@ -1,0 +1,124 @@
+"""The FastAPI application: Octavia's v2 API, mounted from one list of routers.
+
+Every load-balancing router is served under ``/v2/lbaas`` and under the old
+neutron-lbaas prefix ``/v2.0/lbaas`` (same handlers); the Neutron-shaped
+network API is under ``/v2.0``; version discovery is at ``/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+from lbaas import __version__
+from lbaas.api import errors
+from lbaas.api.deps import ApiState
+from lbaas.api.routes import (
+    availabilityzone,
+    availabilityzoneprofile,
+    flavor,
+    flavorprofile,
+    healthmonitor,
+    l7policy,
+    l7rule,
+    listener,
+    loadbalancer,
+    member,
+    network,
+    pool,
+    provider,
+    quota,
+    subnet,
+)
+
+LBAAS_ROUTERS: list[APIRouter] = [
+    loadbalancer.router, listener.router, pool.router, member.router, healthmonitor.router,
+    l7policy.router, l7rule.router, quota.router, provider.router, flavor.router,
+    flavorprofile.router, availabilityzone.router, availabilityzoneprofile.router,
+]
+NETWORK_ROUTERS: list[APIRouter] = [network.router, subnet.router]
+LBAAS_PREFIXES = ("/v2/lbaas", "/v2.0/lbaas")
+
+# Octavia API minor versions and the day each appeared; the last is CURRENT.
+API_VERSIONS = [
+    ("v2.0", "2016-12-11T00:00:00Z"), ("v2.1", "2018-04-20T00:00:00Z"),
+    ("v2.2", "2018-07-31T00:00:00Z"), ("v2.3", "2018-12-18T00:00:00Z"),
+    ("v2.4", "2018-12-19T00:00:00Z"), ("v2.5", "2019-01-21T00:00:00Z"),
+    ("v2.6", "2019-01-25T00:00:00Z"), ("v2.7", "2018-01-25T12:00:00Z"),
+    ("v2.8", "2019-02-12T00:00:00Z"), ("v2.9", "2019-03-04T00:00:00Z"),
+    ("v2.10", "2019-03-05T00:00:00Z"), ("v2.11", "2019-06-24T00:00:00Z"),
+    ("v2.12", "2019-09-11T00:00:00Z"), ("v2.13", "2019-09-13T00:00:00Z"),
+    ("v2.14", "2019-11-10T00:00:00Z"), ("v2.15", "2020-03-10T00:00:00Z"),
+    ("v2.16", "2020-03-15T00:00:00Z"), ("v2.17", "2020-04-29T00:00:00Z"),
+    ("v2.18", "2020-04-29T01:00:00Z"), ("v2.19", "2020-05-12T00:00:00Z"),
+    ("v2.20", "2020-08-02T00:00:00Z"), ("v2.21", "2020-09-03T00:00:00Z"),
+    ("v2.22", "2020-09-04T00:00:00Z"), ("v2.23", "2020-09-07T00:00:00Z"),
+    ("v2.24", "2020-10-15T00:00:00Z"), ("v2.25", "2021-10-02T00:00:00Z"),
+    ("v2.26", "2022-08-29T00:00:00Z"), ("v2.27", "2023-05-05T00:00:00Z"),
+    ("v2.28", "2023-11-08T00:00:00Z"), ("v2.29", "2024-10-15T00:00:00Z"),
+    ("v2.30", "2025-02-26T00:00:00Z"),
+]
+
+
+def create_app(state: ApiState) -> FastAPI:
+    """The API application serving ``state`` (settings, sessions, policy, drivers)."""
+    app = FastAPI(title="lbaas", version=__version__,
+                  description="Load balancing as a service: the OpenStack Octavia v2 API "
+                              "over HAProxy processes.",
+                  docs_url="/docs", redoc_url=None)
+    app.state.lbaas = state
+    errors.install(app)
+    for prefix in LBAAS_PREFIXES:
+        for router in LBAAS_ROUTERS:
+            # The neutron-lbaas prefix is an alias: keep it out of the schema.
+            app.include_router(router, prefix=prefix,
+                               include_in_schema=prefix == LBAAS_PREFIXES[0])
+    for router in NETWORK_ROUTERS:
+        app.include_router(router, prefix="/v2.0")
+
+    @app.get("/", tags=["Versions"])
+    def versions(request: Request) -> JSONResponse:
+        """API version discovery (api-ref "List API versions")."""
+        base = str(request.base_url)
+        last = len(API_VERSIONS) - 1
+        return JSONResponse({"versions": [
+            {"id": vid, "status": "CURRENT" if i == last else "SUPPORTED", "updated": when,
+             "links": [{"href": f"{base}v2", "rel": "self"}]}
+            for i, (vid, when) in enumerate(API_VERSIONS)]})
+
+    @app.get("/healthcheck", tags=["Versions"])
+    def healthcheck() -> JSONResponse:
+        """Liveness of the API process."""
+        return JSONResponse({"status": "OK"})
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with Octavia's 400 fault instead of FastAPI's 422."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components["Fault"] = errors.Fault.model_json_schema()
+    fault_schema = {"$ref": "#/components/schemas/Fault"}
+    fault_ref = {"content": {"application/json": {"schema": fault_schema}}}
+    for path in schema.get("paths", {}).values():
+        for op in path.values():
+            responses = op.setdefault("responses", {})
+            responses.pop("422", None)
+            for code, text in (("400", "Bad request: a field failed validation"),
+                               ("401", "Unauthorized"),
+                               ("403", "Forbidden by policy or quota"),
+                               ("404", "Not found"), ("409", "Conflict"),
+                               ("500", "Internal error")):
+                responses.setdefault(code, {"description": text, **fault_ref})
+    app.openapi_schema = schema
+    return schema

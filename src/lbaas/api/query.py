@@ -1,0 +1,287 @@
+"""List requests: filtering, tags, sorting, keyset pagination and ``fields=``.
+
+Octavia's list conventions (api-ref "Pagination", "Sorting", "Filtering",
+"Tags", "Field selection"):
+
+- ``limit`` (capped by ``pagination_max_limit``), ``marker`` (the id of the
+  last object of the previous page), ``page_reverse=true`` to walk backwards;
+  responses carry ``<resources>_links`` with ``next``/``previous`` hrefs;
+- ``sort=key:dir,key2`` or ``sort_key=k1,k2&sort_dir=asc,desc``; the default
+  order is ascending ``created_at, id``;
+- any other attribute is an exact-match filter (repeat it to match any of
+  several values); ``tags``, ``tags-any``, ``not-tags``, ``not-tags-any`` take
+  comma-separated tags;
+- ``fields=a,b`` (or repeated) keeps only those attributes in each object.
+
+Unknown filters, sort keys, directions, markers and limits are 400s with
+Octavia's messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from sqlalchemy import Select, and_, case, false, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql import ColumnElement
+
+from lbaas.common import constants as c
+from lbaas.common import exceptions as exc
+from lbaas.db import models as m
+
+_AUX = {"limit", "marker", "sort", "sort_key", "sort_dir", "fields", "page_reverse"}
+_TAG_PARAMS = ("tags", "tags-any", "not-tags", "not-tags-any")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_MIN_DATETIME = datetime(1970, 1, 1)
+
+
+@dataclass
+class ListQuery:
+    """The parsed query string of a list request."""
+
+    limit: int | None
+    marker: str | None
+    page_reverse: bool
+    sort: list[tuple[str, str]]
+    fields: list[str] | None
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    tags: dict[str, list[str]] = field(default_factory=dict)
+    raw: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _split(values: Sequence[str]) -> list[str]:
+    return [part for v in values for part in v.split(",") if part != ""]
+
+
+def _sort_dir(value: str) -> str:
+    d = value.strip().lower()
+    if d not in (c.SORT_ASC, c.SORT_DESC):
+        raise exc.InvalidSortDirection(key=value)
+    return d
+
+
+def parse_list_query(request: Request, max_limit: int) -> ListQuery:
+    """Parse ``request``'s query string. Raises the 400s named in the module doc."""
+    items = list(request.query_params.multi_items())
+    params: dict[str, list[str]] = {}
+    for key, value in items:
+        params.setdefault(key, []).append(value)
+
+    def one(name: str) -> str | None:
+        values = params.get(name)
+        return values[-1] if values else None
+
+    limit: int | None = max_limit
+    raw_limit = one("limit")
+    if raw_limit is not None:
+        try:
+            n = None if raw_limit == "infinite" else int(raw_limit)
+        except ValueError:
+            raise exc.InvalidLimit(key=raw_limit) from None
+        limit = max_limit if n is None or n < 1 else min(n, max_limit)
+
+    sort: list[tuple[str, str]] = []
+    if one("sort"):
+        for part in _split(params["sort"]):
+            comps = part.split(":")
+            if len(comps) == 1:
+                sort.append((comps[0], c.DEFAULT_SORT_DIR))
+            elif len(comps) == 2:
+                sort.append((comps[0], _sort_dir(comps[1])))
+            else:
+                raise exc.InvalidSortKey(key=part)
+    elif one("sort_key"):
+        keys = _split(params["sort_key"])
+        dirs = [_sort_dir(d) for d in _split(params.get("sort_dir", []))]
+        dirs += [c.DEFAULT_SORT_DIR] * (len(keys) - len(dirs))
+        sort = list(zip(keys, dirs, strict=False))
+
+    page_reverse = (one("page_reverse") or "false").lower() in _TRUE
+    fields = _split(params["fields"]) if "fields" in params else None
+    tags = {k: _split(params[k]) for k in _TAG_PARAMS if k in params}
+    filters = {k: v for k, v in params.items() if k not in _AUX and k not in _TAG_PARAMS}
+    return ListQuery(limit=limit, marker=one("marker"), page_reverse=page_reverse, sort=sort,
+                     fields=fields, filters=filters, tags=tags, raw=items)
+
+
+def columns_of(model: type[m.Base], exclude: Sequence[str] = (),
+               aliases: Mapping[str, InstrumentedAttribute[Any]] | None = None,
+               ) -> dict[str, InstrumentedAttribute[Any]]:
+    """Filterable/sortable attributes of ``model``: its scalar columns by name.
+
+    JSON columns are left out (they cannot be compared); ``aliases`` adds API
+    names that differ from column names (``loadbalancer_id``).
+    """
+    cols: dict[str, InstrumentedAttribute[Any]] = {}
+    for col in model.__table__.columns:
+        if col.key in exclude or col.type.__class__.__name__ == "JSON":
+            continue
+        cols[col.key] = getattr(model, col.key)
+    cols.update(aliases or {})
+    return cols
+
+
+def _coerce(name: str, attr: InstrumentedAttribute[Any], raw: str) -> Any:
+    try:
+        py = attr.type.python_type
+    except NotImplementedError:  # pragma: no cover - every column type we use has one
+        return raw
+    try:
+        if py is bool:
+            low = raw.lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError(raw)
+        if py in (int, float):
+            return py(raw)
+    except ValueError:
+        raise exc.InvalidInput(field=name, value=raw,
+                               detail=f"Value should be of type {py.__name__}") from None
+    return raw
+
+
+def _null_default(attr: InstrumentedAttribute[Any]) -> Any:
+    py = attr.type.python_type
+    if py is datetime:
+        return _MIN_DATETIME
+    if py in (int, float):
+        return 0
+    if py is bool:
+        return False
+    return ""
+
+
+def _sortable_expr(attr: InstrumentedAttribute[Any]) -> ColumnElement[Any]:
+    return case((attr.is_not(None), attr), else_=_null_default(attr))
+
+
+@dataclass
+class Page:
+    """One page of rows and the Octavia links that go with it."""
+
+    rows: list[Any]
+    links: list[dict[str, str]]
+
+
+def paginate(session: Session, request: Request, q: ListQuery, stmt: Select[Any],
+             model: type[m.Base], columns: Mapping[str, InstrumentedAttribute[Any]],
+             base_uri: str = "") -> Page:
+    """Apply ``q``'s filters, tags, order and page to ``stmt`` (a select of ``model``).
+
+    ``columns`` names what may be filtered and sorted on. Raises
+    InvalidFilterArgument, InvalidSortKey, InvalidMarker (400).
+    """
+    for name, values in q.filters.items():
+        attr = columns.get(name)
+        if attr is None:
+            raise exc.InvalidFilterArgument()
+        coerced = [_coerce(name, attr, v) for v in values]
+        stmt = stmt.where(attr == coerced[0] if len(coerced) == 1 else attr.in_(coerced))
+    stmt = _apply_tags(stmt, model, q.tags)
+
+    sort = list(q.sort)
+    for key in c.DEFAULT_SORT_KEYS:
+        if key in columns and key not in [k for k, _ in sort]:
+            sort.append((key, c.DEFAULT_SORT_DIR))
+    attrs: list[tuple[InstrumentedAttribute[Any], str]] = []
+    for key, direction in sort:
+        attr = columns.get(key)
+        if attr is None:
+            raise exc.InvalidSortKey(key=key)
+        attrs.append((attr, direction))
+
+    backwards = q.page_reverse and q.marker is not None
+    if q.marker is not None:
+        id_attr = getattr(model, "id", None)
+        marker_row = session.scalars(
+            stmt.where(id_attr == q.marker)).one_or_none() if id_attr is not None else None
+        if marker_row is None:
+            raise exc.InvalidMarker(key=q.marker)
+        stmt = stmt.where(_after(marker_row, attrs, backwards))
+
+    for attr, direction in attrs:
+        ascending = (direction == c.SORT_ASC) != backwards
+        expr = _sortable_expr(attr)
+        stmt = stmt.order_by(expr.asc() if ascending else expr.desc())
+    if q.limit is not None:
+        stmt = stmt.limit(q.limit)
+    rows = list(session.scalars(stmt).unique())
+    if backwards:
+        rows.reverse()
+    return Page(rows=rows, links=_links(request, q, rows, base_uri))
+
+
+def _after(marker: Any, attrs: list[tuple[InstrumentedAttribute[Any], str]],
+           backwards: bool) -> ColumnElement[bool]:
+    """Rows strictly after ``marker`` in the sort order (before it if ``backwards``)."""
+    criteria = []
+    for i, (attr, direction) in enumerate(attrs):
+        clause = []
+        for prev, _ in attrs[:i]:
+            value = getattr(marker, prev.key)
+            clause.append(_sortable_expr(prev) == (value if value is not None
+                                                   else _null_default(prev)))
+        value = getattr(marker, attr.key)
+        value = value if value is not None else _null_default(attr)
+        greater = (direction == c.SORT_ASC) != backwards
+        expr = _sortable_expr(attr)
+        clause.append(expr > value if greater else expr < value)
+        criteria.append(and_(*clause))
+    return or_(*criteria) if criteria else false()
+
+
+def _apply_tags(stmt: Select[Any], model: type[m.Base], tags: dict[str, list[str]]) -> Select[Any]:
+    if not tags:
+        return stmt
+    if not hasattr(model, "_tags"):
+        raise exc.InvalidFilterArgument()
+    ident: Any = getattr(model, "id")  # noqa: B009
+
+    def having(tag: str) -> Any:
+        return ident.in_(select(m.Tag.resource_id).where(m.Tag.tag == tag))
+
+    for tag in tags.get("tags", []):
+        stmt = stmt.where(having(tag))
+    if tags.get("tags-any"):
+        stmt = stmt.where(ident.in_(
+            select(m.Tag.resource_id).where(m.Tag.tag.in_(tags["tags-any"]))))
+    not_all = tags.get("not-tags")
+    if not_all:
+        stmt = stmt.where(~and_(*[having(t) for t in not_all]))
+    if tags.get("not-tags-any"):
+        stmt = stmt.where(~ident.in_(
+            select(m.Tag.resource_id).where(m.Tag.tag.in_(tags["not-tags-any"]))))
+    return stmt
+
+
+def _links(request: Request, q: ListQuery, rows: list[Any], base_uri: str) -> list[dict[str, str]]:
+    if not rows:
+        return []
+    path = (base_uri.rstrip("/") + request.url.path) if base_uri else \
+        str(request.url.replace(query=""))
+    keep = [(k, v) for k, v in q.raw if k in ("sort", "sort_key", "sort_dir", "fields")
+            or (k not in _AUX)]
+    base = [("limit", str(q.limit))] if q.limit is not None else []
+    links = []
+    if q.marker is not None:
+        prev = [*base, *keep, ("marker", rows[0].id), ("page_reverse", "True")]
+        links.append({"href": f"{path}?{urlencode(prev)}", "rel": "previous"})
+    if q.limit is not None and len(rows) >= q.limit:
+        nxt = [*base, *keep, ("marker", rows[-1].id)]
+        links.append({"href": f"{path}?{urlencode(nxt)}", "rel": "next"})
+    return links
+
+
+def select_fields(obj: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
+    """``obj`` reduced to ``fields`` (all of it when ``fields`` is None)."""
+    if not fields:
+        return obj
+    return {k: v for k, v in obj.items() if k in fields}

@@ -1,0 +1,5 @@
+"""availabilityzone API (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

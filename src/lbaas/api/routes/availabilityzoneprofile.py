@@ -1,0 +1,5 @@
+"""availabilityzoneprofile API (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""flavor API (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""flavorprofile API (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""healthmonitor API (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

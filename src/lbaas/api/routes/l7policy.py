@@ -1,0 +1,5 @@
+"""l7policy API (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

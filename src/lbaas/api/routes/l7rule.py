@@ -1,0 +1,5 @@
+"""l7rule API (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

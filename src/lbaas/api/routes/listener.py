@@ -1,0 +1,5 @@
+"""listener API (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

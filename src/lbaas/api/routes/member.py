@@ -1,0 +1,5 @@
+"""member API (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""network API (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""pool API (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

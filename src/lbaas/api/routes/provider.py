@@ -1,0 +1,5 @@
+"""provider API (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""quota API (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""subnet API (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

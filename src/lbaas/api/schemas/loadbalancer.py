@@ -1,0 +1,198 @@
+"""Load balancer shapes (api-ref "Load Balancers")."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from lbaas.api.schemas.common import (
+    Description,
+    IdOnly,
+    IPAddressStr,
+    Name,
+    NameOut,
+    PageLink,
+    ProjectId,
+    RequestModel,
+    ResponseModel,
+    Tag,
+    Timestamp,
+    UUIDStr,
+    id_refs,
+)
+from lbaas.db import models as m
+
+
+class AdditionalVip(RequestModel):
+    subnet_id: UUIDStr
+    ip_address: IPAddressStr | None = None
+    port_id: UUIDStr | None = None
+
+
+class LoadBalancerCreate(RequestModel):
+    """POST /v2/lbaas/loadbalancers. One of vip_port_id, vip_network_id,
+    vip_subnet_id selects the VIP's network; with none of them the VIP comes
+    from the default subnet (an lbaas extension: Octavia requires one).
+
+    ``listeners`` and ``pools`` make it a fully-populated create.
+    """
+
+    name: Name | None = None
+    description: Description | None = None
+    admin_state_up: bool = True
+    vip_address: IPAddressStr | None = None
+    vip_port_id: UUIDStr | None = None
+    vip_subnet_id: UUIDStr | None = None
+    vip_network_id: UUIDStr | None = None
+    vip_qos_policy_id: UUIDStr | None = None
+    vip_sg_ids: list[UUIDStr] | None = None
+    additional_vips: list[AdditionalVip] = []
+    project_id: ProjectId | None = None
+    tenant_id: ProjectId | None = Field(default=None,
+                                        description="Deprecated alias of project_id.")
+    provider: Annotated[str, Field(max_length=64)] | None = None
+    flavor_id: UUIDStr | None = None
+    availability_zone: Annotated[str, Field(max_length=255)] | None = None
+    tags: list[Tag] | None = None
+    listeners: list[dict[str, Any]] = []
+    pools: list[dict[str, Any]] = []
+
+
+class LoadBalancerCreateRoot(RequestModel):
+    loadbalancer: LoadBalancerCreate
+
+
+class LoadBalancerUpdate(RequestModel):
+    """PUT /v2/lbaas/loadbalancers/{id}: only the fields given change."""
+
+    name: Name | None = None
+    description: Description | None = None
+    admin_state_up: bool | None = None
+    vip_qos_policy_id: UUIDStr | None = None
+    vip_sg_ids: list[UUIDStr] | None = None
+    tags: list[Tag] | None = None
+
+
+class LoadBalancerUpdateRoot(RequestModel):
+    loadbalancer: LoadBalancerUpdate
+
+
+class AdditionalVipResponse(ResponseModel):
+    subnet_id: str
+    ip_address: str | None = None
+    port_id: str | None = None
+
+
+class LoadBalancerResponse(ResponseModel):
+    id: str
+    name: NameOut
+    description: NameOut
+    provisioning_status: str
+    operating_status: str
+    admin_state_up: bool
+    project_id: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    vip_address: str | None
+    vip_port_id: str | None
+    vip_subnet_id: str | None
+    vip_network_id: str | None
+    vip_qos_policy_id: str | None
+    vip_sg_ids: list[str] | None
+    vip_vnic_type: str
+    additional_vips: list[AdditionalVipResponse]
+    listeners: list[IdOnly]
+    pools: list[IdOnly]
+    provider: str
+    flavor_id: str | None
+    availability_zone: str | None
+    tags: list[str]
+    provisioning_status_reason: str | None = Field(
+        default=None, description="lbaas extension: why the last change failed (ERROR).")
+
+    @classmethod
+    def dump(cls, lb: m.LoadBalancer) -> dict[str, Any]:
+        """The JSON body of ``lb``."""
+        return cls.model_validate({
+            **{k: getattr(lb, k) for k in cls.model_fields
+               if k not in ("listeners", "pools", "tags")},
+            "listeners": id_refs(lb.listeners),
+            "pools": id_refs(lb.pools),
+            "tags": list(lb.tags),
+        }).model_dump(mode="json")
+
+
+class LoadBalancerRoot(ResponseModel):
+    loadbalancer: LoadBalancerResponse
+
+
+class LoadBalancersRoot(ResponseModel):
+    loadbalancers: list[LoadBalancerResponse]
+    loadbalancers_links: list[PageLink]
+
+
+class LoadBalancerStats(ResponseModel):
+    """Cumulative traffic counters (bytes, connections) of a load balancer."""
+
+    active_connections: int
+    bytes_in: int
+    bytes_out: int
+    request_errors: int
+    total_connections: int
+
+
+class LoadBalancerStatsRoot(ResponseModel):
+    stats: LoadBalancerStats
+
+
+class MemberStatus(ResponseModel):
+    id: str
+    name: NameOut
+    operating_status: str
+    provisioning_status: str
+    address: str
+    protocol_port: int
+
+
+class HealthMonitorStatus(ResponseModel):
+    id: str
+    name: NameOut
+    type: str
+    provisioning_status: str
+    operating_status: str
+
+
+class PoolStatus(ResponseModel):
+    id: str
+    name: NameOut
+    provisioning_status: str
+    operating_status: str
+    health_monitor: HealthMonitorStatus | None = None
+    members: list[MemberStatus]
+
+
+class ListenerStatus(ResponseModel):
+    id: str
+    name: NameOut
+    operating_status: str
+    provisioning_status: str
+    pools: list[PoolStatus]
+
+
+class LoadBalancerStatus(ResponseModel):
+    id: str
+    name: NameOut
+    operating_status: str
+    provisioning_status: str
+    listeners: list[ListenerStatus]
+
+
+class StatusTree(ResponseModel):
+    loadbalancer: LoadBalancerStatus
+
+
+class StatusTreeRoot(ResponseModel):
+    """GET /v2/lbaas/loadbalancers/{id}/status (api-ref "Get the Load Balancer status tree")."""
+
+    statuses: StatusTree

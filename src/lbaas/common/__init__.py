@@ -1,0 +1,1 @@
+"""Vocabulary shared by every layer: Octavia's constants and exceptions."""

@@ -1,0 +1,247 @@
+"""One exception hierarchy for the API: status and message live on the class.
+
+Each class carries its HTTP status (``code``) and a ``%``-style message
+template whose text follows Octavia's ``octavia.common.exceptions`` so that
+clients matching on faultstrings keep working. The API turns any
+:class:`APIError` into Octavia's error body
+``{"faultcode": "Client"|"Server", "faultstring": <message>, "debuginfo": null}``;
+nothing matches on message text.
+"""
+
+from typing import Any, ClassVar
+
+
+class LbaasError(Exception):
+    """Base of every error lbaas raises on purpose."""
+
+
+class APIError(LbaasError):
+    """An error with an HTTP status and an Octavia-shaped message.
+
+    Subclasses set ``code`` (the HTTP status) and ``message`` (a template
+    filled from the keyword arguments given to the constructor).
+    """
+
+    code: ClassVar[int] = 500
+    message: ClassVar[str] = "An unknown exception occurred."
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        self.msg = self.message % kwargs if kwargs else self.message
+        super().__init__(self.msg)
+
+
+class InvalidInput(APIError):
+    """A request field failed validation (wsme's wording, used by Octavia)."""
+
+    code = 400
+    message = "Invalid input for field/attribute %(field)s. Value: '%(value)s'. %(detail)s"
+
+
+class UnknownAttribute(APIError):
+    code = 400
+    message = "Unknown attribute for argument %(argument)s: %(attributes)s"
+
+
+class ValidationError(APIError):
+    """A cross-field or cross-object rule failed (Octavia's ValidationException)."""
+
+    code = 400
+    message = "Validation failure: %(detail)s"
+
+
+class BadRequest(APIError):
+    """A free-form 400 whose message is given in full."""
+
+    code = 400
+    message = "%(detail)s"
+
+
+class VIPValidationError(APIError):
+    code = 400
+    message = "Validation failure: VIP must contain one of: %(objects)s."
+
+
+class InvalidOption(APIError):
+    code = 400
+    message = "%(value)s is not a valid option for %(option)s"
+
+
+class DisabledOption(APIError):
+    code = 400
+    message = "The selected %(option)s is not allowed in this deployment: %(value)s"
+
+
+class InvalidSubresource(APIError):
+    """A referenced object (in the body) does not exist or is not visible."""
+
+    code = 400
+    message = "%(resource)s %(id)s not found."
+
+
+class InvalidFilterArgument(APIError):
+    code = 400
+    message = "One or more arguments are either duplicate or invalid"
+
+
+class InvalidSortKey(APIError):
+    code = 400
+    message = "Supplied sort key '%(key)s' is not valid."
+
+
+class InvalidSortDirection(APIError):
+    code = 400
+    message = "Supplied sort direction '%(key)s' is not valid."
+
+
+class InvalidMarker(APIError):
+    code = 400
+    message = "Supplied pagination marker '%(key)s' is not valid."
+
+
+class InvalidLimit(APIError):
+    code = 400
+    message = "Supplied pagination limit '%(key)s' is not valid."
+
+
+class InvalidIPAddress(APIError):
+    code = 400
+    message = "The IP Address %(ip_addr)s is invalid."
+
+
+class ProviderNotEnabled(APIError):
+    code = 400
+    message = "Provider '%(prov)s' is not enabled."
+
+
+class ProviderFlavorMismatch(APIError):
+    code = 400
+    message = "Flavor '%(flav)s' is not compatible with provider '%(prov)s'"
+
+
+class ListenerNoChildren(APIError):
+    code = 400
+    message = "Protocol %(protocol)s listeners cannot have child objects."
+
+
+class PolicyForbidden(APIError):
+    code = 403
+    message = "Policy does not allow this request to be performed."
+
+
+class QuotaExceeded(APIError):
+    """Octavia's QuotaException: creating would exceed the project's quota."""
+
+    code = 403
+    message = "Quota has been met for resources: %(resource)s"
+
+
+class NotFound(APIError):
+    code = 404
+    message = "%(resource)s %(id)s not found."
+
+
+class ImmutableObject(APIError):
+    """The load balancer is locked by a change in progress (a PENDING_* status)."""
+
+    code = 409
+    message = "%(resource)s %(id)s is immutable and cannot be updated."
+
+
+class Conflict(APIError):
+    """A free-form 409 whose message is given in full."""
+
+    code = 409
+    message = "%(detail)s"
+
+
+class DuplicateListenerEntry(APIError):
+    code = 409
+    message = ("Another Listener on this Load Balancer is already using protocol "
+               "%(protocol)s and protocol_port %(port)d")
+
+
+class DuplicateMemberEntry(APIError):
+    code = 409
+    message = ("Another member on this pool is already using ip %(ip_address)s "
+               "on protocol_port %(port)d")
+
+
+class DuplicateHealthMonitor(APIError):
+    code = 409
+    message = "This pool already has a health monitor"
+
+
+class DuplicatePoolEntry(APIError):
+    code = 409
+    message = "This listener already has a default pool"
+
+
+class PoolInUseByL7Policy(APIError):
+    code = 409
+    message = "Pool %(id)s is in use by L7 policy %(l7policy_id)s"
+
+
+class TooManyL7RulesOnL7Policy(APIError):
+    code = 409
+    message = "Too many rules on L7 policy %(id)s"
+
+
+class ObjectInUse(APIError):
+    code = 409
+    message = "%(object)s %(id)s is in use and cannot be modified."
+
+
+class VIPAddressConflict(APIError):
+    code = 409
+    message = "The VIP IP address is already in use: %(msg)s"
+
+
+class IPAddressExhausted(APIError):
+    """No free address is left in the subnet's allocation pools (Neutron's 409)."""
+
+    code = 409
+    message = "No more IP addresses available on network %(net_id)s."
+
+
+class ProviderDriverError(APIError):
+    code = 500
+    message = "Provider '%(prov)s' reports error: %(user_msg)s"
+
+
+class ProviderNotFound(APIError):
+    code = 501
+    message = "Provider '%(prov)s' was not found."
+
+
+class ProviderNotImplemented(APIError):
+    code = 501
+    message = "Provider '%(prov)s' does not support a requested action: %(user_msg)s"
+
+
+class ProviderUnsupportedOption(APIError):
+    code = 501
+    message = "Provider '%(prov)s' does not support a requested option: %(user_msg)s"
+
+
+class UnsupportedOption(LbaasError):
+    """Raised by a provider driver's validation; the API adds the provider name.
+
+    Carries the user-facing reason, e.g. ``"UDP protocol"``; becomes
+    :class:`ProviderUnsupportedOption` (HTTP 501).
+    """
+
+    def __init__(self, user_msg: str) -> None:
+        self.user_msg = user_msg
+        super().__init__(user_msg)
+
+
+class DriverError(LbaasError):
+    """A provider driver failed to realise a load balancer.
+
+    ``reason`` is shown to the tenant (e.g. HAProxy's own error message).
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

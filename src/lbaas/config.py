@@ -1,0 +1,204 @@
+"""Configuration: oslo.config options, read once into a frozen :class:`Settings`.
+
+Operators write an INI file (``lbaas serve --config-file /etc/lbaas/lbaas.conf``)
+with Octavia's group and option names where Octavia has one
+(``[api_settings] bind_port``, ``[database] connection``,
+``[quotas] default_load_balancer_quota``...). Command-line options override the
+file. Everything below the CLI receives a :class:`Settings` value; nothing
+reads the global ``cfg.CONF`` after start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from oslo_config import cfg
+
+from lbaas.common import constants as c
+
+DEFAULT_STATE_DIR = "/var/lib/lbaas" if os.geteuid() == 0 else "~/.local/state/lbaas"
+
+_default_opts = [
+    cfg.StrOpt("state_dir", default=DEFAULT_STATE_DIR,
+               help="Directory for the embedded database and each load balancer's "
+                    "HAProxy files (<state_dir>/lb/<lb_id>/)."),
+    cfg.StrOpt("default_project_id", default="admin",
+               help="Project of a request that carries no X-Project-Id header "
+                    "(the standalone single-user default)."),
+]
+_api_opts = [
+    cfg.HostAddressOpt("bind_host", default="127.0.0.1", help="Address the API listens on."),
+    cfg.PortOpt("bind_port", default=9876, help="Port the API listens on (Octavia's)."),
+    cfg.StrOpt("api_base_uri", default="",
+               help="Base URI used in pagination links; empty means the request's own URL."),
+    cfg.IntOpt("pagination_max_limit", default=1000, min=1,
+               help="Largest page a list request returns."),
+    cfg.StrOpt("default_provider_driver", default=c.PROVIDER_HAPROXY,
+               help="Provider used when a load balancer is created without one."),
+    cfg.DictOpt("enabled_provider_drivers",
+                default={c.PROVIDER_HAPROXY: "HAProxy processes on this host (default).",
+                         c.PROVIDER_AMPHORA: "Alias of haproxy, for scripts written for Octavia.",
+                         c.PROVIDER_NOOP: "Records objects without realising them."},
+                help="Providers a tenant may choose, as name:description pairs."),
+]
+_database_opts = [
+    cfg.StrOpt("connection", default="", secret=True,
+               help="SQLAlchemy URL; empty means SQLite at <state_dir>/lbaas.sqlite. "
+                    "PostgreSQL: postgresql+psycopg://user:password@host/dbname"),
+]
+_quota_opts = [
+    cfg.IntOpt("default_load_balancer_quota", default=c.QUOTA_UNLIMITED),
+    cfg.IntOpt("default_listener_quota", default=c.QUOTA_UNLIMITED),
+    cfg.IntOpt("default_member_quota", default=c.QUOTA_UNLIMITED),
+    cfg.IntOpt("default_pool_quota", default=c.QUOTA_UNLIMITED),
+    cfg.IntOpt("default_health_monitor_quota", default=c.QUOTA_UNLIMITED),
+    cfg.IntOpt("default_l7policy_quota", default=c.QUOTA_UNLIMITED),
+    cfg.IntOpt("default_l7rule_quota", default=c.QUOTA_UNLIMITED),
+]
+_worker_opts = [
+    cfg.IntOpt("workers", default=4, min=1,
+               help="Load balancers provisioned in parallel (one change in flight each)."),
+    cfg.FloatOpt("poll_interval", default=1.0, min=0.05,
+                 help="Seconds between scans for PENDING_* load balancers left by "
+                      "another process or a crash."),
+]
+_network_opts = [
+    cfg.StrOpt("default_subnet_cidr", default="127.0.0.0/8",
+               help="CIDR of the subnet created on first start for VIPs."),
+    cfg.StrOpt("default_subnet_pool_start", default="127.1.0.1",
+               help="First address handed out as a VIP on the default subnet."),
+    cfg.StrOpt("default_subnet_pool_end", default="127.1.255.254",
+               help="Last address handed out as a VIP on the default subnet."),
+]
+
+_noop_opts = [
+    cfg.FloatOpt("apply_delay", default=0.0, min=0.0,
+                 help="Seconds each noop provider call takes (to watch PENDING_* states)."),
+]
+
+CONF_GROUPS: dict[str | None, list[Any]] = {
+    None: _default_opts,
+    "api_settings": _api_opts,
+    "database": _database_opts,
+    "quotas": _quota_opts,
+    "controller_worker": _worker_opts,
+    "networking": _network_opts,
+    "provider_noop": _noop_opts,
+}
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Register every lbaas option on ``conf`` (idempotent)."""
+    for group, opts in CONF_GROUPS.items():
+        if group is None:
+            conf.register_opts(opts)
+        else:
+            conf.register_opts(opts, group=group)
+
+
+def list_opts() -> list[tuple[str | None, list[Any]]]:
+    """Options for oslo-config-generator (the sample config in etc/)."""
+    return [(group, list(opts)) for group, opts in CONF_GROUPS.items()]
+
+
+@dataclass(frozen=True)
+class QuotaDefaults:
+    """Default per-project quotas; -1 is unlimited (Octavia's [quotas] section)."""
+
+    loadbalancer: int = c.QUOTA_UNLIMITED
+    listener: int = c.QUOTA_UNLIMITED
+    member: int = c.QUOTA_UNLIMITED
+    pool: int = c.QUOTA_UNLIMITED
+    healthmonitor: int = c.QUOTA_UNLIMITED
+    l7policy: int = c.QUOTA_UNLIMITED
+    l7rule: int = c.QUOTA_UNLIMITED
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a running lbaas needs to know, fixed at start-up.
+
+    Times are seconds unless the name says otherwise.
+    """
+
+    state_dir: Path = Path(os.path.expanduser(DEFAULT_STATE_DIR))
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 9876
+    api_base_uri: str = ""
+    pagination_max_limit: int = 1000
+    default_project_id: str = "admin"
+    default_provider: str = c.PROVIDER_HAPROXY
+    enabled_providers: dict[str, str] = field(default_factory=lambda: {
+        c.PROVIDER_HAPROXY: "HAProxy processes on this host (default).",
+        c.PROVIDER_AMPHORA: "Alias of haproxy, for scripts written for Octavia.",
+        c.PROVIDER_NOOP: "Records objects without realising them.",
+    })
+    policy_file: str | None = None
+    quotas: QuotaDefaults = QuotaDefaults()
+    worker_threads: int = 4
+    worker_poll_interval: float = 1.0
+    default_subnet_cidr: str = "127.0.0.0/8"
+    default_subnet_pool: tuple[str, str] = ("127.1.0.1", "127.1.255.254")
+    noop_apply_delay: float = 0.0
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file in the state directory."""
+        return self.database_url or f"sqlite:///{self.state_dir / 'lbaas.sqlite'}"
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some fields changed (tests and CLI overrides)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def load_settings(config_files: list[str] | None = None, **overrides: object) -> Settings:
+    """Read INI files into :class:`Settings`; non-None ``overrides`` win.
+
+    ``overrides`` use :class:`Settings` field names (``host``, ``port``,
+    ``state_dir``, ``database_url``, ``default_provider``...).
+
+    Raises ``oslo_config.cfg.Error`` subclasses for unreadable files or bad values.
+    """
+    conf = cfg.ConfigOpts()
+    register_opts(conf)
+    from oslo_policy import opts as policy_opts
+
+    policy_opts.set_defaults(conf)
+    conf([], project="lbaas", default_config_files=config_files or [])
+    policy_file = conf.oslo_policy.policy_file
+    settings = Settings(
+        state_dir=Path(os.path.expanduser(conf.state_dir)),
+        database_url=conf.database.connection,
+        host=conf.api_settings.bind_host,
+        port=conf.api_settings.bind_port,
+        api_base_uri=conf.api_settings.api_base_uri,
+        pagination_max_limit=conf.api_settings.pagination_max_limit,
+        default_project_id=conf.default_project_id,
+        default_provider=conf.api_settings.default_provider_driver,
+        enabled_providers=dict(conf.api_settings.enabled_provider_drivers),
+        policy_file=policy_file if policy_file and policy_file != "policy.yaml" else None,
+        quotas=QuotaDefaults(
+            loadbalancer=conf.quotas.default_load_balancer_quota,
+            listener=conf.quotas.default_listener_quota,
+            member=conf.quotas.default_member_quota,
+            pool=conf.quotas.default_pool_quota,
+            healthmonitor=conf.quotas.default_health_monitor_quota,
+            l7policy=conf.quotas.default_l7policy_quota,
+            l7rule=conf.quotas.default_l7rule_quota,
+        ),
+        worker_threads=conf.controller_worker.workers,
+        worker_poll_interval=conf.controller_worker.poll_interval,
+        default_subnet_cidr=conf.networking.default_subnet_cidr,
+        default_subnet_pool=(conf.networking.default_subnet_pool_start,
+                             conf.networking.default_subnet_pool_end),
+        noop_apply_delay=conf.provider_noop.apply_delay,
+    )
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if "state_dir" in changes:
+        changes["state_dir"] = Path(os.path.expanduser(str(changes["state_dir"])))
+    return settings.replace(**changes) if changes else settings

@@ -1,0 +1,171 @@
+"""Frozen specs: one load balancer's desired state, as drivers and agents see it.
+
+The worker builds a :class:`LoadBalancerSpec` from the database (objects
+being deleted are left out) and hands it to the provider driver; the haproxy
+driver hands it to an agent, which renders it. Specs are plain frozen
+dataclasses of str/int/bool/tuple, so they cross a process boundary as JSON
+(:func:`to_json` / :func:`from_json`) unchanged.
+
+Units follow Octavia's API: listener timeouts in milliseconds, health
+monitor ``delay`` and ``timeout`` in seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter
+
+
+@dataclass(frozen=True)
+class SessionPersistenceSpec:
+    type: str  # SOURCE_IP | HTTP_COOKIE | APP_COOKIE
+    cookie_name: str | None = None
+    persistence_timeout: int | None = None  # seconds
+    persistence_granularity: str | None = None  # an IP netmask
+
+
+@dataclass(frozen=True)
+class HealthMonitorSpec:
+    id: str
+    type: str  # HTTP | HTTPS | PING | TCP | TLS-HELLO | UDP-CONNECT | SCTP
+    delay: int  # seconds between checks
+    timeout: int  # seconds
+    max_retries: int  # successes to go UP (HAProxy "rise")
+    max_retries_down: int  # failures to go DOWN (HAProxy "fall")
+    admin_state_up: bool = True
+    http_method: str | None = None
+    url_path: str | None = None
+    expected_codes: str | None = None  # "200", "200,202", "200-204"
+    http_version: float | None = None
+    domain_name: str | None = None
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    id: str
+    address: str
+    protocol_port: int
+    weight: int = 1  # 0..256; 0 drains
+    backup: bool = False
+    admin_state_up: bool = True
+    monitor_address: str | None = None
+    monitor_port: int | None = None
+    subnet_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    id: str
+    protocol: str  # HTTP | HTTPS | TCP | PROXY | PROXYV2 | UDP | SCTP
+    lb_algorithm: str  # ROUND_ROBIN | LEAST_CONNECTIONS | SOURCE_IP | SOURCE_IP_PORT
+    admin_state_up: bool = True
+    session_persistence: SessionPersistenceSpec | None = None
+    health_monitor: HealthMonitorSpec | None = None
+    members: tuple[MemberSpec, ...] = ()
+    tls_enabled: bool = False
+    tls_container_ref: str | None = None
+    ca_tls_container_ref: str | None = None
+    crl_container_ref: str | None = None
+    tls_ciphers: str | None = None
+    tls_versions: tuple[str, ...] | None = None
+    alpn_protocols: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class L7RuleSpec:
+    id: str
+    type: str  # HOST_NAME | PATH | FILE_TYPE | HEADER | COOKIE | SSL_*
+    compare_type: str  # REGEX | STARTS_WITH | ENDS_WITH | CONTAINS | EQUAL_TO
+    value: str
+    key: str | None = None
+    invert: bool = False
+    admin_state_up: bool = True
+
+
+@dataclass(frozen=True)
+class L7PolicySpec:
+    id: str
+    action: str  # REJECT | REDIRECT_TO_URL | REDIRECT_TO_POOL | REDIRECT_PREFIX
+    position: int
+    admin_state_up: bool = True
+    redirect_pool_id: str | None = None
+    redirect_url: str | None = None
+    redirect_prefix: str | None = None
+    redirect_http_code: int | None = None
+    rules: tuple[L7RuleSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class ListenerSpec:
+    id: str
+    protocol: str  # HTTP | HTTPS | TCP | TERMINATED_HTTPS | UDP | SCTP | PROMETHEUS
+    protocol_port: int
+    admin_state_up: bool = True
+    connection_limit: int = -1  # -1 is unlimited
+    default_pool_id: str | None = None
+    timeout_client_data: int = 50000  # milliseconds
+    timeout_member_connect: int = 5000  # milliseconds
+    timeout_member_data: int = 50000  # milliseconds
+    timeout_tcp_inspect: int = 0  # milliseconds
+    insert_headers: tuple[tuple[str, str], ...] = ()  # (header, value), sorted
+    allowed_cidrs: tuple[str, ...] = ()  # empty: everyone
+    l7policies: tuple[L7PolicySpec, ...] = ()  # by position
+    default_tls_container_ref: str | None = None
+    sni_container_refs: tuple[str, ...] = ()
+    client_authentication: str = "NONE"
+    client_ca_tls_container_ref: str | None = None
+    client_crl_container_ref: str | None = None
+    tls_ciphers: str | None = None
+    tls_versions: tuple[str, ...] | None = None
+    alpn_protocols: tuple[str, ...] | None = None
+    hsts_max_age: int | None = None
+    hsts_include_subdomains: bool = False
+    hsts_preload: bool = False
+
+
+@dataclass(frozen=True)
+class VipSpec:
+    address: str
+    subnet_id: str | None = None
+    network_id: str | None = None
+    port_id: str | None = None
+    subnet_cidr: str | None = None  # e.g. "10.9.0.0/24": the VIP's prefix length
+    gateway_ip: str | None = None
+    qos_policy_id: str | None = None
+    sg_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadBalancerSpec:
+    id: str
+    project_id: str | None
+    vip: VipSpec
+    additional_vips: tuple[VipSpec, ...] = ()
+    admin_state_up: bool = True
+    provider: str = "haproxy"
+    topology: str = "SINGLE"
+    listeners: tuple[ListenerSpec, ...] = ()
+    pools: tuple[PoolSpec, ...] = ()
+
+    def pool(self, pool_id: str) -> PoolSpec | None:
+        """The pool with ``pool_id``, or None."""
+        return next((p for p in self.pools if p.id == pool_id), None)
+
+
+_adapter: TypeAdapter[LoadBalancerSpec] = TypeAdapter(LoadBalancerSpec)
+
+
+def to_json(spec: LoadBalancerSpec) -> str:
+    """Serialise a spec for the wire (an agent on another host)."""
+    return json.dumps(dataclasses.asdict(spec), sort_keys=True)
+
+
+def from_json(data: str | bytes | dict[str, Any]) -> LoadBalancerSpec:
+    """Inverse of :func:`to_json`; raises pydantic.ValidationError on bad input."""
+    if isinstance(data, dict):
+        return _adapter.validate_python(data)
+    return _adapter.validate_json(data)

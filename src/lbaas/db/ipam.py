@@ -1,0 +1,81 @@
+"""VIP addresses: taken from a subnet's allocation pools, recorded as ports.
+
+A VIP is a :class:`~lbaas.db.models.Port` on its subnet whose ``device_id``
+is the load balancer. The default network and subnet (127.0.0.0/8 unless
+configured) are created on first start so that the standalone default needs
+no setup.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lbaas.common import exceptions as exc
+from lbaas.db import models as m
+
+DEFAULT_NETWORK_NAME = "lb-vip-network"
+DEFAULT_SUBNET_NAME = "lb-vip-subnet"
+VIP_DEVICE_OWNER = "Octavia"
+
+
+def ensure_default_subnet(session: Session, cidr: str, pool: tuple[str, str]) -> m.Subnet:
+    """The shared default network/subnet, created if missing (idempotent)."""
+    subnet = session.scalars(select(m.Subnet).where(m.Subnet.name == DEFAULT_SUBNET_NAME,
+                                                    m.Subnet.project_id.is_(None))).first()
+    if subnet is not None:
+        return subnet
+    net = ipaddress.ip_network(cidr, strict=False)
+    network = m.Network(name=DEFAULT_NETWORK_NAME, project_id=None, shared=True,
+                        description="VIPs of the standalone default (loopback)")
+    subnet = m.Subnet(name=DEFAULT_SUBNET_NAME, project_id=None, ip_version=net.version,
+                      cidr=net.with_prefixlen, gateway_ip=None,
+                      allocation_pools=[{"start": pool[0], "end": pool[1]}],
+                      description="VIPs of the standalone default (loopback)")
+    network.subnets.append(subnet)
+    session.add(network)
+    session.flush()
+    return subnet
+
+
+def _pool_addresses(subnet: m.Subnet) -> Iterator[str]:
+    for pool in subnet.allocation_pools or []:
+        start = int(ipaddress.ip_address(pool["start"]))
+        end = int(ipaddress.ip_address(pool["end"]))
+        for n in range(start, end + 1):
+            yield str(ipaddress.ip_address(n) if subnet.ip_version == 4
+                      else ipaddress.IPv6Address(n))
+
+
+def in_subnet(subnet: m.Subnet, address: str) -> bool:
+    """True if ``address`` lies in ``subnet``'s CIDR."""
+    return ipaddress.ip_address(address) in ipaddress.ip_network(subnet.cidr, strict=False)
+
+
+def allocate(session: Session, subnet: m.Subnet, device_id: str,
+             address: str | None = None) -> m.Port:
+    """Take ``address`` (or the first free pool address) on ``subnet`` for ``device_id``.
+
+    Raises InvalidIPAddress (400) if ``address`` is outside the subnet,
+    VIPAddressConflict (409) if it is taken, IPAddressExhausted (409) if the
+    pools are full.
+    """
+    used = set(session.scalars(select(m.Port.ip_address).where(m.Port.subnet_id == subnet.id)))
+    if address is not None:
+        address = str(ipaddress.ip_address(address))
+        if not in_subnet(subnet, address):
+            raise exc.InvalidIPAddress(ip_addr=address)
+        if address in used:
+            raise exc.VIPAddressConflict(msg=f"{address} on subnet {subnet.id}")
+    else:
+        address = next((a for a in _pool_addresses(subnet) if a not in used), None)
+        if address is None:
+            raise exc.IPAddressExhausted(net_id=subnet.network_id)
+    port = m.Port(id=m.new_id(), name=f"lbaas-vip-{device_id}", project_id=subnet.project_id,
+                  network_id=subnet.network_id, subnet_id=subnet.id, ip_address=address,
+                  device_id=device_id, device_owner=VIP_DEVICE_OWNER)
+    session.add(port)
+    return port

@@ -1,0 +1,403 @@
+"""SQLAlchemy models: the database is the source of truth.
+
+Column names are the Octavia v2 API's field names (``admin_state_up``,
+``address``, ``max_retries``, ``vip_address``...), so that the API maps a
+field to a column without a rename table and filters and sort keys are
+column names. Lists and small dicts that the API returns whole
+(``insert_headers``, ``allowed_cidrs``, ``session_persistence``...) are JSON
+columns; tags live in one :class:`Tag` table so that they can be filtered.
+
+``provisioning_status`` is written only by :mod:`lbaas.worker.status`;
+``operating_status`` only by the health manager (and set to its initial
+value on create).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from lbaas.common import constants as c
+
+
+def new_id() -> str:
+    """A fresh resource id: a UUID4 in canonical text form."""
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, without tzinfo and to the second (Octavia's timestamp form)."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Tag(Base):
+    """One tag of one resource; ``resource_id`` is the id of any taggable row."""
+
+    __tablename__ = "tag"
+    resource_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+def _tag_relationship(owner: str) -> Any:
+    return relationship(
+        Tag,
+        primaryjoin=f"foreign(Tag.resource_id) == {owner}.id",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        overlaps="_tags",
+    )
+
+
+class _Resource:
+    """Columns every Octavia resource row has."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+
+
+class _Provisioned(_Resource):
+    """A resource of a load balancer's graph: statuses, admin state, tags."""
+
+    name: Mapped[str | None] = mapped_column(String(255))
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    provisioning_status: Mapped[str] = mapped_column(String(16), default=c.PENDING_CREATE)
+    operating_status: Mapped[str] = mapped_column(String(16), default=c.OFFLINE)
+    tags: AssociationProxy[list[str]] = association_proxy(
+        "_tags", "tag", creator=lambda t: Tag(tag=t))
+
+
+class LoadBalancer(_Provisioned, Base):
+    __tablename__ = "load_balancer"
+
+    description: Mapped[str | None] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(64), default=c.PROVIDER_HAPROXY)
+    flavor_id: Mapped[str | None] = mapped_column(ForeignKey("flavor.id"))
+    availability_zone: Mapped[str | None] = mapped_column(
+        ForeignKey("availability_zone.name"))
+    topology: Mapped[str] = mapped_column(String(16), default=c.TOPOLOGY_SINGLE)
+    vip_address: Mapped[str | None] = mapped_column(String(64))
+    vip_port_id: Mapped[str | None] = mapped_column(String(36))
+    vip_subnet_id: Mapped[str | None] = mapped_column(String(36))
+    vip_network_id: Mapped[str | None] = mapped_column(String(36))
+    vip_qos_policy_id: Mapped[str | None] = mapped_column(String(36))
+    vip_vnic_type: Mapped[str] = mapped_column(String(64), default=c.VNIC_TYPE_NORMAL)
+    vip_sg_ids: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
+    additional_vips: Mapped[list[Any]] = mapped_column(JSON(none_as_null=True), default=list)
+    # Why the last apply failed (HAProxy's message); cleared on success.
+    provisioning_status_reason: Mapped[str | None] = mapped_column(Text)
+    # Set by a failover request: the next apply rebuilds the data plane.
+    failover_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    listeners: Mapped[list[Listener]] = relationship(
+        back_populates="load_balancer", cascade="all, delete-orphan",
+        order_by="Listener.created_at, Listener.id")
+    pools: Mapped[list[Pool]] = relationship(
+        back_populates="load_balancer", cascade="all, delete-orphan",
+        order_by="Pool.created_at, Pool.id")
+    _tags: Mapped[list[Tag]] = _tag_relationship("LoadBalancer")
+
+
+class Listener(_Provisioned, Base):
+    __tablename__ = "listener"
+    __table_args__ = (UniqueConstraint("load_balancer_id", "protocol", "protocol_port"),)
+
+    description: Mapped[str | None] = mapped_column(String(255))
+    load_balancer_id: Mapped[str] = mapped_column(
+        ForeignKey("load_balancer.id", ondelete="CASCADE"), index=True)
+    protocol: Mapped[str] = mapped_column(String(32))
+    protocol_port: Mapped[int] = mapped_column(Integer)
+    connection_limit: Mapped[int] = mapped_column(Integer, default=c.DEFAULT_CONNECTION_LIMIT)
+    default_pool_id: Mapped[str | None] = mapped_column(
+        ForeignKey("pool.id", ondelete="SET NULL"), index=True)
+    insert_headers: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True), default=dict)
+    timeout_client_data: Mapped[int] = mapped_column(
+        Integer, default=c.DEFAULT_TIMEOUT_CLIENT_DATA)
+    timeout_member_connect: Mapped[int] = mapped_column(
+        Integer, default=c.DEFAULT_TIMEOUT_MEMBER_CONNECT)
+    timeout_member_data: Mapped[int] = mapped_column(
+        Integer, default=c.DEFAULT_TIMEOUT_MEMBER_DATA)
+    timeout_tcp_inspect: Mapped[int] = mapped_column(
+        Integer, default=c.DEFAULT_TIMEOUT_TCP_INSPECT)
+    allowed_cidrs: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
+    default_tls_container_ref: Mapped[str | None] = mapped_column(String(255))
+    sni_container_refs: Mapped[list[Any]] = mapped_column(JSON(none_as_null=True), default=list)
+    client_ca_tls_container_ref: Mapped[str | None] = mapped_column(String(255))
+    client_authentication: Mapped[str] = mapped_column(String(10), default="NONE")
+    client_crl_container_ref: Mapped[str | None] = mapped_column(String(255))
+    tls_ciphers: Mapped[str | None] = mapped_column(String(2048))
+    tls_versions: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
+    alpn_protocols: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
+    hsts_max_age: Mapped[int | None] = mapped_column(Integer)
+    hsts_include_subdomains: Mapped[bool] = mapped_column(Boolean, default=False)
+    hsts_preload: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    load_balancer: Mapped[LoadBalancer] = relationship(back_populates="listeners")
+    default_pool: Mapped[Pool | None] = relationship(
+        back_populates="default_listeners", foreign_keys=[default_pool_id])
+    l7policies: Mapped[list[L7Policy]] = relationship(
+        back_populates="listener", cascade="all, delete-orphan",
+        foreign_keys="L7Policy.listener_id",
+        order_by="L7Policy.position")
+    _tags: Mapped[list[Tag]] = _tag_relationship("Listener")
+
+
+class Pool(_Provisioned, Base):
+    __tablename__ = "pool"
+
+    description: Mapped[str | None] = mapped_column(String(255))
+    load_balancer_id: Mapped[str] = mapped_column(
+        ForeignKey("load_balancer.id", ondelete="CASCADE"), index=True)
+    protocol: Mapped[str] = mapped_column(String(32))
+    lb_algorithm: Mapped[str] = mapped_column(String(255))
+    # {"type": ..., "cookie_name": ..., "persistence_timeout": ...,
+    #  "persistence_granularity": ...} or None
+    session_persistence: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    tls_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    tls_container_ref: Mapped[str | None] = mapped_column(String(255))
+    ca_tls_container_ref: Mapped[str | None] = mapped_column(String(255))
+    crl_container_ref: Mapped[str | None] = mapped_column(String(255))
+    tls_ciphers: Mapped[str | None] = mapped_column(String(2048))
+    tls_versions: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
+    alpn_protocols: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
+
+    load_balancer: Mapped[LoadBalancer] = relationship(back_populates="pools")
+    default_listeners: Mapped[list[Listener]] = relationship(
+        back_populates="default_pool", foreign_keys="Listener.default_pool_id")
+    l7policies: Mapped[list[L7Policy]] = relationship(
+        back_populates="redirect_pool", foreign_keys="L7Policy.redirect_pool_id")
+    members: Mapped[list[Member]] = relationship(
+        back_populates="pool", cascade="all, delete-orphan",
+        order_by="Member.created_at, Member.id")
+    health_monitor: Mapped[HealthMonitor | None] = relationship(
+        back_populates="pool", cascade="all, delete-orphan", uselist=False)
+    _tags: Mapped[list[Tag]] = _tag_relationship("Pool")
+
+    @property
+    def listeners(self) -> list[Listener]:
+        """Listeners using this pool: as default pool or through an L7 policy."""
+        seen: dict[str, Listener] = {lis.id: lis for lis in self.default_listeners}
+        for policy in self.l7policies:
+            seen.setdefault(policy.listener.id, policy.listener)
+        return list(seen.values())
+
+
+class Member(_Provisioned, Base):
+    __tablename__ = "member"
+    __table_args__ = (UniqueConstraint("pool_id", "address", "protocol_port"),)
+
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pool.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(64))
+    protocol_port: Mapped[int] = mapped_column(Integer)
+    weight: Mapped[int] = mapped_column(Integer, default=c.DEFAULT_WEIGHT)
+    backup: Mapped[bool] = mapped_column(Boolean, default=False)
+    subnet_id: Mapped[str | None] = mapped_column(String(36))
+    monitor_address: Mapped[str | None] = mapped_column(String(64))
+    monitor_port: Mapped[int | None] = mapped_column(Integer)
+    vnic_type: Mapped[str] = mapped_column(String(64), default=c.VNIC_TYPE_NORMAL)
+
+    pool: Mapped[Pool] = relationship(back_populates="members")
+    _tags: Mapped[list[Tag]] = _tag_relationship("Member")
+
+
+class HealthMonitor(_Provisioned, Base):
+    __tablename__ = "health_monitor"
+
+    pool_id: Mapped[str] = mapped_column(
+        ForeignKey("pool.id", ondelete="CASCADE"), unique=True)
+    type: Mapped[str] = mapped_column(String(36))
+    delay: Mapped[int] = mapped_column(Integer)  # seconds
+    timeout: Mapped[int] = mapped_column(Integer)  # seconds
+    max_retries: Mapped[int] = mapped_column(Integer)  # HAProxy "rise"
+    max_retries_down: Mapped[int] = mapped_column(Integer, default=c.DEFAULT_MAX_RETRIES_DOWN)
+    http_method: Mapped[str | None] = mapped_column(String(16))
+    url_path: Mapped[str | None] = mapped_column(String(2048))
+    expected_codes: Mapped[str | None] = mapped_column(String(64))
+    http_version: Mapped[float | None] = mapped_column(Float)
+    domain_name: Mapped[str | None] = mapped_column(String(255))
+
+    pool: Mapped[Pool] = relationship(back_populates="health_monitor")
+    _tags: Mapped[list[Tag]] = _tag_relationship("HealthMonitor")
+
+
+class L7Policy(_Provisioned, Base):
+    __tablename__ = "l7policy"
+
+    description: Mapped[str | None] = mapped_column(String(255))
+    listener_id: Mapped[str] = mapped_column(
+        ForeignKey("listener.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(36))
+    redirect_pool_id: Mapped[str | None] = mapped_column(ForeignKey("pool.id"), index=True)
+    redirect_url: Mapped[str | None] = mapped_column(String(2048))
+    redirect_prefix: Mapped[str | None] = mapped_column(String(2048))
+    redirect_http_code: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+
+    listener: Mapped[Listener] = relationship(
+        back_populates="l7policies", foreign_keys=[listener_id])
+    redirect_pool: Mapped[Pool | None] = relationship(
+        back_populates="l7policies", foreign_keys=[redirect_pool_id])
+    rules: Mapped[list[L7Rule]] = relationship(
+        back_populates="l7policy", cascade="all, delete-orphan",
+        order_by="L7Rule.created_at, L7Rule.id")
+    _tags: Mapped[list[Tag]] = _tag_relationship("L7Policy")
+
+
+class L7Rule(_Provisioned, Base):
+    __tablename__ = "l7rule"
+
+    l7policy_id: Mapped[str] = mapped_column(
+        ForeignKey("l7policy.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(36))
+    compare_type: Mapped[str] = mapped_column(String(36))
+    key: Mapped[str | None] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+    invert: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    l7policy: Mapped[L7Policy] = relationship(back_populates="rules")
+    _tags: Mapped[list[Tag]] = _tag_relationship("L7Rule")
+
+
+class Quota(Base):
+    """A project's quota overrides; None means "use the configured default"."""
+
+    __tablename__ = "quota"
+
+    project_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    loadbalancer: Mapped[int | None] = mapped_column(Integer)
+    listener: Mapped[int | None] = mapped_column(Integer)
+    member: Mapped[int | None] = mapped_column(Integer)
+    pool: Mapped[int | None] = mapped_column(Integer)
+    healthmonitor: Mapped[int | None] = mapped_column(Integer)
+    l7policy: Mapped[int | None] = mapped_column(Integer)
+    l7rule: Mapped[int | None] = mapped_column(Integer)
+
+
+class FlavorProfile(Base):
+    __tablename__ = "flavor_profile"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    provider_name: Mapped[str] = mapped_column(String(255))
+    flavor_data: Mapped[str] = mapped_column(Text)  # a JSON object, stored as sent
+
+
+class Flavor(Base):
+    __tablename__ = "flavor"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    flavor_profile_id: Mapped[str] = mapped_column(ForeignKey("flavor_profile.id"))
+
+    flavor_profile: Mapped[FlavorProfile] = relationship()
+
+
+class AvailabilityZoneProfile(Base):
+    __tablename__ = "availability_zone_profile"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    provider_name: Mapped[str] = mapped_column(String(255))
+    availability_zone_data: Mapped[str] = mapped_column(Text)  # a JSON object
+
+
+class AvailabilityZone(Base):
+    __tablename__ = "availability_zone"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    availability_zone_profile_id: Mapped[str] = mapped_column(
+        ForeignKey("availability_zone_profile.id"))
+
+    availability_zone_profile: Mapped[AvailabilityZoneProfile] = relationship()
+
+
+class Network(_Resource, Base):
+    """A Neutron-shaped network: the L2 domain a subnet lives on."""
+
+    __tablename__ = "network"
+
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    subnets: Mapped[list[Subnet]] = relationship(
+        back_populates="network", cascade="all, delete-orphan",
+        order_by="Subnet.created_at, Subnet.id")
+
+
+class Subnet(_Resource, Base):
+    """A Neutron-shaped subnet: CIDR, gateway and the pools VIPs come from."""
+
+    __tablename__ = "subnet"
+
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    network_id: Mapped[str] = mapped_column(ForeignKey("network.id", ondelete="CASCADE"))
+    ip_version: Mapped[int] = mapped_column(Integer)
+    cidr: Mapped[str] = mapped_column(String(64))
+    gateway_ip: Mapped[str | None] = mapped_column(String(64))
+    # [{"start": "10.0.0.2", "end": "10.0.0.254"}, ...]
+    allocation_pools: Mapped[list[Any]] = mapped_column(JSON(none_as_null=True), default=list)
+
+    network: Mapped[Network] = relationship(back_populates="subnets")
+    ports: Mapped[list[Port]] = relationship(back_populates="subnet")
+
+
+class Port(_Resource, Base):
+    """An address taken from a subnet (a VIP); ``device_id`` is the load balancer."""
+
+    __tablename__ = "port"
+    __table_args__ = (UniqueConstraint("subnet_id", "ip_address"),)
+
+    name: Mapped[str | None] = mapped_column(String(255))
+    network_id: Mapped[str] = mapped_column(ForeignKey("network.id"))
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnet.id"))
+    ip_address: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    device_owner: Mapped[str | None] = mapped_column(String(255))
+
+    subnet: Mapped[Subnet] = relationship(back_populates="ports")
+
+
+class ListenerStatistics(Base):
+    """Cumulative traffic counters of one listener (bytes, connections).
+
+    Counters survive HAProxy reloads and restarts: the health manager adds the
+    growth it observes since its last reading.
+    """
+
+    __tablename__ = "listener_statistics"
+
+    listener_id: Mapped[str] = mapped_column(
+        ForeignKey("listener.id", ondelete="CASCADE"), primary_key=True)
+    bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    active_connections: Mapped[int] = mapped_column(Integer, default=0)
+    total_connections: Mapped[int] = mapped_column(BigInteger, default=0)
+    request_errors: Mapped[int] = mapped_column(BigInteger, default=0)

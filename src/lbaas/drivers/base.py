@@ -1,0 +1,35 @@
+"""The provider driver boundary.
+
+The worker calls :meth:`ProviderDriver.apply` with the whole desired state of
+one load balancer after every change, and :meth:`ProviderDriver.delete` when it
+goes away; both must be idempotent (safe to re-run after a crash). The API calls
+:meth:`ProviderDriver.validate` before accepting a change, so that options a
+provider cannot realise are refused with Octavia's 501 instead of failing later.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from lbaas.dataplane.spec import LoadBalancerSpec
+
+
+class ProviderDriver(Protocol):
+    """What a provider must do. Errors: ``UnsupportedOption``, ``DriverError``."""
+
+    name: str
+
+    def validate(self, lb: LoadBalancerSpec) -> None:
+        """Raise ``UnsupportedOption(user_msg)`` if ``lb`` asks for what this provider lacks."""
+
+    def apply(self, lb: LoadBalancerSpec) -> None:
+        """Make the data plane serve exactly ``lb``; raise ``DriverError(reason)`` on failure.
+
+        On failure what served before keeps serving.
+        """
+
+    def delete(self, lb: LoadBalancerSpec) -> None:
+        """Stop serving ``lb`` and remove everything it left; a missing one is not an error."""
+
+    def failover(self, lb: LoadBalancerSpec) -> None:
+        """Rebuild ``lb``'s data plane from scratch (Octavia's failover)."""

@@ -1,0 +1,49 @@
+"""The ``noop`` provider: accepts everything, realises nothing.
+
+For API-only use and tests, like Octavia's noop drivers. ``apply_delay``
+(seconds) makes each call take time, so that tests can catch objects PENDING.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from lbaas.dataplane.spec import LoadBalancerSpec
+
+
+class NoopDriver:
+    """Records the last spec applied per load balancer id and nothing else."""
+
+    name = "noop"
+
+    def __init__(self, apply_delay: float = 0.0) -> None:
+        self.apply_delay = apply_delay
+        self.applied: dict[str, LoadBalancerSpec] = {}
+        self.calls: list[tuple[str, str]] = []  # (operation, lb id)
+        self._lock = threading.Lock()
+
+    def _record(self, op: str, lb: LoadBalancerSpec) -> None:
+        if self.apply_delay:
+            time.sleep(self.apply_delay)
+        with self._lock:
+            self.calls.append((op, lb.id))
+            if op == "delete":
+                self.applied.pop(lb.id, None)
+            else:
+                self.applied[lb.id] = lb
+
+    def validate(self, lb: LoadBalancerSpec) -> None:
+        """Everything is accepted."""
+
+    def apply(self, lb: LoadBalancerSpec) -> None:
+        """Record ``lb`` as applied."""
+        self._record("apply", lb)
+
+    def delete(self, lb: LoadBalancerSpec) -> None:
+        """Forget ``lb``."""
+        self._record("delete", lb)
+
+    def failover(self, lb: LoadBalancerSpec) -> None:
+        """Record ``lb`` as rebuilt."""
+        self._record("failover", lb)

@@ -1,0 +1,149 @@
+"""Database rows -> frozen :class:`LoadBalancerSpec` (the desired state).
+
+Objects being deleted (PENDING_DELETE) are left out, so the spec is what the
+data plane must serve once the change is done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from lbaas.common import constants as c
+from lbaas.dataplane import spec as s
+from lbaas.db import models as m
+
+
+def _live(objs: list[Any]) -> list[Any]:
+    return [o for o in objs if o.provisioning_status != c.PENDING_DELETE]
+
+
+def _tuple(value: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(value) if value is not None else None
+
+
+def load_graph(session: Session, lb_id: str) -> m.LoadBalancer | None:
+    """Load ``lb_id`` with its whole graph in a few queries (None if gone)."""
+    return session.scalars(
+        select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id).options(
+            selectinload(m.LoadBalancer.listeners).selectinload(m.Listener.l7policies)
+            .selectinload(m.L7Policy.rules),
+            selectinload(m.LoadBalancer.pools).selectinload(m.Pool.members),
+            selectinload(m.LoadBalancer.pools).selectinload(m.Pool.health_monitor),
+        )).one_or_none()
+
+
+def build_spec(lb: m.LoadBalancer, subnet: m.Subnet | None = None) -> s.LoadBalancerSpec:
+    """The desired state of ``lb``; ``subnet`` is its VIP subnet, if known."""
+    return s.LoadBalancerSpec(
+        id=lb.id,
+        project_id=lb.project_id,
+        admin_state_up=lb.admin_state_up,
+        provider=lb.provider,
+        topology=lb.topology,
+        vip=s.VipSpec(
+            address=lb.vip_address or "",
+            subnet_id=lb.vip_subnet_id,
+            network_id=lb.vip_network_id,
+            port_id=lb.vip_port_id,
+            subnet_cidr=subnet.cidr if subnet else None,
+            gateway_ip=subnet.gateway_ip if subnet else None,
+            qos_policy_id=lb.vip_qos_policy_id,
+            sg_ids=tuple(lb.vip_sg_ids or ()),
+        ),
+        additional_vips=tuple(
+            s.VipSpec(address=v.get("ip_address") or "", subnet_id=v.get("subnet_id"),
+                      port_id=v.get("port_id"))
+            for v in lb.additional_vips or ()),
+        listeners=tuple(_listener(li) for li in _live(lb.listeners)),
+        pools=tuple(_pool(p) for p in _live(lb.pools)),
+    )
+
+
+def _listener(li: m.Listener) -> s.ListenerSpec:
+    default_pool = li.default_pool
+    default_pool_id = (default_pool.id if default_pool is not None
+                       and default_pool.provisioning_status != c.PENDING_DELETE else None)
+    return s.ListenerSpec(
+        id=li.id,
+        protocol=li.protocol,
+        protocol_port=li.protocol_port,
+        admin_state_up=li.admin_state_up,
+        connection_limit=li.connection_limit,
+        default_pool_id=default_pool_id,
+        timeout_client_data=li.timeout_client_data,
+        timeout_member_connect=li.timeout_member_connect,
+        timeout_member_data=li.timeout_member_data,
+        timeout_tcp_inspect=li.timeout_tcp_inspect,
+        insert_headers=tuple(sorted((k, str(v)) for k, v in (li.insert_headers or {}).items())),
+        allowed_cidrs=tuple(li.allowed_cidrs or ()),
+        l7policies=tuple(_l7policy(p) for p in sorted(_live(li.l7policies),
+                                                        key=lambda p: p.position)),
+        default_tls_container_ref=li.default_tls_container_ref,
+        sni_container_refs=tuple(li.sni_container_refs or ()),
+        client_authentication=li.client_authentication,
+        client_ca_tls_container_ref=li.client_ca_tls_container_ref,
+        client_crl_container_ref=li.client_crl_container_ref,
+        tls_ciphers=li.tls_ciphers,
+        tls_versions=_tuple(li.tls_versions),
+        alpn_protocols=_tuple(li.alpn_protocols),
+        hsts_max_age=li.hsts_max_age,
+        hsts_include_subdomains=li.hsts_include_subdomains,
+        hsts_preload=li.hsts_preload,
+    )
+
+
+def _l7policy(p: m.L7Policy) -> s.L7PolicySpec:
+    redirect_pool_id = p.redirect_pool_id
+    if p.redirect_pool is not None and p.redirect_pool.provisioning_status == c.PENDING_DELETE:
+        redirect_pool_id = None
+    return s.L7PolicySpec(
+        id=p.id,
+        action=p.action,
+        position=p.position,
+        admin_state_up=p.admin_state_up,
+        redirect_pool_id=redirect_pool_id,
+        redirect_url=p.redirect_url,
+        redirect_prefix=p.redirect_prefix,
+        redirect_http_code=p.redirect_http_code,
+        rules=tuple(s.L7RuleSpec(
+            id=r.id, type=r.type, compare_type=r.compare_type, value=r.value, key=r.key,
+            invert=r.invert, admin_state_up=r.admin_state_up) for r in _live(p.rules)),
+    )
+
+
+def _pool(p: m.Pool) -> s.PoolSpec:
+    sp = p.session_persistence
+    hm = p.health_monitor
+    return s.PoolSpec(
+        id=p.id,
+        protocol=p.protocol,
+        lb_algorithm=p.lb_algorithm,
+        admin_state_up=p.admin_state_up,
+        session_persistence=s.SessionPersistenceSpec(
+            type=sp["type"], cookie_name=sp.get("cookie_name"),
+            persistence_timeout=sp.get("persistence_timeout"),
+            persistence_granularity=sp.get("persistence_granularity"),
+        ) if sp else None,
+        health_monitor=s.HealthMonitorSpec(
+            id=hm.id, type=hm.type, delay=hm.delay, timeout=hm.timeout,
+            max_retries=hm.max_retries, max_retries_down=hm.max_retries_down,
+            admin_state_up=hm.admin_state_up, http_method=hm.http_method,
+            url_path=hm.url_path, expected_codes=hm.expected_codes,
+            http_version=hm.http_version, domain_name=hm.domain_name,
+        ) if hm is not None and hm.provisioning_status != c.PENDING_DELETE else None,
+        members=tuple(s.MemberSpec(
+            id=mb.id, address=mb.address, protocol_port=mb.protocol_port, weight=mb.weight,
+            backup=mb.backup, admin_state_up=mb.admin_state_up,
+            monitor_address=mb.monitor_address, monitor_port=mb.monitor_port,
+            subnet_id=mb.subnet_id) for mb in _live(p.members)),
+        tls_enabled=p.tls_enabled,
+        tls_container_ref=p.tls_container_ref,
+        ca_tls_container_ref=p.ca_tls_container_ref,
+        crl_container_ref=p.crl_container_ref,
+        tls_ciphers=p.tls_ciphers,
+        tls_versions=_tuple(p.tls_versions),
+        alpn_protocols=_tuple(p.alpn_protocols),
+    )

@@ -1,0 +1,197 @@
+"""The reconciler: drives every PENDING_* load balancer to ACTIVE or ERROR.
+
+Level-triggered: the database says which load balancers wait (any PENDING_*
+status); the API also calls :meth:`Reconciler.notify` after it commits, so
+that work starts at once instead of on the next scan. Each load balancer has
+at most one change in flight; different load balancers proceed in parallel on
+``threads`` worker threads. Every step is safe to re-run: after a crash the
+next start finds the same PENDING_* rows and applies the same spec again.
+
+One change, for load balancer L::
+
+    read L's graph -> build the spec -> driver.apply/delete/failover(spec)
+    (no database transaction is held while the driver runs)
+    -> in one transaction: status.finish(L, error)  (ACTIVE / ERROR / removed)
+
+Stopping (SIGTERM) stops taking work and waits a grace period for changes in
+flight; anything still running is abandoned with its rows PENDING, to be
+resumed by the next start. The data plane is never touched by stopping.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from lbaas.common import constants as c
+from lbaas.common import exceptions as exc
+from lbaas.db import models as m
+from lbaas.drivers.base import ProviderDriver
+from lbaas.worker import graph, status
+
+LOG = logging.getLogger(__name__)
+
+
+class Reconciler:
+    """Runs provider drivers for PENDING_* load balancers.
+
+    ``drivers`` maps provider names (aliases included) to drivers.
+    ``poll_interval`` is the seconds between database scans.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], drivers: Mapping[str, ProviderDriver],
+                 threads: int = 4, poll_interval: float = 1.0) -> None:
+        self._sessions = sessions
+        self._drivers = dict(drivers)
+        self._threads = threads
+        self._poll_interval = poll_interval
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._dispatcher: threading.Thread | None = None
+        self._idle = threading.Condition(self._lock)
+
+    # -- lifecycle -------------------------------------------------------
+    def start(self) -> None:
+        """Start the dispatcher and worker threads (daemons)."""
+        self._stopping.clear()
+        self._dispatcher = threading.Thread(target=self._dispatch_loop,
+                                            name="lbaas-dispatcher", daemon=True)
+        self._dispatcher.start()
+        for i in range(self._threads):
+            t = threading.Thread(target=self._work_loop, name=f"lbaas-worker-{i}", daemon=True)
+            t.start()
+            self._workers.append(t)
+
+    def stop(self, grace: float = 10.0) -> list[str]:
+        """Stop taking work; wait up to ``grace`` seconds for changes in flight.
+
+        Returns the ids of load balancers whose change was abandoned (they
+        stay PENDING_* and are resumed on the next start).
+        """
+        self._stopping.set()
+        self._wake.set()
+        for _ in self._workers:
+            self._queue.put(None)
+        deadline = time.monotonic() + grace
+        for t in [*self._workers, *([self._dispatcher] if self._dispatcher else [])]:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._workers.clear()
+        with self._lock:
+            return sorted(self._in_flight)
+
+    def notify(self) -> None:
+        """Tell the reconciler that something changed (cheap; call after commit)."""
+        self._wake.set()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until no PENDING_* load balancer is left (tests). True if idle."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.pending_ids():
+                with self._lock:
+                    if not self._in_flight:
+                        return True
+            self._wake.set()
+            time.sleep(0.01)
+        return False
+
+    # -- scanning ----------------------------------------------------------
+    def pending_ids(self) -> list[str]:
+        """Ids of load balancers waiting for the worker, oldest change first."""
+        with self._sessions() as session:
+            return list(session.scalars(
+                select(m.LoadBalancer.id)
+                .where(m.LoadBalancer.provisioning_status.in_(c.PENDING_STATUSES))
+                .order_by(m.LoadBalancer.updated_at, m.LoadBalancer.created_at)))
+
+    def _dispatch_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self._poll_interval)
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
+            try:
+                self._enqueue_pending()
+            except Exception:  # the database may be briefly unavailable
+                LOG.exception("scan for pending load balancers failed")
+
+    def _enqueue_pending(self) -> None:
+        for lb_id in self.pending_ids():
+            with self._lock:
+                if lb_id in self._in_flight:
+                    continue
+                self._in_flight.add(lb_id)
+            self._queue.put(lb_id)
+
+    def _work_loop(self) -> None:
+        while True:
+            lb_id = self._queue.get()
+            if lb_id is None or self._stopping.is_set():
+                return
+            try:
+                self.process(lb_id)
+            except Exception:
+                LOG.exception("reconciling load balancer %s failed; will retry", lb_id)
+                time.sleep(self._poll_interval)
+            finally:
+                with self._lock:
+                    self._in_flight.discard(lb_id)
+                self._wake.set()
+
+    # -- one change --------------------------------------------------------
+    def driver_for(self, provider: str) -> ProviderDriver:
+        """The driver for ``provider`` (aliases resolved). Raises ProviderNotFound."""
+        name = c.PROVIDER_ALIASES.get(provider, provider)
+        try:
+            return self._drivers[name]
+        except KeyError:
+            raise exc.ProviderNotFound(prov=provider) from None
+
+    def process(self, lb_id: str) -> None:
+        """Apply the pending change of ``lb_id`` through its driver and settle statuses."""
+        with self._sessions() as session:
+            lb = graph.load_graph(session, lb_id)
+            if lb is None or not status.is_pending(lb):
+                return
+            subnet = session.get(m.Subnet, lb.vip_subnet_id) if lb.vip_subnet_id else None
+            spec = graph.build_spec(lb, subnet)
+            deleting = lb.provisioning_status == c.PENDING_DELETE
+            failover = lb.failover_requested
+            provider = lb.provider
+
+        error: str | None = None
+        started = time.monotonic()
+        try:
+            driver = self.driver_for(provider)
+            if deleting:
+                driver.delete(spec)
+            elif failover:
+                driver.failover(spec)
+            else:
+                driver.apply(spec)
+        except exc.DriverError as e:
+            error = e.reason
+        except exc.APIError as e:
+            error = e.msg
+        except Exception as e:
+            LOG.exception("driver %s failed on load balancer %s", provider, lb_id)
+            error = f"{type(e).__name__}: {e}"
+        LOG.info("load balancer %s: %s in %.3f s%s", lb_id,
+                 "delete" if deleting else "failover" if failover else "apply",
+                 time.monotonic() - started, f" failed: {error}" if error else "")
+
+        with self._sessions() as session, session.begin():
+            lb = graph.load_graph(session, lb_id)
+            if lb is None or not status.is_pending(lb):
+                return
+            status.finish(session, lb, error)

@@ -1,0 +1,212 @@
+"""provisioning_status: every transition, in one place.
+
+The load balancer row is the lock (Octavia's ``test_and_set_provisioning_status``):
+a change starts by moving its load balancer out of a settled status into a
+PENDING_* status with one conditional ``UPDATE``; if no row matched, another
+change is in flight and the caller gets :class:`ImmutableObject` (409). The
+worker ends the change by settling every PENDING_* object of the graph.
+
+Transitions::
+
+    begin (API)                             finish (worker)
+    ACTIVE|ERROR  -> PENDING_UPDATE          PENDING_CREATE|PENDING_UPDATE -> ACTIVE | ERROR
+    ACTIVE|ERROR  -> PENDING_DELETE (LB)     PENDING_DELETE -> row removed | ERROR
+    (new row)     -> PENDING_CREATE
+
+Unlike Octavia, a load balancer in ERROR may be changed (not only deleted or
+failed over): a failed apply leaves it in ERROR with the reason, and the
+tenant fixes it by changing or deleting the object that broke it.
+
+Nothing else writes ``provisioning_status``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Final
+
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
+
+from lbaas.common import constants as c
+from lbaas.common import exceptions as exc
+from lbaas.db import models
+from lbaas.db.models import utcnow
+
+# Settled statuses from which a change may start.
+MUTABLE_STATUSES: Final = (c.ACTIVE, c.ERROR)
+DELETABLE_STATUSES: Final = (c.ACTIVE, c.ERROR)
+FAILOVERABLE_STATUSES: Final = (c.ACTIVE, c.ERROR)
+
+GraphObject = (models.LoadBalancer | models.Listener | models.Pool | models.Member
+               | models.HealthMonitor | models.L7Policy | models.L7Rule)
+
+
+def _lock(session: Session, lb_id: str, new_status: str, allowed: tuple[str, ...]) -> None:
+    """Move load balancer ``lb_id`` to ``new_status`` if it is in ``allowed``.
+
+    Raises :class:`ImmutableObject` (409) when it is not (a change is in flight).
+    """
+    result = session.execute(
+        update(models.LoadBalancer)
+        .where(models.LoadBalancer.id == lb_id,
+               models.LoadBalancer.provisioning_status.in_(allowed))
+        .values(provisioning_status=new_status, updated_at=utcnow())
+        .execution_options(synchronize_session="fetch"))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise exc.ImmutableObject(resource="Load Balancer", id=lb_id)
+
+
+def begin_create_load_balancer(lb: models.LoadBalancer) -> None:
+    """A new load balancer (and any children created with it) is PENDING_CREATE."""
+    for obj in walk(lb):
+        obj.provisioning_status = c.PENDING_CREATE
+
+
+def begin_update_load_balancer(session: Session, lb: models.LoadBalancer) -> None:
+    """Lock ``lb`` for an update of its own fields. Raises ImmutableObject."""
+    _lock(session, lb.id, c.PENDING_UPDATE, MUTABLE_STATUSES)
+
+
+def begin_delete_load_balancer(session: Session, lb: models.LoadBalancer,
+                               cascade: bool) -> None:
+    """Lock ``lb`` for deletion; with ``cascade`` its whole graph goes too.
+
+    Raises ImmutableObject.
+    """
+    _lock(session, lb.id, c.PENDING_DELETE, DELETABLE_STATUSES)
+    if cascade:
+        for obj in walk(lb):
+            obj.provisioning_status = c.PENDING_DELETE
+
+
+def begin_failover(session: Session, lb: models.LoadBalancer) -> None:
+    """Lock ``lb`` to rebuild its data plane from the database. Raises ImmutableObject."""
+    _lock(session, lb.id, c.PENDING_UPDATE, FAILOVERABLE_STATUSES)
+    lb.failover_requested = True
+
+
+def begin_create(session: Session, lb_id: str, new: Iterable[GraphObject],
+                 parents: Iterable[GraphObject] = ()) -> None:
+    """Lock load balancer ``lb_id`` for the creation of ``new`` objects.
+
+    ``new`` objects (with everything nested under them) become PENDING_CREATE;
+    ``parents`` (e.g. the pool and listeners of a new member, as Octavia
+    does) become PENDING_UPDATE. Raises ImmutableObject.
+    """
+    _lock(session, lb_id, c.PENDING_UPDATE, MUTABLE_STATUSES)
+    for obj in new:
+        for child in walk(obj):
+            child.provisioning_status = c.PENDING_CREATE
+    for parent in parents:
+        parent.provisioning_status = c.PENDING_UPDATE
+
+
+def begin_update(session: Session, lb_id: str, obj: GraphObject,
+                 parents: Iterable[GraphObject] = ()) -> None:
+    """Lock load balancer ``lb_id`` for an update of ``obj``. Raises ImmutableObject."""
+    _lock(session, lb_id, c.PENDING_UPDATE, MUTABLE_STATUSES)
+    obj.provisioning_status = c.PENDING_UPDATE
+    for parent in parents:
+        parent.provisioning_status = c.PENDING_UPDATE
+
+
+def begin_delete(session: Session, lb_id: str, obj: GraphObject,
+                 parents: Iterable[GraphObject] = ()) -> None:
+    """Lock load balancer ``lb_id`` for the deletion of ``obj`` and its children.
+
+    Raises ImmutableObject.
+    """
+    _lock(session, lb_id, c.PENDING_UPDATE, MUTABLE_STATUSES)
+    for child in walk(obj):
+        child.provisioning_status = c.PENDING_DELETE
+    for parent in parents:
+        parent.provisioning_status = c.PENDING_UPDATE
+
+
+def begin_batch(session: Session, lb_id: str, created: Iterable[GraphObject],
+                updated: Iterable[GraphObject], deleted: Iterable[GraphObject],
+                parents: Iterable[GraphObject] = ()) -> None:
+    """Lock ``lb_id`` for a batch (e.g. a member batch update). Raises ImmutableObject."""
+    _lock(session, lb_id, c.PENDING_UPDATE, MUTABLE_STATUSES)
+    for obj in created:
+        obj.provisioning_status = c.PENDING_CREATE
+    for obj in updated:
+        obj.provisioning_status = c.PENDING_UPDATE
+    for obj in deleted:
+        obj.provisioning_status = c.PENDING_DELETE
+    for parent in parents:
+        parent.provisioning_status = c.PENDING_UPDATE
+
+
+def walk(obj: GraphObject) -> Iterator[GraphObject]:
+    """``obj`` and every object under it in the load balancer graph, parents first."""
+    yield obj
+    if isinstance(obj, models.LoadBalancer):
+        for listener in obj.listeners:
+            yield from walk(listener)
+        for pool in obj.pools:
+            yield from walk(pool)
+    elif isinstance(obj, models.Listener):
+        for policy in obj.l7policies:
+            yield from walk(policy)
+    elif isinstance(obj, models.L7Policy):
+        yield from obj.rules
+    elif isinstance(obj, models.Pool):
+        yield from obj.members
+        if obj.health_monitor is not None:
+            yield obj.health_monitor
+
+
+def is_pending(lb: models.LoadBalancer) -> bool:
+    """True while a change of ``lb`` waits for the worker."""
+    return lb.provisioning_status in c.PENDING_STATUSES
+
+
+def finish(session: Session, lb: models.LoadBalancer, error: str | None) -> bool:
+    """Settle every PENDING_* object of ``lb``'s graph after the driver ran.
+
+    ``error`` is None on success, else the reason shown to the tenant.
+    On success PENDING_DELETE objects are removed (the load balancer too,
+    with its VIP port); on failure everything pending becomes ERROR and the
+    reason is kept on the load balancer. Returns True if ``lb`` was removed.
+    """
+    ok = error is None
+    if lb.provisioning_status == c.PENDING_DELETE and ok:
+        session.execute(delete(models.Port).where(models.Port.device_id == lb.id))
+        session.delete(lb)
+        return True
+    doomed: list[GraphObject] = []
+    for obj in walk(lb):
+        if obj is lb:
+            continue
+        if obj.provisioning_status == c.PENDING_DELETE and ok:
+            doomed.append(obj)
+        elif obj.provisioning_status in c.PENDING_STATUSES:
+            obj.provisioning_status = c.ACTIVE if ok else c.ERROR
+    for obj in doomed:
+        _detach(obj)
+        session.delete(obj)
+    lb.provisioning_status = c.ACTIVE if ok else c.ERROR
+    lb.provisioning_status_reason = error
+    lb.failover_requested = False
+    lb.updated_at = utcnow()
+    return False
+
+
+def _detach(obj: GraphObject) -> None:
+    """Remove ``obj`` from its parent's collection so the session forgets it."""
+    if isinstance(obj, models.Listener):
+        obj.load_balancer.listeners.remove(obj)
+    elif isinstance(obj, models.Pool):
+        for listener in obj.default_listeners:
+            listener.default_pool_id = None
+        obj.load_balancer.pools.remove(obj)
+    elif isinstance(obj, models.Member):
+        obj.pool.members.remove(obj)
+    elif isinstance(obj, models.HealthMonitor):
+        obj.pool.health_monitor = None
+    elif isinstance(obj, models.L7Policy):
+        obj.listener.l7policies.remove(obj)
+    elif isinstance(obj, models.L7Rule):
+        obj.l7policy.rules.remove(obj)

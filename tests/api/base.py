@@ -1,0 +1,150 @@
+"""A small client for API tests, after Octavia's functional ``base.py``.
+
+``Api`` sends requests with an identity (no headers: the standalone admin;
+``project=``/``roles=``: what an auth middleware would set), checks the
+status code, and offers ``create_*`` factories that wait for ACTIVE.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from lbaas.db import models as m
+from lbaas.service import Service
+
+PREFIX = "/v2/lbaas"
+MEMBER_ROLE = "load-balancer_member"
+
+
+class Api:
+    """Requests against one service; ``project``/``roles`` pick the caller."""
+
+    def __init__(self, client: TestClient, service: Service) -> None:
+        self.client = client
+        self.service = service
+
+    # -- raw requests -----------------------------------------------------
+    def request(self, method: str, path: str, *, status: int | None = None,
+                project: str | None = None, roles: str | None = None,
+                json: Any = None, params: Any = None, prefix: str = PREFIX) -> httpx.Response:
+        headers = {}
+        if project is not None:
+            headers["X-Project-Id"] = project
+        if roles is not None:
+            headers["X-Roles"] = roles
+        elif project is not None:
+            headers["X-Roles"] = MEMBER_ROLE
+        url = path if path.startswith("/v2") or path == "/" else prefix + path
+        response = self.client.request(method, url, json=json, params=params, headers=headers)
+        if status is not None:
+            assert response.status_code == status, (
+                f"{method} {url} -> {response.status_code}, expected {status}: {response.text}")
+        return response
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, json: Any, **kw: Any) -> httpx.Response:
+        return self.request("POST", path, json=json, **kw)
+
+    def put(self, path: str, json: Any = None, **kw: Any) -> httpx.Response:
+        return self.request("PUT", path, json=json, **kw)
+
+    def delete(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kw)
+
+    # -- waiting and poking -----------------------------------------------
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until the worker has settled every PENDING_* load balancer."""
+        assert self.service.reconciler.wait_idle(timeout), "worker did not settle"
+
+    def lb_status(self, lb_id: str) -> str:
+        return str(self.get(f"/loadbalancers/{lb_id}").json()["loadbalancer"]
+                   ["provisioning_status"])
+
+    def set_lb_status(self, lb_id: str, status: str) -> None:
+        """Force a load balancer's provisioning_status (to test the 409s)."""
+        with self.service.sessions() as session, session.begin():
+            session.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == lb_id)
+                            .values(provisioning_status=status))
+
+    def fault(self, response: httpx.Response) -> str:
+        body = response.json()
+        assert set(body) == {"faultcode", "faultstring", "debuginfo"}, body
+        return str(body["faultstring"])
+
+    # -- factories ----------------------------------------------------------
+    def create(self, collection: str, key: str, body: dict[str, Any], *, wait: bool = True,
+               **kw: Any) -> dict[str, Any]:
+        obj: dict[str, Any] = self.post(f"/{collection}", {key: body}, status=201,
+                                        **kw).json()[key]
+        if wait:
+            self.wait_idle()
+        return obj
+
+    def create_lb(self, wait: bool = True, **fields: Any) -> dict[str, Any]:
+        ident = _identity(fields)
+        return self.create("loadbalancers", "loadbalancer", {"name": "lb", **fields},
+                           wait=wait, **ident)
+
+    def create_listener(self, lb_id: str, wait: bool = True, **fields: Any) -> dict[str, Any]:
+        ident = _identity(fields)
+        body = {"loadbalancer_id": lb_id, "protocol": "HTTP", "protocol_port": 80, **fields}
+        return self.create("listeners", "listener", body, wait=wait, **ident)
+
+    def create_pool(self, wait: bool = True, **fields: Any) -> dict[str, Any]:
+        ident = _identity(fields)
+        body = {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", **fields}
+        return self.create("pools", "pool", body, wait=wait, **ident)
+
+    def create_member(self, pool_id: str, wait: bool = True, **fields: Any) -> dict[str, Any]:
+        ident = _identity(fields)
+        body = {"address": "127.0.0.10", "protocol_port": 8080, **fields}
+        return self.create(f"pools/{pool_id}/members", "member", body, wait=wait,
+                           **ident)
+
+    def create_health_monitor(self, pool_id: str, wait: bool = True,
+                              **fields: Any) -> dict[str, Any]:
+        ident = _identity(fields)
+        body = {"pool_id": pool_id, "type": "HTTP", "delay": 5, "timeout": 3,
+                "max_retries": 2, **fields}
+        return self.create("healthmonitors", "healthmonitor", body, wait=wait,
+                           **ident)
+
+    def create_l7policy(self, listener_id: str, wait: bool = True,
+                        **fields: Any) -> dict[str, Any]:
+        ident = _identity(fields)
+        body = {"listener_id": listener_id, "action": "REJECT", **fields}
+        return self.create("l7policies", "l7policy", body, wait=wait, **ident)
+
+    def create_l7rule(self, l7policy_id: str, wait: bool = True,
+                      **fields: Any) -> dict[str, Any]:
+        ident = _identity(fields)
+        body = {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/api", **fields}
+        return self.create(f"l7policies/{l7policy_id}/rules", "rule", body, wait=wait,
+                           **ident)
+
+
+def _identity(fields: dict[str, Any]) -> dict[str, Any]:
+    """Move the ``_project``/``_roles`` pseudo-fields of a factory call to headers."""
+    ident = {}
+    if "_project" in fields:
+        ident["project"] = fields.pop("_project")
+    if "_roles" in fields:
+        ident["roles"] = fields.pop("_roles")
+    return ident
+
+
+def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.01) -> None:
+    """Poll ``predicate`` until true or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")

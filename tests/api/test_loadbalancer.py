@@ -1,0 +1,266 @@
+"""Load balancers: /v2/lbaas/loadbalancers."""
+
+from __future__ import annotations
+
+import pytest
+
+from lbaas.common import constants as c
+from tests.api.base import Api
+
+LB_FIELDS = {
+    "id", "name", "description", "provisioning_status", "operating_status", "admin_state_up",
+    "project_id", "created_at", "updated_at", "vip_address", "vip_port_id", "vip_subnet_id",
+    "vip_network_id", "vip_qos_policy_id", "vip_sg_ids", "vip_vnic_type", "additional_vips",
+    "listeners", "pools", "provider", "flavor_id", "availability_zone", "tags",
+    "provisioning_status_reason",
+}
+
+
+def test_create_returns_pending_create_with_octavia_shape(api: Api) -> None:
+    lb = api.create_lb(wait=False, description="d", tags=["x", "y"])
+    assert set(lb) == LB_FIELDS
+    assert lb["provisioning_status"] == c.PENDING_CREATE
+    assert lb["operating_status"] == c.OFFLINE
+    assert lb["admin_state_up"] is True
+    assert lb["project_id"] == "admin"
+    assert lb["provider"] == "noop"
+    assert lb["vip_address"].startswith("127.1.")
+    assert lb["vip_vnic_type"] == "normal"
+    assert sorted(lb["tags"]) == ["x", "y"]
+    assert lb["listeners"] == [] and lb["pools"] == []
+    api.wait_idle()
+    assert api.lb_status(lb["id"]) == c.ACTIVE
+
+
+def test_vips_are_distinct_and_recorded_as_ports(api: Api) -> None:
+    first = api.create_lb(wait=False)
+    second = api.create_lb(wait=False)
+    assert first["vip_address"] != second["vip_address"]
+    assert first["vip_subnet_id"] == second["vip_subnet_id"]
+    assert first["vip_port_id"] != second["vip_port_id"]
+
+
+def test_create_with_vip_address_and_conflict(api: Api) -> None:
+    lb = api.create_lb(vip_address="127.9.9.9")
+    assert lb["vip_address"] == "127.9.9.9"
+    r = api.post("/loadbalancers", {"loadbalancer": {"vip_address": "127.9.9.9",
+                                                     "vip_subnet_id": lb["vip_subnet_id"]}},
+                 status=409)
+    assert "already in use" in api.fault(r)
+
+
+def test_vip_address_outside_the_subnet_is_refused(api: Api) -> None:
+    r = api.post("/loadbalancers", {"loadbalancer": {"vip_address": "10.0.0.1"}}, status=400)
+    assert "10.0.0.1" in api.fault(r)
+
+
+def test_vip_address_is_freed_on_delete(api: Api) -> None:
+    lb = api.create_lb(vip_address="127.9.9.8")
+    api.delete(f"/loadbalancers/{lb['id']}", status=204)
+    api.wait_idle()
+    again = api.create_lb(vip_address="127.9.9.8")
+    assert again["vip_address"] == "127.9.9.8"
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"name": 5}, "name"),
+    ({"name": "x" * 256}, "name"),
+    ({"description": "x" * 256}, "description"),
+    ({"admin_state_up": "yes"}, "admin_state_up"),
+    ({"vip_address": "not-an-ip"}, "vip_address"),
+    ({"vip_subnet_id": "not-a-uuid"}, "vip_subnet_id"),
+    ({"vip_network_id": 12}, "vip_network_id"),
+    ({"tags": "x"}, "tags"),
+    ({"tags": ["x" * 256]}, "tags"),
+    ({"provider": "x" * 65}, "provider"),
+    ({"flavor_id": "nope"}, "flavor_id"),
+])
+def test_create_refuses_bad_fields_naming_them(api: Api, body: dict, field: str) -> None:
+    r = api.post("/loadbalancers", {"loadbalancer": body}, status=400)
+    assert f"Invalid input for field/attribute {field}" in api.fault(r)
+    assert api.get("/loadbalancers").json()["loadbalancers"] == []
+
+
+def test_create_refuses_unknown_attributes(api: Api) -> None:
+    r = api.post("/loadbalancers", {"loadbalancer": {"bogus": 1}}, status=400)
+    assert api.fault(r) == "Unknown attribute for argument loadbalancer: bogus"
+
+
+def test_create_refuses_missing_envelope_and_bad_json(api: Api) -> None:
+    r = api.post("/loadbalancers", {"name": "x"}, status=400)
+    assert "loadbalancer" in api.fault(r)
+    r = api.client.post("/v2/lbaas/loadbalancers", content=b"{not json",
+                        headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+
+
+def test_unknown_subnet_and_network_are_400(api: Api) -> None:
+    ghost = "6f8a3c1e-0000-4000-8000-000000000000"
+    r = api.post("/loadbalancers", {"loadbalancer": {"vip_subnet_id": ghost}}, status=400)
+    assert api.fault(r) == f"Subnet {ghost} not found."
+    r = api.post("/loadbalancers", {"loadbalancer": {"vip_network_id": ghost}}, status=400)
+    assert api.fault(r) == f"Network {ghost} not found."
+
+
+def test_vip_network_id_picks_its_subnet(api: Api) -> None:
+    net = api.create_lb()["vip_network_id"]
+    lb = api.create_lb(vip_network_id=net)
+    assert lb["vip_network_id"] == net
+
+
+def test_provider_must_be_enabled_and_known(api: Api) -> None:
+    r = api.post("/loadbalancers", {"loadbalancer": {"provider": "octavia"}}, status=400)
+    assert api.fault(r) == "Provider 'octavia' is not enabled."
+    lb = api.create_lb(provider="amphora")
+    assert lb["provider"] == "amphora"
+
+
+def test_show_and_v2_0_prefix(api: Api) -> None:
+    lb = api.create_lb()
+    shown = api.get(f"/loadbalancers/{lb['id']}", status=200).json()["loadbalancer"]
+    assert shown["id"] == lb["id"] and shown["provisioning_status"] == c.ACTIVE
+    old = api.get(f"/v2.0/lbaas/loadbalancers/{lb['id']}", status=200).json()["loadbalancer"]
+    assert old == shown
+
+
+def test_show_unknown_is_404(api: Api) -> None:
+    r = api.get("/loadbalancers/8a2b0000-0000-4000-8000-000000000000", status=404)
+    assert api.fault(r) == "Load Balancer 8a2b0000-0000-4000-8000-000000000000 not found."
+
+
+def test_update_changes_only_given_fields(api: Api) -> None:
+    lb = api.create_lb(description="keep", tags=["a"])
+    r = api.put(f"/loadbalancers/{lb['id']}",
+                {"loadbalancer": {"name": "renamed", "admin_state_up": False}}, status=200)
+    body = r.json()["loadbalancer"]
+    assert body["provisioning_status"] == c.PENDING_UPDATE
+    assert body["name"] == "renamed" and body["description"] == "keep"
+    assert body["admin_state_up"] is False and body["tags"] == ["a"]
+    api.wait_idle()
+    assert api.lb_status(lb["id"]) == c.ACTIVE
+
+
+def test_update_refuses_read_only_fields(api: Api) -> None:
+    lb = api.create_lb()
+    r = api.put(f"/loadbalancers/{lb['id']}", {"loadbalancer": {"vip_address": "127.0.0.5"}},
+                status=400)
+    assert "vip_address" in api.fault(r)
+
+
+@pytest.mark.parametrize("pending", [c.PENDING_CREATE, c.PENDING_UPDATE, c.PENDING_DELETE])
+def test_pending_load_balancer_is_immutable(api: Api, pending: str) -> None:
+    lb = api.create_lb()
+    api.set_lb_status(lb["id"], pending)
+    r = api.put(f"/loadbalancers/{lb['id']}", {"loadbalancer": {"name": "x"}}, status=409)
+    assert api.fault(r) == f"Load Balancer {lb['id']} is immutable and cannot be updated."
+    api.delete(f"/loadbalancers/{lb['id']}", status=409)
+    api.put(f"/loadbalancers/{lb['id']}/failover", status=409)
+    assert api.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"]["name"] == "lb"
+
+
+def test_error_load_balancer_may_be_changed_and_deleted(api: Api) -> None:
+    lb = api.create_lb()
+    api.set_lb_status(lb["id"], c.ERROR)
+    api.put(f"/loadbalancers/{lb['id']}", {"loadbalancer": {"name": "fixed"}}, status=200)
+    api.wait_idle()
+    assert api.lb_status(lb["id"]) == c.ACTIVE
+    api.set_lb_status(lb["id"], c.ERROR)
+    api.delete(f"/loadbalancers/{lb['id']}", status=204)
+    api.wait_idle()
+    api.get(f"/loadbalancers/{lb['id']}", status=404)
+
+
+def test_delete_goes_pending_delete_then_away(api: Api) -> None:
+    lb = api.create_lb()
+    api.service.drivers["noop"].apply_delay = 0.2  # type: ignore[attr-defined]
+    api.delete(f"/loadbalancers/{lb['id']}", status=204)
+    assert api.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"][
+        "provisioning_status"] in (c.PENDING_DELETE,)
+    api.wait_idle()
+    api.get(f"/loadbalancers/{lb['id']}", status=404)
+    api.delete(f"/loadbalancers/{lb['id']}", status=404)
+
+
+def test_failover_is_admin_only_and_reapplies(api: Api) -> None:
+    lb = api.create_lb(_project="p1")
+    api.put(f"/loadbalancers/{lb['id']}/failover", project="p1", status=403)
+    api.put(f"/loadbalancers/{lb['id']}/failover", status=202)
+    api.wait_idle()
+    assert api.lb_status(lb["id"]) == c.ACTIVE
+    assert ("failover", lb["id"]) in api.service.drivers["noop"].calls  # type: ignore[attr-defined]
+
+
+def test_status_tree_and_stats_of_an_empty_load_balancer(api: Api) -> None:
+    lb = api.create_lb(name="tree")
+    tree = api.get(f"/loadbalancers/{lb['id']}/status", status=200).json()
+    assert tree == {"statuses": {"loadbalancer": {
+        "id": lb["id"], "name": "tree", "operating_status": c.OFFLINE,
+        "provisioning_status": c.ACTIVE, "listeners": []}}}
+    stats = api.get(f"/loadbalancers/{lb['id']}/stats", status=200).json()
+    assert stats == {"stats": {"active_connections": 0, "bytes_in": 0, "bytes_out": 0,
+                               "request_errors": 0, "total_connections": 0}}
+
+
+# -- projects and policy ----------------------------------------------------------
+
+def test_other_projects_objects_are_404(api: Api) -> None:
+    lb = api.create_lb(_project="p1")
+    assert lb["project_id"] == "p1"
+    api.get(f"/loadbalancers/{lb['id']}", project="p2", status=404)
+    api.put(f"/loadbalancers/{lb['id']}", {"loadbalancer": {"name": "x"}}, project="p2",
+            status=404)
+    api.delete(f"/loadbalancers/{lb['id']}", project="p2", status=404)
+    api.get(f"/loadbalancers/{lb['id']}/status", project="p2", status=404)
+    api.get(f"/loadbalancers/{lb['id']}/stats", project="p2", status=404)
+    assert api.get("/loadbalancers", project="p2").json()["loadbalancers"] == []
+    assert len(api.get("/loadbalancers", project="p1").json()["loadbalancers"]) == 1
+
+
+def test_admin_and_global_observer_see_every_project(api: Api) -> None:
+    api.create_lb(_project="p1")
+    api.create_lb(_project="p2")
+    assert len(api.get("/loadbalancers").json()["loadbalancers"]) == 2
+    seen = api.get("/loadbalancers", project="p3",
+                   roles="load-balancer_global_observer").json()["loadbalancers"]
+    assert len(seen) == 2
+    only = api.get("/loadbalancers", params={"project_id": "p1"}).json()["loadbalancers"]
+    assert [lb["project_id"] for lb in only] == ["p1"]
+
+
+def test_roles_follow_octavia_policy(api: Api) -> None:
+    body = {"loadbalancer": {"name": "x"}}
+    api.post("/loadbalancers", body, project="p1", roles="reader", status=403)
+    api.post("/loadbalancers", body, project="p1", roles="load-balancer_observer", status=403)
+    api.post("/loadbalancers", body, project="p1", roles="nothing", status=403)
+    lb = api.post("/loadbalancers", body, project="p1", roles="member", status=201).json()
+    api.get("/loadbalancers", project="p1", roles="nothing", status=403)
+    api.get("/loadbalancers", project="p1", roles="reader", status=200)
+    api.get(f"/loadbalancers/{lb['loadbalancer']['id']}", project="p1",
+            roles="load-balancer_observer", status=200)
+    r = api.post("/loadbalancers", body, project="p1", roles="reader", status=403)
+    assert api.fault(r) == "Policy does not allow this request to be performed."
+
+
+def test_only_admins_create_in_other_projects(api: Api) -> None:
+    body = {"loadbalancer": {"project_id": "p2"}}
+    api.post("/loadbalancers", body, project="p1", status=403)
+    lb = api.post("/loadbalancers", body, status=201).json()["loadbalancer"]
+    assert lb["project_id"] == "p2"
+    lb = api.post("/loadbalancers", {"loadbalancer": {"tenant_id": "p3"}},
+                  status=201).json()["loadbalancer"]
+    assert lb["project_id"] == "p3"
+
+
+def test_quota_on_load_balancers(api: Api) -> None:
+    api.put("/quotas/p1", {"quota": {"loadbalancer": 1}}, status=200)
+    api.create_lb(_project="p1")
+    r = api.post("/loadbalancers", {"loadbalancer": {}}, project="p1", status=403)
+    assert api.fault(r) == "Quota has been met for resources: Load Balancer"
+    api.create_lb(_project="p2")
+
+
+def test_version_discovery(api: Api) -> None:
+    versions = api.get("/", status=200).json()["versions"]
+    assert versions[0]["id"] == "v2.0"
+    assert [v["status"] for v in versions].count("CURRENT") == 1
+    assert all(v["links"][0]["href"].endswith("/v2") for v in versions)
