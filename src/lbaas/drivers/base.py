@@ -9,7 +9,7 @@ provider cannot realise are refused with Octavia's 501 instead of failing later.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from lbaas.dataplane.spec import LoadBalancerSpec
 
@@ -33,3 +33,15 @@ class ProviderDriver(Protocol):
 
     def failover(self, lb: LoadBalancerSpec) -> None:
         """Rebuild ``lb``'s data plane from scratch (Octavia's failover)."""
+
+    def flavor_capabilities(self) -> dict[str, str]:
+        """Keys a flavor profile's ``flavor_data`` may hold, with their descriptions."""
+
+    def availability_zone_capabilities(self) -> dict[str, str]:
+        """Keys an availability zone profile's data may hold, with their descriptions."""
+
+    def validate_flavor(self, flavor_data: dict[str, Any]) -> None:
+        """Raise ``UnsupportedOption(user_msg)`` if ``flavor_data`` is not usable."""
+
+    def validate_availability_zone(self, zone_data: dict[str, Any]) -> None:
+        """Raise ``UnsupportedOption(user_msg)`` if ``zone_data`` is not usable."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from lbaas.dataplane.spec import LoadBalancerSpec
 
@@ -47,3 +48,28 @@ class NoopDriver:
     def failover(self, lb: LoadBalancerSpec) -> None:
         """Record ``lb`` as rebuilt."""
         self._record("failover", lb)
+
+    def flavor_capabilities(self) -> dict[str, str]:
+        """The same keys as the haproxy provider, so flavors can be tried out."""
+        return {"loadbalancer_topology": "The load balancer topology. One of: SINGLE - One "
+                                         "amphora per load balancer. ACTIVE_STANDBY - Two "
+                                         "amphora per load balancer."}
+
+    def availability_zone_capabilities(self) -> dict[str, str]:
+        """No zone settings."""
+        return {}
+
+    def validate_flavor(self, flavor_data: dict[str, Any]) -> None:
+        """Every key listed by :meth:`flavor_capabilities` is accepted."""
+        from lbaas.common.exceptions import UnsupportedOption
+
+        unknown = sorted(set(flavor_data) - set(self.flavor_capabilities()))
+        if unknown:
+            raise UnsupportedOption(f"unknown flavor keys: {', '.join(unknown)}")
+
+    def validate_availability_zone(self, zone_data: dict[str, Any]) -> None:
+        """Only an empty zone profile is accepted."""
+        from lbaas.common.exceptions import UnsupportedOption
+
+        if zone_data:
+            raise UnsupportedOption(f"unknown availability zone keys: {', '.join(zone_data)}")

@@ -1,0 +1,99 @@
+"""Grammar checks for the free-form strings tenants send.
+
+Each function returns None and raises ``ValueError`` with a short reason if
+the value is not acceptable. The rules follow Octavia's
+``octavia.common.validate`` and ``constants`` (URL, URL path, HTTP header
+name/value, cookie name, domain name, expected codes, regex), tightened where
+a value reaches an HAProxy configuration: control characters and white space
+are refused in URLs and paths. The API uses them to refuse bad input (400);
+the renderer escapes what remains special to HAProxy's parser
+(``#``, quotes, backslash, spaces).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # all controls but TAB
+# RFC 3986: unreserved / pct-encoded / sub-delims / ":" / "@" / "/" / "?"
+_URI_CHARS = re.compile(r"^[A-Za-z0-9\-._~%!$&'()*+,;=:@/?#\[\]]*$")
+_PATH_CHARS = re.compile(r"^/[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]*$")
+# RFC 7230 token (header names, unquoted header values, cookie names).
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# RFC 7230 quoted-string without escapes: "..." of visible ASCII, space, tab.
+_QUOTED = re.compile(r'^"[\t !#-\[\]-~]*"$')
+# Octavia's DOMAIN_NAME_REGEX: labels of 1-63 chars, total at most 253.
+DOMAIN_NAME_RE = re.compile(
+    r"^(?=.{1,253}\.?$)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|$))+$")
+# Octavia's expected_codes: "200", "200,202", "200-204".
+EXPECTED_CODES_RE = re.compile(r"^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$")
+# Octavia's session persistence cookie_name pattern.
+COOKIE_NAME_RE = re.compile(r"^[^\s,;\\]+$")
+
+
+def url(value: str) -> None:
+    """An absolute http(s) URL with a host (L7 redirect_url / redirect_prefix)."""
+    if _CONTROL_OR_SPACE.search(value) or not _URI_CHARS.match(value):
+        raise ValueError("Value must be a valid URL string")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("Value must be a valid URL string")
+
+
+def url_path(value: str) -> None:
+    """A URL path starting with "/" (health monitor url_path), query allowed."""
+    if _CONTROL_OR_SPACE.search(value) or not _PATH_CHARS.match(value):
+        raise ValueError("Value must be a valid URL Path string")
+
+
+def header_name(value: str) -> None:
+    """An HTTP header name (RFC 7230 token)."""
+    if not _TOKEN.match(value):
+        raise ValueError("Value must be a valid HTTP header name")
+
+
+def header_value(value: str) -> None:
+    """An HTTP header value: a token, or a quoted string."""
+    if not (_TOKEN.match(value) or _QUOTED.match(value)):
+        raise ValueError("Value must be a valid HTTP header value")
+
+
+def cookie_name(value: str) -> None:
+    """A cookie name for APP_COOKIE / HTTP_COOKIE persistence."""
+    if not COOKIE_NAME_RE.match(value) or _CONTROL.search(value):
+        raise ValueError("Value must be a valid cookie name")
+
+
+def cookie_value(value: str) -> None:
+    """A cookie value (an L7 COOKIE rule's value): a token."""
+    if not _TOKEN.match(value):
+        raise ValueError("Value must be a valid cookie value")
+
+
+def domain_name(value: str) -> None:
+    """A DNS name (health monitor domain_name)."""
+    if not DOMAIN_NAME_RE.match(value):
+        raise ValueError("Value must be a valid domain name")
+
+
+def expected_codes(value: str) -> None:
+    """HTTP status codes: "200", "200,202" or "200-204"."""
+    if not EXPECTED_CODES_RE.match(value):
+        raise ValueError("Value must be a code, a comma-separated list of codes "
+                         "or a range of codes (200, 200,202, 200-204)")
+
+
+def no_control_characters(value: str) -> None:
+    """Printable text on one line (L7 rule keys and values)."""
+    if _CONTROL.search(value):
+        raise ValueError("Value must not contain control characters or line breaks")
+
+
+def regex(value: str) -> None:
+    """A regular expression that compiles."""
+    try:
+        re.compile(value)
+    except re.error as e:
+        raise ValueError(f"Unable to parse regular expression: {e}") from None
