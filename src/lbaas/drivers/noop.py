@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Any
 
+from lbaas.common.exceptions import UnsupportedOption
 from lbaas.dataplane.spec import LoadBalancerSpec
 
 
@@ -61,15 +62,11 @@ class NoopDriver:
 
     def validate_flavor(self, flavor_data: dict[str, Any]) -> None:
         """Every key listed by :meth:`flavor_capabilities` is accepted."""
-        from lbaas.common.exceptions import UnsupportedOption
-
         unknown = sorted(set(flavor_data) - set(self.flavor_capabilities()))
         if unknown:
             raise UnsupportedOption(f"unknown flavor keys: {', '.join(unknown)}")
 
     def validate_availability_zone(self, zone_data: dict[str, Any]) -> None:
         """Only an empty zone profile is accepted."""
-        from lbaas.common.exceptions import UnsupportedOption
-
         if zone_data:
             raise UnsupportedOption(f"unknown availability zone keys: {', '.join(zone_data)}")
