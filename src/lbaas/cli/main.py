@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 
 app = typer.Typer(help="lbaas: load balancing as a service (the Octavia v2 API over HAProxy).",
                   no_args_is_help=True, add_completion=False)
+
+
+@app.callback()
+def _root() -> None:
+    """lbaas: load balancing as a service (the Octavia v2 API over HAProxy)."""
 
 
 @app.command()
@@ -27,8 +35,6 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Run the API, the provisioning worker and the health manager in one process."""
-    import uvicorn
-
     from lbaas.config import load_settings
     from lbaas.service import Service
 
@@ -39,12 +45,29 @@ def serve(
                              default_provider=provider)
     service = Service(settings)
     service.start()
-    server = uvicorn.Server(uvicorn.Config(service.app, host=settings.host, port=settings.port,
-                                           log_level=log_level, lifespan="off"))
+    server = _Server(uvicorn.Config(service.app, host=settings.host, port=settings.port,
+                                    log_level=log_level, lifespan="off"))
     try:
         server.run()
     finally:
         service.stop()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus re-raising SIGTERM/SIGINT after shutdown.
+
+    uvicorn re-raises the signal that stopped it, which would kill the process
+    before the worker finishes its changes in flight; lbaas stops the worker
+    first and then exits 0. HAProxy processes are never touched.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()
 
 
 def main() -> None:

@@ -1,0 +1,95 @@
+"""The provisioning worker through the API: ACTIVE, ERROR with the reason, recovery."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lbaas.common import constants as c
+from lbaas.common.exceptions import DriverError
+from lbaas.dataplane.spec import LoadBalancerSpec
+from lbaas.drivers.noop import NoopDriver
+from lbaas.service import Service
+from tests.api.base import Api
+from tests.conftest import make_settings
+
+
+class FlakyDriver(NoopDriver):
+    """Fails every apply while ``failing`` is set; records concurrency per load balancer."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        super().__init__(apply_delay=delay)
+        self.failing = False
+        self.active: dict[str, int] = {}
+        self.max_parallel_same_lb = 0
+        self.max_parallel = 0
+        self._guard = threading.Lock()
+
+    def apply(self, lb: LoadBalancerSpec) -> None:
+        with self._guard:
+            self.active[lb.id] = self.active.get(lb.id, 0) + 1
+            self.max_parallel_same_lb = max(self.max_parallel_same_lb, self.active[lb.id])
+            self.max_parallel = max(self.max_parallel, sum(self.active.values()))
+        try:
+            super().apply(lb)
+            if self.failing:
+                raise DriverError("[ALERT] parsing [haproxy.cfg:12]: unknown keyword 'oops'")
+        finally:
+            with self._guard:
+                self.active[lb.id] -= 1
+
+
+@pytest.fixture
+def flaky() -> FlakyDriver:
+    return FlakyDriver()
+
+
+@pytest.fixture
+def api(tmp_path: Path, db_url: str, flaky: FlakyDriver) -> Iterator[Api]:
+    svc = Service(make_settings(tmp_path, database_url=db_url),
+                  drivers={"noop": flaky, "haproxy": flaky})
+    svc.start()
+    with TestClient(svc.app, raise_server_exceptions=False) as client:
+        yield Api(client, svc)
+    svc.stop()
+
+
+def test_failed_apply_is_error_with_the_reason_and_can_be_fixed(api: Api,
+                                                                 flaky: FlakyDriver) -> None:
+    flaky.failing = True
+    lb = api.create_lb()
+    shown = api.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"]
+    assert shown["provisioning_status"] == c.ERROR
+    assert "unknown keyword 'oops'" in shown["provisioning_status_reason"]
+
+    flaky.failing = False
+    api.put(f"/loadbalancers/{lb['id']}", {"loadbalancer": {"name": "fixed"}}, status=200)
+    api.wait_idle()
+    shown = api.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"]
+    assert shown["provisioning_status"] == c.ACTIVE
+    assert shown["provisioning_status_reason"] is None
+
+
+def test_noop_create_is_active_within_a_second(api: Api) -> None:
+    lb = api.create_lb(wait=False)
+    started = time.monotonic()
+    while api.lb_status(lb["id"]) != c.ACTIVE:
+        assert time.monotonic() - started < 1.0
+        time.sleep(0.005)
+
+
+def test_one_change_per_load_balancer_many_in_parallel(api: Api, flaky: FlakyDriver) -> None:
+    flaky.apply_delay = 0.2
+    ids = [api.create_lb(wait=False)["id"] for _ in range(8)]
+    started = time.monotonic()
+    api.wait_idle(timeout=10)
+    elapsed = time.monotonic() - started
+    assert all(api.lb_status(i) == c.ACTIVE for i in ids)
+    assert flaky.max_parallel_same_lb == 1
+    assert flaky.max_parallel > 1
+    assert elapsed < 8 * 0.2  # parallel across load balancers (4 worker threads)

@@ -1,0 +1,87 @@
+"""Run a real ``lbaas serve`` process for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Serve:
+    """``lbaas serve`` on 127.0.0.1:<port> with its own state directory.
+
+    ``config`` is the text of an INI file passed with ``--config-file``.
+    """
+
+    def __init__(self, state_dir: Path, config: str = "", provider: str = "noop",
+                 port: int | None = None, extra: tuple[str, ...] = ()) -> None:
+        self.state_dir = state_dir
+        self.port = port or free_port()
+        self.provider = provider
+        self.config_path = state_dir.parent / f"lbaas-{self.port}.conf"
+        self.config_path.write_text(config)
+        self.extra = extra
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = state_dir.parent / f"serve-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Start the process and wait until the API answers."""
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lbaas", "serve", "--port", str(self.port), "--state-dir",
+             str(self.state_dir), "--provider", self.provider, "--config-file",
+             str(self.config_path), *self.extra],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"lbaas serve exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/healthcheck", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"lbaas serve did not answer: {self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: a crash."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait; returns the exit status."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop if still running (test teardown)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def client(self, **headers: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url + "/v2/lbaas", headers=headers, timeout=10)
