@@ -1,46 +1,75 @@
-"""The ``lbaas`` command: ``lbaas serve`` runs the service."""
+"""The ``lbaas`` command.
+
+``lbaas serve`` runs the service; every other command is a client of its
+HTTP API in the shape of ``openstack loadbalancer ...``:
+``lbaas loadbalancer create --vip-subnet-id lb-vip-subnet --name lb1 --wait``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 
-import typer
+import click
 import uvicorn
 
-app = typer.Typer(help="lbaas: load balancing as a service (the Octavia v2 API over HAProxy).",
-                  no_args_is_help=True, add_completion=False)
+from lbaas.cli import commands as cmd
+from lbaas.cli import output
+from lbaas.cli.client import DEFAULT_ENDPOINT, Client, CliError
 
 
-@app.callback()
-def _root() -> None:
+class _Root(click.Group):
+    """Turns CliError into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CliError as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--os-endpoint", envvar="LBAAS_URL", default=DEFAULT_ENDPOINT,
+              show_default=True, help="lbaas API endpoint (env LBAAS_URL).")
+@click.option("--project", envvar="LBAAS_PROJECT", default=None,
+              help="Act as this project (X-Project-Id); default: the standalone admin.")
+@click.option("--roles", envvar="LBAAS_ROLES", default=None,
+              help="Roles sent with --project (default load-balancer_member).")
+@click.pass_context
+def app(ctx: click.Context, os_endpoint: str, project: str | None, roles: str | None) -> None:
     """lbaas: load balancing as a service (the Octavia v2 API over HAProxy)."""
+    client = Client(os_endpoint, project=project, roles=roles)
+    ctx.obj = client
+    ctx.call_on_close(client.close)
 
 
 @app.command()
-def serve(
-    config_file: Annotated[list[Path] | None, typer.Option(
-        "--config-file", help="oslo.config INI file (repeatable).")] = None,
-    host: Annotated[str | None, typer.Option(help="API address (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="API port (default 9876).")] = None,
-    state_dir: Annotated[Path | None, typer.Option(
-        help="Database and HAProxy files (default /var/lib/lbaas as root).")] = None,
-    database_url: Annotated[str | None, typer.Option(
-        help="SQLAlchemy URL (default: SQLite in the state directory).")] = None,
-    provider: Annotated[str | None, typer.Option(
-        help="Default provider: haproxy or noop.")] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
-) -> None:
+@click.option("--config-file", multiple=True, type=click.Path(path_type=Path),
+              help="oslo.config INI file (repeatable).")
+@click.option("--host", default=None, help="API address (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="API port (default 9876).")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
+              help="Database and HAProxy files (default /var/lib/lbaas as root).")
+@click.option("--database-url", default=None,
+              help="SQLAlchemy URL (default: SQLite in the state directory).")
+@click.option("--provider", default=None, help="Default provider: haproxy or noop.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(config_file: tuple[Path, ...], host: str | None, port: int | None,
+          state_dir: Path | None, database_url: str | None, provider: str | None,
+          log_level: str) -> None:
     """Run the API, the provisioning worker and the health manager in one process."""
     from lbaas.config import load_settings
     from lbaas.service import Service
 
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings([str(p) for p in config_file or []], host=host, port=port,
+    settings = load_settings([str(p) for p in config_file], host=host, port=port,
                              state_dir=state_dir, database_url=database_url,
                              default_provider=provider)
     service = Service(settings)
@@ -68,6 +97,208 @@ class _Server(uvicorn.Server):
                 yield
             finally:
                 self._captured_signals.clear()
+
+
+# -- resource groups -------------------------------------------------------------
+
+def _group(name: str, help: str) -> click.Group:
+    group = click.Group(name, help=help)
+    app.add_command(group)
+    return group
+
+
+loadbalancer = _group("loadbalancer", "Load balancers.")
+cmd.add_resource_commands(loadbalancer, cmd.Spec(
+    cmd.LOADBALANCER, cmd.LB_FIELDS,
+    ("id", "name", "project_id", "vip_address", "provisioning_status", "operating_status",
+     "provider"),
+    list_filters=[cmd.NAME, cmd.Field("--provisioning-status", "provisioning_status"),
+                  cmd.Field("--operating-status", "operating_status"),
+                  cmd.Field("--vip-address", "vip_address"), cmd.Field("--provider", "provider"),
+                  cmd.TAG]))
+
+
+@loadbalancer.command("stats")
+@click.argument("name_or_id", metavar="LOADBALANCER")
+@cmd.output_options
+@click.pass_context
+def loadbalancer_stats(ctx: click.Context, name_or_id: str, fmt: str,
+                       columns: tuple[str, ...]) -> None:
+    """Show a load balancer's traffic counters (bytes, connections)."""
+    client = cmd.client_of(ctx)
+    lb_id = client.find(cmd.LOADBALANCER, name_or_id)
+    output.show_one(client.get(f"{cmd.LOADBALANCER.path}/{lb_id}/stats")["stats"], fmt, columns)
+
+
+@loadbalancer.command("status")
+@click.argument("name_or_id", metavar="LOADBALANCER")
+@click.pass_context
+def loadbalancer_status(ctx: click.Context, name_or_id: str) -> None:
+    """Show the status tree (load balancer, listeners, pools, members) as JSON."""
+    import json
+
+    client = cmd.client_of(ctx)
+    lb_id = client.find(cmd.LOADBALANCER, name_or_id)
+    tree = client.get(f"{cmd.LOADBALANCER.path}/{lb_id}/status")["statuses"]
+    click.echo(json.dumps(tree, indent=2))
+
+
+@loadbalancer.command("failover")
+@click.argument("name_or_id", metavar="LOADBALANCER")
+@cmd.wait_options
+@click.pass_context
+def loadbalancer_failover(ctx: click.Context, name_or_id: str, wait: bool,
+                          wait_timeout: float) -> None:
+    """Rebuild a load balancer's HAProxy from the database (admin)."""
+    client = cmd.client_of(ctx)
+    lb_id = client.find(cmd.LOADBALANCER, name_or_id)
+    client.put(f"{cmd.LOADBALANCER.path}/{lb_id}/failover")
+    if wait:
+        cmd.wait_object(client, cmd.LOADBALANCER, lb_id, None, wait_timeout)
+
+
+listener = _group("listener", "Listeners.")
+cmd.add_resource_commands(listener, cmd.Spec(
+    cmd.LISTENER, cmd.LISTENER_FIELDS,
+    ("id", "default_pool_id", "name", "project_id", "protocol", "protocol_port",
+     "admin_state_up"),
+    create_parent=cmd.LOADBALANCER,
+    list_filters=[cmd.NAME, cmd.Field("--loadbalancer", "loadbalancer_id",
+                                      resolve=cmd.LOADBALANCER),
+                  cmd.Field("--protocol", "protocol"), cmd.TAG]))
+
+
+@listener.command("stats")
+@click.argument("name_or_id", metavar="LISTENER")
+@cmd.output_options
+@click.pass_context
+def listener_stats(ctx: click.Context, name_or_id: str, fmt: str,
+                   columns: tuple[str, ...]) -> None:
+    """Show a listener's traffic counters (bytes, connections)."""
+    client = cmd.client_of(ctx)
+    listener_id = client.find(cmd.LISTENER, name_or_id)
+    output.show_one(client.get(f"{cmd.LISTENER.path}/{listener_id}/stats")["stats"], fmt,
+                    columns)
+
+
+pool = _group("pool", "Pools.")
+cmd.add_resource_commands(pool, cmd.Spec(
+    cmd.POOL, cmd.POOL_FIELDS,
+    ("id", "name", "project_id", "provisioning_status", "protocol", "lb_algorithm",
+     "admin_state_up"),
+    list_filters=[cmd.NAME, cmd.Field("--loadbalancer", "loadbalancer_id",
+                                      resolve=cmd.LOADBALANCER), cmd.TAG]))
+
+member = _group("member", "Members of a pool.")
+cmd.add_resource_commands(member, cmd.Spec(
+    cmd.MEMBER, cmd.MEMBER_FIELDS,
+    ("id", "name", "project_id", "provisioning_status", "address", "protocol_port",
+     "operating_status", "weight"),
+    create_parent=cmd.POOL, list_filters=[cmd.NAME, cmd.TAG]))
+
+healthmonitor = _group("healthmonitor", "Health monitors.")
+cmd.add_resource_commands(healthmonitor, cmd.Spec(
+    cmd.HEALTHMONITOR, cmd.HM_FIELDS,
+    ("id", "name", "project_id", "type", "admin_state_up"),
+    create_parent=cmd.POOL, list_filters=[cmd.NAME, cmd.TAG]))
+
+l7policy = _group("l7policy", "L7 policies of a listener.")
+cmd.add_resource_commands(l7policy, cmd.Spec(
+    cmd.L7POLICY, cmd.L7POLICY_FIELDS,
+    ("id", "name", "project_id", "provisioning_status", "action", "position",
+     "admin_state_up"),
+    create_parent=cmd.LISTENER,
+    list_filters=[cmd.NAME, cmd.Field("--listener", "listener_id", resolve=cmd.LISTENER),
+                  cmd.TAG]))
+
+l7rule = _group("l7rule", "L7 rules of a policy.")
+cmd.add_resource_commands(l7rule, cmd.Spec(
+    cmd.L7RULE, cmd.L7RULE_FIELDS,
+    ("id", "project_id", "provisioning_status", "compare_type", "type", "key", "value",
+     "invert", "admin_state_up"),
+    create_parent=cmd.L7POLICY, list_filters=[cmd.TAG]))
+
+
+# -- quotas ------------------------------------------------------------------------
+
+QUOTA_KEYS = ("loadbalancer", "listener", "pool", "member", "healthmonitor", "l7policy",
+              "l7rule")
+quota = _group("quota", "Per-project quotas (-1: unlimited).")
+
+
+@quota.command("list")
+@cmd.output_options
+@click.pass_context
+def quota_list(ctx: click.Context, fmt: str, columns: tuple[str, ...]) -> None:
+    """List projects with explicit quotas."""
+    client = cmd.client_of(ctx)
+    output.show_many(client.get(f"{cmd.P}/quotas")["quotas"], fmt, columns,
+                     ("project_id", *QUOTA_KEYS))
+
+
+@quota.command("show")
+@click.argument("project_id", required=False)
+@click.option("--default", "defaults", is_flag=True, help="Show the default quotas.")
+@cmd.output_options
+@click.pass_context
+def quota_show(ctx: click.Context, project_id: str | None, defaults: bool, fmt: str,
+               columns: tuple[str, ...]) -> None:
+    """Show a project's quotas (or the defaults)."""
+    client = cmd.client_of(ctx)
+    if defaults or not project_id:
+        body = client.get(f"{cmd.P}/quotas/defaults")["quota"]
+    else:
+        body = client.get(f"{cmd.P}/quotas/{project_id}")["quota"]
+    output.show_one(body, fmt, columns)
+
+
+@quota.command("set")
+@click.argument("project_id")
+@click.option("--loadbalancer", type=int)
+@click.option("--listener", type=int)
+@click.option("--pool", type=int)
+@click.option("--member", type=int)
+@click.option("--healthmonitor", type=int)
+@click.option("--l7policy", type=int)
+@click.option("--l7rule", type=int)
+@click.pass_context
+def quota_set(ctx: click.Context, project_id: str, **limits: int | None) -> None:
+    """Set a project's quotas."""
+    body = {k: v for k, v in limits.items() if v is not None}
+    if not body:
+        raise click.UsageError("nothing to set: give at least one quota")
+    cmd.client_of(ctx).put(f"{cmd.P}/quotas/{project_id}", {"quota": body})
+
+
+@quota.command("reset")
+@click.argument("project_id")
+@click.pass_context
+def quota_reset(ctx: click.Context, project_id: str) -> None:
+    """Reset a project's quotas to the defaults."""
+    cmd.client_of(ctx).delete(f"{cmd.P}/quotas/{project_id}")
+
+
+# -- networks and subnets ------------------------------------------------------------
+
+network = _group("network", "Networks (the Neutron-shaped API VIPs come from).")
+cmd.add_resource_commands(network, cmd.Spec(
+    cmd.NETWORK, [cmd.NAME, cmd.DESCRIPTION,
+                  cmd._switch("--share", "--no-share", "shared", "Shared with every project."),
+                  cmd.ENABLE],
+    ("id", "name", "subnets", "shared"), list_filters=[cmd.NAME]))
+
+subnet = _group("subnet", "Subnets: CIDR, gateway and the pools VIPs come from.")
+cmd.add_resource_commands(subnet, cmd.Spec(
+    cmd.SUBNET, [cmd.NAME, cmd.DESCRIPTION,
+                 cmd.Field("--network", "network_id", "Network (name or id).",
+                           resolve=cmd.NETWORK, create_only=True),
+                 cmd.Field("--subnet-range", "cidr", "CIDR, e.g. 10.9.0.0/24.",
+                           create_only=True),
+                 cmd.Field("--ip-version", "ip_version", "4 or 6.", type=int, create_only=True),
+                 cmd.Field("--gateway", "gateway_ip", "Gateway address."),
+                 cmd.Field("--allocation-pool", "allocation_pools",
+                           "start=ADDR,end=ADDR (repeatable).", kind="kvs")],
+    ("id", "name", "network_id", "cidr", "gateway_ip"), list_filters=[cmd.NAME]))
 
 
 def main() -> None:
