@@ -15,3 +15,10 @@ from tests.api.base import Api
 def api(service: Service) -> Iterator[Api]:
     with TestClient(service.app, raise_server_exceptions=False) as client:
         yield Api(client, service)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.api.test_schemathesis import REQUESTS
+
+    if REQUESTS["count"]:
+        terminalreporter.write_line(f"schemathesis: {REQUESTS['count']} requests tried")

@@ -111,9 +111,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     fault_schema = {"$ref": "#/components/schemas/Fault"}
     fault_ref = {"content": {"application/json": {"schema": fault_schema}}}
     for path in schema.get("paths", {}).values():
-        for op in path.values():
+        for method, op in path.items():
             responses = op.setdefault("responses", {})
             responses.pop("422", None)
+            if method in ("post", "put"):
+                responses.setdefault("501", {"description": "The provider does not support "
+                                                            "a requested option", **fault_ref})
             for code, text in (("400", "Bad request: a field failed validation"),
                                ("401", "Unauthorized"),
                                ("403", "Forbidden by policy or quota"),
