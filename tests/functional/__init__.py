@@ -1,0 +1,1 @@
+"""Functional tests: real kernels, real processes (HAProxy, namespaces)."""

@@ -1,0 +1,1 @@
+"""The ``namespace`` placement against the real kernel (root only)."""
