@@ -7,14 +7,19 @@ status code, and offers ``create_*`` factories that wait for ACTIVE.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from lbaas.dataplane.spec import LoadBalancerSpec
 from lbaas.db import models as m
+from lbaas.drivers.noop import NoopDriver
 from lbaas.service import Service
 
 PREFIX = "/v2/lbaas"
@@ -148,3 +153,84 @@ def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.01) -> No
             return
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+# -- admin records and networks (factories used across test modules) ----------
+
+def create_flavor_profile(api: Api, provider: str = "noop", data: str = "{}",
+                          name: str = "fp") -> dict[str, Any]:
+    body = {"name": name, "provider_name": provider, "flavor_data": data}
+    return dict(api.post("/flavorprofiles", {"flavorprofile": body},
+                         status=201).json()["flavorprofile"])
+
+
+def create_flavor(api: Api, profile_id: str | None = None, name: str = "flavor",
+                  **fields: Any) -> dict[str, Any]:
+    if profile_id is None:
+        profile_id = create_flavor_profile(api)["id"]
+    body = {"name": name, "flavor_profile_id": profile_id, **fields}
+    return dict(api.post("/flavors", {"flavor": body}, status=201).json()["flavor"])
+
+
+def create_az_profile(api: Api, provider: str = "noop", data: str = "{}",
+                      name: str = "azp") -> dict[str, Any]:
+    body = {"name": name, "provider_name": provider, "availability_zone_data": data}
+    return dict(api.post("/availabilityzoneprofiles", {"availability_zone_profile": body},
+                         status=201).json()["availability_zone_profile"])
+
+
+def create_az(api: Api, name: str = "az1", profile_id: str | None = None,
+              **fields: Any) -> dict[str, Any]:
+    if profile_id is None:
+        profile_id = create_az_profile(api)["id"]
+    body = {"name": name, "availability_zone_profile_id": profile_id, **fields}
+    return dict(api.post("/availabilityzones", {"availability_zone": body},
+                         status=201).json()["availability_zone"])
+
+
+def create_network(api: Api, **fields: Any) -> dict[str, Any]:
+    return dict(api.post("/v2.0/networks", {"network": {"name": "net", **fields}},
+                         status=201).json()["network"])
+
+
+def create_subnet(api: Api, network_id: str, cidr: str, **fields: Any) -> dict[str, Any]:
+    body = {"network_id": network_id, "cidr": cidr, **fields}
+    return dict(api.post("/v2.0/subnets", {"subnet": body}, status=201).json()["subnet"])
+
+
+# -- holding the worker (to observe PENDING_* statuses without sleeping) --------
+
+class HeldNoopDriver(NoopDriver):
+    """A noop driver whose applies and deletes wait while it is held.
+
+    Use it as the ``noop`` fixture of a test module, then :func:`held`: the
+    worker cannot settle anything inside the block, so statuses read there
+    are the API's, not a race with the worker.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = threading.Event()
+        self.open.set()
+
+    def apply(self, lb: LoadBalancerSpec) -> None:
+        self.open.wait(10)
+        super().apply(lb)
+
+    def delete(self, lb: LoadBalancerSpec) -> None:
+        self.open.wait(10)
+        super().delete(lb)
+
+
+@contextmanager
+def held(api: Api) -> Iterator[None]:
+    """Hold the worker (``noop`` must be a :class:`HeldNoopDriver`), then let it settle."""
+    driver = api.service.drivers["noop"]
+    assert isinstance(driver, HeldNoopDriver), "override the noop fixture with HeldNoopDriver"
+    driver.open.clear()
+    try:
+        yield
+    finally:
+        driver.open.set()
+    api.wait_idle()
+

@@ -252,7 +252,7 @@ def test_only_admins_create_in_other_projects(api: Api) -> None:
 
 
 def test_quota_on_load_balancers(api: Api) -> None:
-    api.put("/quotas/p1", {"quota": {"loadbalancer": 1}}, status=200)
+    api.put("/quotas/p1", {"quota": {"loadbalancer": 1}}, status=202)
     api.create_lb(_project="p1")
     r = api.post("/loadbalancers", {"loadbalancer": {}}, project="p1", status=403)
     assert api.fault(r) == "Quota has been met for resources: Load Balancer"

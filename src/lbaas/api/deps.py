@@ -180,3 +180,83 @@ def fields_of(request: Request) -> list[str] | None:
     if not values:
         return None
     return [f for v in values for f in v.split(",") if f]
+
+
+# -- admin records (providers, flavors, availability zones, quotas) ----------
+
+def provider_driver(state: ApiState, provider: str) -> ProviderDriver:
+    """The driver of the enabled provider ``provider`` (``amphora`` means haproxy).
+
+    Raises ProviderNotEnabled (400) if ``provider`` is not among the enabled
+    providers, ProviderNotFound (501) if it is enabled but no driver is
+    loaded for it (Octavia's ``driver_factory.get_driver``).
+    """
+    if provider not in state.settings.enabled_providers:
+        raise exc.ProviderNotEnabled(prov=provider)
+    driver = state.drivers.get(c.PROVIDER_ALIASES.get(provider, provider))
+    if driver is None:
+        raise exc.ProviderNotFound(prov=provider)
+    return driver
+
+
+def call_provider(provider: str, method: Callable[..., Any], *args: Any) -> Any:
+    """``method(*args)`` of ``provider``'s driver, its errors made API errors.
+
+    UnsupportedOption -> ProviderUnsupportedOption (501), NotImplementedError
+    -> ProviderNotImplemented (501), DriverError -> ProviderDriverError (500),
+    as Octavia's ``api/drivers/utils.py::call_provider``.
+    """
+    try:
+        return method(*args)
+    except exc.UnsupportedOption as e:
+        raise exc.ProviderUnsupportedOption(prov=provider, user_msg=e.user_msg) from None
+    except NotImplementedError:
+        raise exc.ProviderNotImplemented(
+            prov=provider, user_msg="This feature is not implemented by the provider.") from None
+    except exc.DriverError as e:
+        raise exc.ProviderDriverError(prov=provider, user_msg=e.reason) from None
+
+
+def json_object(value: str, option: str) -> dict[str, Any]:
+    """``value`` parsed as a JSON object (flavor_data, availability_zone_data).
+
+    Raises InvalidOption (400, "<value> is not a valid option for <option>")
+    if it is not JSON or not an object.
+    """
+    import json  # only the profile routes need it
+
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise exc.InvalidOption(value=value, option=option) from None
+    if not isinstance(parsed, dict):
+        raise exc.InvalidOption(value=value, option=option)
+    return parsed
+
+
+def refuse_nulls(changes: Mapping[str, Any], names: tuple[str, ...]) -> None:
+    """Raise InvalidOption (400, "None is not a valid option for <name>") if an
+    update sets one of ``names`` to null (Octavia's flavor/zone profile PUTs).
+    """
+    for name in names:
+        if name in changes and changes[name] is None:
+            raise exc.InvalidOption(value=None, option=name)
+
+
+def ordered_by(listing: ListQuery, key: str) -> ListQuery:
+    """``listing`` with ``key`` appended as the last sort key.
+
+    For tables without ``created_at``/``id`` (quotas by project, availability
+    zones by name): a total order keeps pages stable and markers meaningful.
+    """
+    if key not in [k for k, _ in listing.sort]:
+        listing.sort = [*listing.sort, (key, c.DEFAULT_SORT_DIR)]
+    return listing
+
+
+# The 501 of provider errors (ProviderNotFound, ProviderUnsupportedOption,
+# ProviderNotImplemented), for the OpenAPI document of the routes that ask a provider.
+PROVIDER_ERRORS: dict[int | str, dict[str, Any]] = {
+    501: {"description": "The provider cannot do what was asked",
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Fault"}}}},
+}

@@ -31,7 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, synonym
 
 from lbaas.common import constants as c
 
@@ -293,6 +293,9 @@ class Quota(Base):
     l7policy: Mapped[int | None] = mapped_column(Integer)
     l7rule: Mapped[int | None] = mapped_column(Integer)
 
+    # The list API pages by project: ``id`` is what markers and links name.
+    id: Mapped[str] = synonym("project_id")
+
 
 class FlavorProfile(Base):
     __tablename__ = "flavor_profile"
@@ -335,6 +338,9 @@ class AvailabilityZone(Base):
 
     availability_zone_profile: Mapped[AvailabilityZoneProfile] = relationship()
 
+    # The name is the key: ``id`` is what list markers and links name.
+    id: Mapped[str] = synonym("name")
+
 
 class Network(_Resource, Base):
     """A Neutron-shaped network: the L2 domain a subnet lives on."""
@@ -364,6 +370,11 @@ class Subnet(_Resource, Base):
     gateway_ip: Mapped[str | None] = mapped_column(String(64))
     # [{"start": "10.0.0.2", "end": "10.0.0.254"}, ...]
     allocation_pools: Mapped[list[Any]] = mapped_column(JSON(none_as_null=True), default=list)
+    # Recorded and returned as Neutron does; lbaas serves no DHCP, DNS or routes.
+    enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=False)
+    dns_nameservers: Mapped[list[Any]] = mapped_column(JSON(none_as_null=True), default=list)
+    # [{"destination": "10.1.0.0/16", "nexthop": "10.0.0.254"}, ...]
+    host_routes: Mapped[list[Any]] = mapped_column(JSON(none_as_null=True), default=list)
 
     network: Mapped[Network] = relationship(back_populates="subnets")
     ports: Mapped[list[Port]] = relationship(back_populates="subnet")

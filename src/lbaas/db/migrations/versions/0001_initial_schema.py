@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 04:02:08.643493
+Create Date: 2026-11-22 04:15:33.676684
 """
 
 from collections.abc import Sequence
@@ -102,6 +102,9 @@ def upgrade() -> None:
         sa.Column("cidr", sa.String(length=64), nullable=False),
         sa.Column("gateway_ip", sa.String(length=64), nullable=True),
         sa.Column("allocation_pools", sa.JSON(none_as_null=True), nullable=False),
+        sa.Column("enable_dhcp", sa.Boolean(), nullable=False),
+        sa.Column("dns_nameservers", sa.JSON(none_as_null=True), nullable=False),
+        sa.Column("host_routes", sa.JSON(none_as_null=True), nullable=False),
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=36), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
