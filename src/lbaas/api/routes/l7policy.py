@@ -1,5 +1,300 @@
-"""l7policy API (to be written)."""
+"""L7 policies: /v2/lbaas/l7policies (api-ref "L7 Policies").
 
-from fastapi import APIRouter
+A policy belongs to a listener; creating, changing or deleting one locks the
+load balancer and marks the listener PENDING_UPDATE (Octavia's
+``test_and_set_lb_and_listeners_prov_status``). A create may carry the
+policy's ``rules``.
 
-router = APIRouter()
+Positions: a listener's live policies are numbered 1..n in evaluation order.
+A new policy goes where its ``position`` says (last by default, and a
+position past the end means last); moving one shifts the others; deleting
+one closes the gap. This is what Octavia's ordering list does
+(``L7PolicyRepository.create/update/delete``).
+
+How ``action`` and the redirect fields are made consistent is
+:func:`sanitize`, a port of Octavia's ``sanitize_l7policy_api_args``.
+:func:`build_l7policy` is the one place a policy is constructed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from lbaas.api import deps
+from lbaas.api.deps import ApiState, Ctx, Db, Listing, State
+from lbaas.api.policy import RequestContext
+from lbaas.api.query import columns_of, paginate
+from lbaas.api.routes.l7rule import build_l7rule, get_l7policy
+from lbaas.api.routes.listener import check_pool_protocol, get_listener
+from lbaas.api.schemas import l7policy as s
+from lbaas.common import constants as c
+from lbaas.common import exceptions as exc
+from lbaas.db import models as m
+from lbaas.worker import status
+
+router = APIRouter(tags=["L7 Policies"])
+RESOURCE = "l7policy"
+COLUMNS = columns_of(m.L7Policy)
+
+REJECT, REDIRECT_TO_URL, REDIRECT_TO_POOL, REDIRECT_PREFIX = c.L7POLICY_ACTIONS
+DEFAULT_REDIRECT_HTTP_CODE = 302
+_REDIRECTS = ("redirect_pool_id", "redirect_url", "redirect_prefix", "redirect_http_code")
+# What each action keeps of the redirect fields; the others are cleared.
+_KEEPS = {REJECT: (), REDIRECT_TO_POOL: ("redirect_pool_id",),
+          REDIRECT_TO_URL: ("redirect_url", "redirect_http_code"),
+          REDIRECT_PREFIX: ("redirect_prefix", "redirect_http_code")}
+# The field each action needs.
+_NEEDS = {REDIRECT_TO_POOL: ("redirect_pool_id", "redirect_pool_id or redirect_pool"),
+          REDIRECT_TO_URL: ("redirect_url", "redirect_url"),
+          REDIRECT_PREFIX: ("redirect_prefix", "redirect_prefix")}
+
+
+@router.get("/l7policies", response_model=s.L7PoliciesRoot)
+def list_l7policies(request: Request, ctx: Ctx, db: Db, listing: Listing,
+                    state: State) -> JSONResponse:
+    """List L7 policies visible to the caller (``listener_id`` filters by listener)."""
+    ctx.authorize(RESOURCE, "get_all")
+    stmt = select(m.L7Policy).options(selectinload(m.L7Policy.rules))
+    if not ctx.sees_all_projects:
+        stmt = stmt.where(m.L7Policy.project_id == ctx.project_id)
+    page = paginate(db, request, listing, stmt, m.L7Policy, COLUMNS,
+                    state.settings.api_base_uri)
+    return deps.respond_list("l7policies", [s.L7PolicyResponse.dump(p) for p in page.rows],
+                             page.links, listing.fields)
+
+
+@router.post("/l7policies", status_code=201, response_model=s.L7PolicyRoot)
+def create_l7policy(body: s.L7PolicyCreateRoot, ctx: Ctx, db: Db,
+                    state: State) -> JSONResponse:
+    """Create a policy, with its rules (PENDING_CREATE); listener and load balancer
+    go PENDING_UPDATE."""
+    data = body.l7policy
+    listener = get_listener(db, ctx, data.listener_id)
+    ctx.authorize(RESOURCE, "post", listener.project_id)
+    policy = build_l7policy(db, ctx, state, listener, data, None)
+    rules = data.rules or []
+    if len(rules) > c.MAX_L7RULES_PER_L7POLICY:
+        raise exc.TooManyL7RulesOnL7Policy(id=policy.id)
+    for rule in rules:
+        build_l7rule(db, ctx, state, policy, rule)
+    status.begin_create(db, listener.load_balancer_id, [policy], parents=[listener])
+    db.flush()
+    deps.check_provider(state, listener.load_balancer)
+    deps.commit(db, state)
+    return deps.respond("l7policy", s.L7PolicyResponse.dump(policy), 201)
+
+
+@router.get("/l7policies/{l7policy_id}", response_model=s.L7PolicyRoot)
+def show_l7policy(l7policy_id: str, request: Request, ctx: Ctx, db: Db) -> JSONResponse:
+    """Show one L7 policy."""
+    policy = get_l7policy(db, ctx, l7policy_id)
+    ctx.authorize(RESOURCE, "get_one", policy.project_id)
+    return deps.respond("l7policy", s.L7PolicyResponse.dump(policy),
+                        fields=deps.fields_of(request))
+
+
+@router.put("/l7policies/{l7policy_id}", response_model=s.L7PolicyRoot)
+def update_l7policy(l7policy_id: str, body: s.L7PolicyUpdateRoot, ctx: Ctx, db: Db,
+                    state: State) -> JSONResponse:
+    """Change a policy; a redirect field given switches the action to match
+    (PENDING_UPDATE)."""
+    policy = get_l7policy(db, ctx, l7policy_id)
+    ctx.authorize(RESOURCE, "put", policy.project_id)
+    listener = policy.listener
+    changes = sanitize(body.l7policy.model_dump(exclude_unset=True))
+    pool = None
+    if changes.get("redirect_pool_id"):
+        pool = _redirect_pool(db, listener, changes["redirect_pool_id"])
+    action = changes.get("action", policy.action)
+    redirects = {k: changes.get(k, getattr(policy, k)) for k in _REDIRECTS}
+    redirects = _settle(action, redirects)
+    status.begin_update(db, listener.load_balancer_id, policy, parents=[listener])
+    policy.action = action
+    for key in ("redirect_url", "redirect_prefix", "redirect_http_code"):
+        setattr(policy, key, redirects[key])
+    if redirects["redirect_pool_id"] is None:
+        policy.redirect_pool = None
+    elif pool is not None:
+        policy.redirect_pool = pool
+    for key in ("name", "description"):
+        if key in changes:
+            setattr(policy, key, changes[key])
+    if changes.get("admin_state_up") is not None:
+        policy.admin_state_up = changes["admin_state_up"]
+    if "tags" in changes:
+        policy.tags = list(changes["tags"] or [])
+    if changes.get("position") is not None:
+        _place(listener, policy, changes["position"])
+    deps.check_provider(state, listener.load_balancer)
+    deps.commit(db, state)
+    return deps.respond("l7policy", s.L7PolicyResponse.dump(policy))
+
+
+@router.delete("/l7policies/{l7policy_id}", status_code=204, response_class=Response)
+def delete_l7policy(l7policy_id: str, ctx: Ctx, db: Db, state: State) -> Response:
+    """Delete a policy and its rules (PENDING_DELETE; the worker removes them).
+
+    The listener's other policies are renumbered at once.
+    """
+    policy = get_l7policy(db, ctx, l7policy_id)
+    ctx.authorize(RESOURCE, "delete", policy.project_id)
+    listener = policy.listener
+    status.begin_delete(db, listener.load_balancer_id, policy, parents=[listener])
+    _renumber(_live_policies(listener, policy))
+    deps.commit(db, state)
+    return deps.no_content()
+
+
+# -- construction and rules ----------------------------------------------------
+
+def build_l7policy(db: Session, ctx: RequestContext, state: ApiState, listener: m.Listener,
+                   data: s.L7PolicySingleCreate, redirect_pool: m.Pool | None,
+                   ) -> m.L7Policy:
+    """Validate ``data`` and add a new policy to ``listener.l7policies`` at its position.
+
+    ``redirect_pool`` is the pool of a REDIRECT_TO_POOL policy when the caller
+    has it in hand (a pool created in the same request); otherwise a
+    ``redirect_pool_id`` of ``data`` (:class:`L7PolicyCreate`) is looked up.
+    Checks the ``l7policy`` quota. Rules are added by the caller
+    (:func:`lbaas.api.routes.l7rule.build_l7rule`). Neither locks nor commits.
+
+    Raises ListenerNoChildren (400: PROMETHEUS listener), BadRequest (400:
+    inconsistent action and redirect fields), NotFound (404: the pool is not
+    on the listener's load balancer), ValidationError (400: incompatible pool
+    protocol), QuotaExceeded (403).
+    """
+    if listener.protocol == c.PROMETHEUS:
+        raise exc.ListenerNoChildren(protocol=c.PROMETHEUS)
+    if redirect_pool is None and isinstance(data, s.L7PolicyCreate) and data.redirect_pool_id:
+        redirect_pool = _redirect_pool(db, listener, data.redirect_pool_id)
+    elif redirect_pool is not None:
+        _check_redirect_pool(listener, redirect_pool)
+    fields: dict[str, Any] = {
+        "action": data.action, "redirect_url": data.redirect_url,
+        "redirect_prefix": data.redirect_prefix, "redirect_http_code": data.redirect_http_code,
+        "redirect_pool_id": (redirect_pool.id or "new") if redirect_pool else None}
+    fields = sanitize(fields, create=True)
+    redirects = _settle(fields["action"], {k: fields.get(k) for k in _REDIRECTS})
+    deps.check_quota(db, state, listener.project_id or "", "l7policy")
+    policy = m.L7Policy(
+        id=m.new_id(), project_id=listener.project_id, name=data.name,
+        description=data.description, admin_state_up=data.admin_state_up is not False,
+        action=fields["action"], redirect_url=redirects["redirect_url"],
+        redirect_prefix=redirects["redirect_prefix"],
+        redirect_http_code=redirects["redirect_http_code"],
+        redirect_pool=redirect_pool if redirects["redirect_pool_id"] else None,
+        position=c.MAX_POLICY_POSITION, operating_status=c.OFFLINE)
+    policy.tags = list(data.tags or [])
+    _place(listener, policy, data.position or c.MAX_POLICY_POSITION)
+    listener.l7policies.append(policy)
+    return policy
+
+
+def _redirect_pool(db: Session, listener: m.Listener, pool_id: str) -> m.Pool:
+    """Pool ``pool_id`` on ``listener``'s load balancer with a compatible protocol.
+
+    NotFound (404) if it is elsewhere or absent, ValidationError (400) if the
+    listener cannot send to it.
+    """
+    pool = db.get(m.Pool, pool_id)
+    if pool is None or pool.provisioning_status == c.DELETED:
+        raise exc.NotFound(resource="Pool", id=pool_id)
+    _check_redirect_pool(listener, pool)
+    return pool
+
+
+def _check_redirect_pool(listener: m.Listener, pool: m.Pool) -> None:
+    lb = listener.load_balancer
+    if pool.load_balancer is not lb and pool.load_balancer_id != listener.load_balancer_id:
+        raise exc.NotFound(resource="Pool", id=pool.id)
+    check_pool_protocol(listener.protocol, pool.protocol)
+
+
+def _bad_args(reason: str) -> exc.BadRequest:
+    return exc.BadRequest(detail=f"Invalid L7 Policy arguments: {reason}")
+
+
+def sanitize(fields: dict[str, Any], create: bool = False) -> dict[str, Any]:
+    """Make ``action`` and the redirect fields of a request consistent.
+
+    Octavia's ``sanitize_l7policy_api_args``, on the fields a request gives:
+    an action requires its target (REDIRECT_TO_URL a ``redirect_url``...) and
+    drops the others; a pool and a URL/prefix together are refused; a
+    redirect target given without an action sets the action (the pool first,
+    then the URL, then the prefix), and a URL or prefix redirect defaults to
+    HTTP 302. Unlike Octavia, REJECT also drops a ``redirect_prefix`` rather
+    than turning into REDIRECT_PREFIX. Returns the changed copy; raises
+    BadRequest (400, "Invalid L7 Policy arguments: ...") and refuses an
+    empty update ("Invalid update options").
+    """
+    out = dict(fields)
+    if "action" in out:
+        action = out["action"]
+        if action == REJECT:
+            out.update(redirect_url=None, redirect_pool_id=None, redirect_prefix=None)
+        elif action in _NEEDS:
+            needed, words = _NEEDS[action]
+            if not out.get(needed):
+                raise _bad_args(f"{words} must not be None")
+            if action == REDIRECT_TO_URL:
+                out["redirect_pool_id"] = None
+            elif action == REDIRECT_TO_POOL:
+                out["redirect_url"] = None
+    if out.get("redirect_pool_id") and (out.get("redirect_url") or out.get("redirect_prefix")):
+        raise _bad_args("Cannot specify redirect_pool_id and redirect_url or redirect_prefix "
+                        "at the same time")
+    if out.get("redirect_pool_id"):
+        out.update(action=REDIRECT_TO_POOL, redirect_url=None, redirect_prefix=None,
+                   redirect_http_code=None)
+    for target, action in (("redirect_url", REDIRECT_TO_URL),
+                           ("redirect_prefix", REDIRECT_PREFIX)):
+        if out.get(target):
+            out.update(action=action)
+            out.update({k: None for k in ("redirect_pool_id", "redirect_url", "redirect_prefix")
+                        if k != target})
+            if not out.get("redirect_http_code"):
+                out["redirect_http_code"] = DEFAULT_REDIRECT_HTTP_CODE
+    if create and "action" not in out:
+        raise exc.BadRequest(detail="Invalid L7 Policy action specified: None")
+    if not out:
+        raise _bad_args("Invalid update options")
+    return out
+
+
+def _settle(action: str, redirects: dict[str, Any]) -> dict[str, Any]:
+    """The redirect fields as stored for ``action``: those it does not use are
+    cleared, the one it needs must be there (BadRequest, 400)."""
+    keep = _KEEPS[action]
+    out = {k: (v if k in keep else None) for k, v in redirects.items()}
+    if action in _NEEDS:
+        needed, words = _NEEDS[action]
+        if not out.get(needed):
+            raise _bad_args(f"{words} must not be None")
+    return out
+
+
+def _live_policies(listener: m.Listener, leaving: m.L7Policy | None = None,
+                   ) -> list[m.L7Policy]:
+    """``listener``'s policies in evaluation order, without ``leaving`` and
+    those being deleted."""
+    return [p for p in sorted(listener.l7policies, key=lambda p: p.position)
+            if p is not leaving and p.provisioning_status != c.PENDING_DELETE]
+
+
+def _renumber(policies: list[m.L7Policy]) -> None:
+    for number, policy in enumerate(policies, start=1):
+        if policy.position != number:
+            policy.position = number
+
+
+def _place(listener: m.Listener, policy: m.L7Policy, position: int) -> None:
+    """Put ``policy`` at ``position`` (1-based; past the end is last) among
+    ``listener``'s policies and renumber them 1..n."""
+    others = _live_policies(listener, policy)
+    others.insert(min(position, len(others) + 1) - 1, policy)
+    _renumber(others)

@@ -1,0 +1,146 @@
+"""L7 policy shapes (api-ref "L7 Policies").
+
+A policy is an action on a listener's matching requests: ``REJECT``,
+``REDIRECT_TO_URL`` (``redirect_url``), ``REDIRECT_PREFIX``
+(``redirect_prefix``), ``REDIRECT_TO_POOL`` (``redirect_pool_id``), with
+``redirect_http_code`` (301, 302, 303, 307, 308) for the redirects. Policies
+are evaluated by ``position`` (1 first); a request matches a policy when all
+its rules match. How the action and redirect fields are made consistent is
+:func:`lbaas.api.routes.l7policy.sanitize` (Octavia's
+``sanitize_l7policy_api_args``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
+
+from lbaas.api.schemas.common import (
+    Description,
+    IdOnly,
+    Name,
+    NameOut,
+    PageLink,
+    ProjectId,
+    RequestModel,
+    ResponseModel,
+    Tag,
+    Timestamp,
+    UUIDStr,
+    id_refs,
+)
+from lbaas.api.schemas.l7rule import L7RuleSingleCreate
+from lbaas.api.schemas.listener import OneOf, Range
+from lbaas.common import constants as c
+from lbaas.common import validate
+from lbaas.db import models as m
+
+
+def _url(value: str) -> str:
+    validate.url(value)
+    return value
+
+
+Action = Annotated[str, OneOf(c.L7POLICY_ACTIONS)]
+RedirectUrl = Annotated[str, Field(max_length=2048), AfterValidator(_url)]
+RedirectHttpCode = Annotated[int, OneOf(c.L7POLICY_REDIRECT_HTTP_CODES)]
+Position = Annotated[int, Range(c.MIN_POLICY_POSITION, c.MAX_POLICY_POSITION)]
+
+
+class L7PolicySingleCreate(RequestModel):
+    """An L7 policy in any create form (the lead's fully-populated schema adds
+    ``redirect_pool`` and ``rules``).
+
+    ``position`` defaults to last; a position past the end means last.
+    """
+
+    name: Name | None = None
+    description: Description | None = None
+    admin_state_up: bool | None = True
+    action: Action
+    redirect_url: RedirectUrl | None = None
+    redirect_prefix: RedirectUrl | None = None
+    redirect_http_code: RedirectHttpCode | None = Field(
+        default=None, description="Default 302 for REDIRECT_TO_URL and REDIRECT_PREFIX.")
+    position: Position | None = c.MAX_POLICY_POSITION
+    tags: list[Tag] | None = None
+
+
+class L7PolicyCreate(L7PolicySingleCreate):
+    """POST /v2/lbaas/l7policies: a policy on ``listener_id``, with its ``rules``.
+
+    ``project_id``/``tenant_id`` are accepted (deprecated) and ignored: a
+    policy belongs to its load balancer's project.
+    """
+
+    listener_id: UUIDStr
+    redirect_pool_id: UUIDStr | None = None
+    rules: list[L7RuleSingleCreate] | None = None
+    project_id: ProjectId | None = None
+    tenant_id: ProjectId | None = None
+
+
+class L7PolicyCreateRoot(RequestModel):
+    l7policy: L7PolicyCreate
+
+
+class L7PolicyUpdate(RequestModel):
+    """PUT /v2/lbaas/l7policies/{id}: only the fields given change.
+
+    Setting a redirect field switches the action to match (Octavia).
+    """
+
+    name: Name | None = None
+    description: Description | None = None
+    admin_state_up: bool | None = None
+    action: Action | None = None
+    redirect_pool_id: UUIDStr | None = None
+    redirect_url: RedirectUrl | None = None
+    redirect_prefix: RedirectUrl | None = None
+    redirect_http_code: RedirectHttpCode | None = None
+    position: Position | None = None
+    tags: list[Tag] | None = None
+
+
+class L7PolicyUpdateRoot(RequestModel):
+    l7policy: L7PolicyUpdate
+
+
+class L7PolicyResponse(ResponseModel):
+    id: str
+    name: NameOut
+    description: NameOut
+    provisioning_status: str
+    operating_status: str
+    admin_state_up: bool
+    project_id: str | None
+    action: str
+    listener_id: str
+    redirect_pool_id: str | None
+    redirect_url: str | None
+    redirect_prefix: str | None
+    redirect_http_code: int | None
+    position: int
+    rules: list[IdOnly]
+    created_at: Timestamp
+    updated_at: Timestamp
+    tags: list[str]
+
+    @classmethod
+    def dump(cls, policy: m.L7Policy) -> dict[str, Any]:
+        """The JSON body of ``policy``; ``rules`` is ``[{"id": ...}]``."""
+        return cls.model_validate({
+            **{k: getattr(policy, k) for k in cls.model_fields if k not in ("rules", "tags")},
+            "rules": id_refs(policy.rules),
+            "tags": list(policy.tags),
+        }).model_dump(mode="json")
+
+
+class L7PolicyRoot(ResponseModel):
+    l7policy: L7PolicyResponse
+
+
+class L7PoliciesRoot(ResponseModel):
+    l7policies: list[L7PolicyResponse]
+    l7policies_links: list[PageLink]
