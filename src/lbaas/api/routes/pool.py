@@ -1,5 +1,365 @@
-"""pool API (to be written)."""
+"""Pools: /v2/lbaas/pools (api-ref "Pools").
 
-from fastapi import APIRouter
+A pool belongs to a load balancer; created with ``listener_id`` it also
+becomes that listener's default pool (which the listener must not have yet).
+Creating, changing or deleting a pool locks the load balancer and marks the
+listeners using the pool PENDING_UPDATE, as Octavia does. A pool used by an
+L7 policy cannot be deleted; a deleted default pool is cleared from its
+listener when the worker removes it.
 
-router = APIRouter()
+Rules (Octavia ``api/v2/controllers/pool.py`` and ``common/validate.py``):
+
+- the pool protocol must suit the listener's
+  (:data:`lbaas.common.constants.VALID_LISTENER_POOL_PROTOCOL_MAP`);
+- ``session_persistence``: ``cookie_name`` only (and always) with
+  APP_COOKIE; ``persistence_timeout`` (seconds) and
+  ``persistence_granularity`` only for UDP/SCTP pools, which take SOURCE_IP
+  persistence only;
+- TLS towards members: a CRL needs a CA; cipher strings are OpenSSL's
+  characters; with ``tls_enabled`` the ciphers, TLS versions and ALPN
+  protocols default to :data:`DEFAULT_TLS_CIPHERS`,
+  :data:`DEFAULT_TLS_VERSIONS`, :data:`DEFAULT_ALPN_PROTOCOLS` (Octavia's
+  ``[api_settings]`` defaults). Certificate references are stored as given
+  (there is no certificate store to check them against).
+
+:func:`build_pool` also serves the fully-populated load balancer create.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from lbaas.api import deps
+from lbaas.api.deps import ApiState, Ctx, Db, Listing, State
+from lbaas.api.policy import RequestContext
+from lbaas.api.query import columns_of, paginate
+from lbaas.api.routes import healthmonitor, member
+from lbaas.api.schemas import pool as s
+from lbaas.common import constants as c
+from lbaas.common import exceptions as exc
+from lbaas.db import models as m
+from lbaas.worker import status
+
+router = APIRouter(tags=["Pools"])
+RESOURCE = "pool"
+COLUMNS = columns_of(m.Pool, aliases={"loadbalancer_id": m.Pool.load_balancer_id})
+
+# Octavia's [api_settings] default_pool_ciphers / _tls_versions / _alpn_protocols.
+DEFAULT_TLS_CIPHERS = (
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305")
+DEFAULT_TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
+DEFAULT_ALPN_PROTOCOLS = ("h2", "http/1.1", "http/1.0")
+# Octavia's TLS_ALL_VERSIONS, oldest first.
+TLS_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+
+_CIPHER_STRING = re.compile(r"^[A-Za-z0-9\-+!:@=_.]+\Z")
+# Characters RFC 6265 forbids in a cookie name (Octavia check_session_persistence).
+_BAD_COOKIE_CHARS = re.compile(
+    r"[\x00-\x20\x22\x28-\x29\x2c\x2f\x3a-\x40\x5b-\x5d\x7b\x7d\x7f]+")
+_LATIN1 = re.compile(r"[\x00-\xff]+")
+_UDP_SCTP = (c.UDP, c.SCTP)
+TLS_FIELDS = ("tls_enabled", "tls_container_ref", "ca_tls_container_ref", "crl_container_ref",
+              "tls_ciphers", "tls_versions", "alpn_protocols")
+
+
+def get_pool(db: Session, ctx: RequestContext, pool_id: str) -> m.Pool:
+    """The pool ``pool_id`` if the caller may see it, else NotFound (404)."""
+    return deps.visible_or_404(ctx, db.get(m.Pool, pool_id), "Pool", pool_id)
+
+
+# -- rules ---------------------------------------------------------------------
+
+def check_listener_protocol(listener: m.Listener, pool_protocol: str) -> None:
+    """Raise unless a ``pool_protocol`` pool may serve ``listener``.
+
+    ListenerNoChildren (400) for PROMETHEUS listeners, ValidationError (400)
+    for a protocol outside VALID_LISTENER_POOL_PROTOCOL_MAP.
+    """
+    if listener.protocol == c.PROMETHEUS:
+        raise exc.ListenerNoChildren(protocol=c.PROMETHEUS)
+    if pool_protocol not in c.VALID_LISTENER_POOL_PROTOCOL_MAP.get(listener.protocol, ()):
+        raise exc.ValidationError(detail=(
+            f"The pool protocol '{pool_protocol}' is invalid while the listener protocol "
+            f"is '{listener.protocol}'."))
+
+
+def check_session_persistence(protocol: str, sp: dict[str, Any] | None,
+                              updating: bool = False) -> None:
+    """Raise ValidationError (400) if ``sp`` does not suit a ``protocol`` pool.
+
+    ``sp`` has the keys type, cookie_name, persistence_timeout,
+    persistence_granularity (None when not given). The texts are Octavia's,
+    including the one that differs between create and update.
+    """
+    if not sp:
+        return
+    if protocol in _UDP_SCTP:
+        if sp["type"] == c.SP_SOURCE_IP and sp["cookie_name"]:
+            raise exc.ValidationError(detail=(
+                f"session_persistence {c.SP_SOURCE_IP} type for UDP and SCTP protocols only "
+                "accepts: type, persistence_timeout, persistence_granularity."))
+        if sp["cookie_name"]:
+            raise exc.ValidationError(
+                detail="Cookie names are not supported for UDP/SCTP pools.")
+        if sp["type"] in (c.SP_HTTP_COOKIE, c.SP_APP_COOKIE):
+            raise exc.ValidationError(detail=(
+                f"Session persistence of type {sp['type']} is not supported for UDP/SCTP "
+                "protocol pools."))
+    elif sp["persistence_timeout"] or sp["persistence_granularity"]:
+        only_for = "UDP" if updating else "UDP and SCTP"
+        raise exc.ValidationError(detail=(
+            "persistence_timeout and persistence_granularity is only for "
+            f"{only_for} protocol pools."))
+    cookie = sp["cookie_name"]
+    if cookie:
+        if sp["type"] != c.SP_APP_COOKIE:
+            raise exc.ValidationError(detail=(
+                'Field "cookie_name" can only be specified with session persistence of type '
+                '"APP_COOKIE".'))
+        if _BAD_COOKIE_CHARS.search(cookie) or not _LATIN1.search(cookie):
+            raise exc.ValidationError(detail='Supplied "cookie_name" is invalid.')
+    if sp["type"] is None:
+        raise exc.ValidationError(detail="Invalid session_persistence provided.")
+    if sp["type"] == c.SP_APP_COOKIE and not cookie:
+        raise exc.ValidationError(detail=(
+            'Field "cookie_name" must be specified when using the "APP_COOKIE" session '
+            "persistence type."))
+
+
+def check_tls_versions(versions: list[str] | None) -> None:
+    """Raise ValidationError (400) for an empty list or an unknown version."""
+    if versions is None:
+        return
+    if not versions:
+        raise exc.ValidationError(detail=(
+            "Empty TLS version list. Either specify at least one TLS version or remove this "
+            "parameter to use the default."))
+    unknown = [v for v in versions if v not in TLS_VERSIONS]
+    if unknown:
+        raise exc.ValidationError(detail="Invalid TLS versions: " + ", ".join(unknown))
+
+
+def check_alpn_protocols(protocols: list[str] | None) -> None:
+    """Raise ValidationError (400) for an empty list (the values are checked by the schema)."""
+    if protocols is not None and not protocols:
+        raise exc.ValidationError(detail=(
+            "Empty ALPN protocol list. Either specify at least one ALPN protocol or remove "
+            "this parameter to use the default."))
+
+
+def check_ciphers(ciphers: str | None) -> None:
+    """Raise ValidationError (400) if an OpenSSL cipher string has unsafe characters."""
+    if ciphers and not _CIPHER_STRING.match(ciphers):
+        raise exc.ValidationError(detail=(
+            "Invalid characters in cipher string. Only alphanumeric, -, +, !, :, @, =, _, "
+            "and . are allowed."))
+
+
+def _create_tls(data: s.PoolSingleCreate) -> dict[str, Any]:
+    """The TLS columns of a new pool, Octavia's defaults applied and checked."""
+    if data.crl_container_ref and not data.ca_tls_container_ref:
+        raise exc.ValidationError(
+            detail="A CA certificate reference is required to specify a revocation list.")
+    tls: dict[str, Any] = {name: getattr(data, name) for name in TLS_FIELDS}
+    if data.tls_enabled:
+        if tls["tls_ciphers"] is None:
+            tls["tls_ciphers"] = DEFAULT_TLS_CIPHERS
+        if tls["tls_versions"] is None:
+            tls["tls_versions"] = list(DEFAULT_TLS_VERSIONS)
+        if tls["alpn_protocols"] is None:
+            tls["alpn_protocols"] = list(DEFAULT_ALPN_PROTOCOLS)
+    check_ciphers(tls["tls_ciphers"])
+    if data.tls_enabled:
+        check_tls_versions(tls["tls_versions"])
+        check_alpn_protocols(tls["alpn_protocols"])
+    return tls
+
+
+def _check_update_tls(pool: m.Pool, changes: dict[str, Any]) -> None:
+    """Octavia's update rules for the CA/CRL pair, ciphers, versions and ALPN."""
+    if changes.get("crl_container_ref"):
+        crl = changes["crl_container_ref"]
+    elif "crl_container_ref" not in changes:
+        crl = pool.crl_container_ref
+    else:
+        crl = None
+    required = "A CA reference is required to specify a certificate revocation list."
+    if "ca_tls_container_ref" in changes:
+        if not changes["ca_tls_container_ref"] and crl:
+            raise exc.ValidationError(detail=(
+                "A CA reference cannot be removed when a certificate revocation list is "
+                "present." if pool.ca_tls_container_ref else required))
+    elif crl and not pool.ca_tls_container_ref:
+        raise exc.ValidationError(detail=required)
+    check_ciphers(changes.get("tls_ciphers"))
+    if "tls_versions" in changes:
+        check_tls_versions(changes["tls_versions"])
+    if "alpn_protocols" in changes:
+        check_alpn_protocols(changes["alpn_protocols"])
+
+
+def _update_changes(pool: m.Pool, data: s.PoolUpdate) -> dict[str, Any]:
+    """The columns an update of ``pool`` sets, checked, with Octavia's null defaults.
+
+    A session persistence object without ``type`` keeps the current type;
+    null ``tls_versions`` / ``tls_ciphers`` mean the defaults. Raises 400s.
+    """
+    changes = data.model_dump(exclude_unset=True)
+    if data.session_persistence is not None:
+        sp = data.session_persistence.model_dump()
+        if sp["type"] is None and pool.session_persistence:
+            sp["type"] = pool.session_persistence.get("type")
+        check_session_persistence(pool.protocol, sp, updating=True)
+        changes["session_persistence"] = sp
+    for key, default in (("tls_versions", list(DEFAULT_TLS_VERSIONS)),
+                         ("tls_ciphers", DEFAULT_TLS_CIPHERS)):
+        if key in changes and changes[key] is None:
+            changes[key] = default
+    _check_update_tls(pool, changes)
+    return changes
+
+
+# -- building --------------------------------------------------------------------
+
+def build_pool(db: Session, ctx: RequestContext, state: ApiState, lb: m.LoadBalancer,
+               data: s.PoolSingleCreate) -> m.Pool:
+    """Validate ``data`` and append a new pool (OFFLINE), with its members and monitor, to ``lb``.
+
+    Checks the pool, health monitor and member quotas of ``lb``'s project
+    for the whole tree. No locking, no commit. Raises ValidationError (400,
+    also Octavia's "Pool definition for '<name>' missing required attribute:
+    <attr>" when ``protocol`` or ``lb_algorithm`` is missing), the 400s of
+    :func:`lbaas.api.routes.member.new_member` and
+    :func:`lbaas.api.routes.healthmonitor.new_health_monitor`,
+    QuotaExceeded (403), DuplicateMemberEntry (409).
+    """
+    protocol, algorithm = data.protocol, data.lb_algorithm
+    if protocol is None or algorithm is None:
+        attr = "protocol" if protocol is None else "lb_algorithm"
+        raise exc.ValidationError(
+            detail=f"Pool definition for '{data.name}' missing required attribute: {attr}")
+    sp = data.session_persistence.model_dump() if data.session_persistence else None
+    check_session_persistence(protocol, sp)
+    tls = _create_tls(data)
+    project = lb.project_id or ctx.project_id
+    deps.check_quota(db, state, project, "pool")
+    if data.healthmonitor is not None:
+        deps.check_quota(db, state, project, "healthmonitor")
+    if data.members:
+        deps.check_quota(db, state, project, "member", adding=len(data.members))
+    pool = m.Pool(id=m.new_id(), project_id=lb.project_id, name=data.name,
+                  description=data.description, admin_state_up=data.admin_state_up,
+                  protocol=protocol, lb_algorithm=algorithm, session_persistence=sp,
+                  operating_status=c.OFFLINE, **tls)
+    pool.tags = list(data.tags or [])
+    lb.pools.append(pool)
+    if data.healthmonitor is not None:
+        healthmonitor.new_health_monitor(pool, data.healthmonitor)
+    for member_data in data.members or []:
+        member.new_member(db, ctx, pool, member_data)
+    return pool
+
+
+# -- handlers ------------------------------------------------------------------
+
+@router.get("/pools", response_model=s.PoolsRoot)
+def list_pools(request: Request, ctx: Ctx, db: Db, listing: Listing, state: State) -> JSONResponse:
+    """List pools visible to the caller (``loadbalancer_id`` filters by load balancer)."""
+    ctx.authorize(RESOURCE, "get_all")
+    stmt = select(m.Pool).options(
+        selectinload(m.Pool.members), selectinload(m.Pool.health_monitor),
+        selectinload(m.Pool.default_listeners),
+        selectinload(m.Pool.l7policies).selectinload(m.L7Policy.listener))
+    if not ctx.sees_all_projects:
+        stmt = stmt.where(m.Pool.project_id == ctx.project_id)
+    page = paginate(db, request, listing, stmt, m.Pool, COLUMNS, state.settings.api_base_uri)
+    return deps.respond_list("pools", [s.PoolResponse.dump(p) for p in page.rows],
+                             page.links, listing.fields)
+
+
+@router.post("/pools", status_code=201, response_model=s.PoolRoot)
+def create_pool(body: s.PoolCreateRoot, ctx: Ctx, db: Db, state: State) -> JSONResponse:
+    """Create a pool (PENDING_CREATE) on a load balancer, or as a listener's default pool."""
+    data = body.pool
+    listener = None
+    if data.listener_id is not None:
+        listener = deps.visible_or_404(ctx, db.get(m.Listener, data.listener_id), "Listener",
+                                       data.listener_id)
+    if data.loadbalancer_id is not None:
+        lb = deps.visible_or_404(ctx, db.get(m.LoadBalancer, data.loadbalancer_id),
+                                 "Load Balancer", data.loadbalancer_id)
+        if listener is not None and listener.load_balancer_id != lb.id:
+            raise exc.ValidationError(detail=(
+                f"Listener {listener.id} is not on load balancer {lb.id}."))
+    elif listener is not None:
+        lb = listener.load_balancer
+    else:
+        raise exc.ValidationError(detail="Must provide at least one of: loadbalancer_id, "
+                                         "listener_id")
+    ctx.authorize(RESOURCE, "post", lb.project_id)
+    if listener is not None:
+        check_listener_protocol(listener, data.protocol)
+        if listener.default_pool_id is not None:
+            raise exc.DuplicatePoolEntry()
+    pool = build_pool(db, ctx, state, lb, data)
+    if listener is not None:
+        listener.default_pool = pool
+    status.begin_create(db, lb.id, [pool], [listener] if listener is not None else [])
+    db.flush()
+    deps.check_provider(state, lb)
+    deps.commit(db, state)
+    return deps.respond("pool", s.PoolResponse.dump(pool), 201)
+
+
+@router.get("/pools/{pool_id}", response_model=s.PoolRoot)
+def show_pool(pool_id: str, request: Request, ctx: Ctx, db: Db) -> JSONResponse:
+    """Show one pool."""
+    pool = get_pool(db, ctx, pool_id)
+    ctx.authorize(RESOURCE, "get_one", pool.project_id)
+    return deps.respond("pool", s.PoolResponse.dump(pool), fields=deps.fields_of(request))
+
+
+@router.put("/pools/{pool_id}", response_model=s.PoolRoot)
+def update_pool(pool_id: str, body: s.PoolUpdateRoot, ctx: Ctx, db: Db,
+                state: State) -> JSONResponse:
+    """Update a pool's algorithm, session persistence, TLS settings, name, state or tags."""
+    pool = get_pool(db, ctx, pool_id)
+    ctx.authorize(RESOURCE, "put", pool.project_id)
+    changes = _update_changes(pool, body.pool)
+    status.begin_update(db, pool.load_balancer_id, pool, pool.listeners)
+    for key, value in changes.items():
+        if key == "tags":
+            pool.tags = list(value or [])
+        elif key in ("admin_state_up", "lb_algorithm", "tls_enabled"):
+            if value is not None:
+                setattr(pool, key, value)
+        else:
+            setattr(pool, key, value)
+    deps.check_provider(state, pool.load_balancer)
+    deps.commit(db, state)
+    return deps.respond("pool", s.PoolResponse.dump(pool))
+
+
+@router.delete("/pools/{pool_id}", status_code=204, response_class=Response)
+def delete_pool(pool_id: str, ctx: Ctx, db: Db, state: State) -> Response:
+    """Delete a pool with its members and health monitor.
+
+    Raises PoolInUseByL7Policy (409) while an L7 policy redirects to it.
+    """
+    pool = get_pool(db, ctx, pool_id)
+    ctx.authorize(RESOURCE, "delete", pool.project_id)
+    if pool.l7policies:
+        raise exc.PoolInUseByL7Policy(id=pool.id, l7policy_id=pool.l7policies[0].id)
+    status.begin_delete(db, pool.load_balancer_id, pool, pool.listeners)
+    deps.commit(db, state)
+    return deps.no_content()
