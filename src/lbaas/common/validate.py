@@ -22,8 +22,12 @@ _URI_CHARS = re.compile(r"^[A-Za-z0-9\-._~%!$&'()*+,;=:@/?#\[\]]*$")
 _PATH_CHARS = re.compile(r"^/[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]*$")
 # RFC 7230 token (header names, unquoted header values, cookie names).
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-# RFC 7230 quoted-string without escapes: "..." of visible ASCII, space, tab.
-_QUOTED = re.compile(r'^"[\t !#-\[\]-~]*"$')
+# RFC 7230 field-value: visible ASCII without spaces, or a quoted string
+# that may hold spaces and tabs (Octavia's HTTP_(QUOTED_)HEADER_VALUE_REGEX).
+_VISIBLE = re.compile(r"^[!-~]+$")
+_QUOTED = re.compile(r'^"[\t -~]*"$')
+# RFC 6265 cookie-octet: visible ASCII but '"', ',', ';' and '\'.
+_COOKIE_OCTETS = re.compile(r"^[!#-+\--:<-\[\]-~]+$")
 # Octavia's DOMAIN_NAME_REGEX: labels of 1-63 chars, total at most 253.
 DOMAIN_NAME_RE = re.compile(
     r"^(?=.{1,253}\.?$)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|$))+$")
@@ -55,8 +59,12 @@ def header_name(value: str) -> None:
 
 
 def header_value(value: str) -> None:
-    """An HTTP header value: a token, or a quoted string."""
-    if not (_TOKEN.match(value) or _QUOTED.match(value)):
+    """An HTTP header value: visible characters, or a quoted string with spaces.
+
+    Quotes, backslashes and ``#`` are allowed (RFC 7230); the renderer
+    escapes them for HAProxy.
+    """
+    if not (_VISIBLE.match(value) or _QUOTED.match(value)):
         raise ValueError("Value must be a valid HTTP header value")
 
 
@@ -67,8 +75,8 @@ def cookie_name(value: str) -> None:
 
 
 def cookie_value(value: str) -> None:
-    """A cookie value (an L7 COOKIE rule's value): a token."""
-    if not _TOKEN.match(value):
+    """A cookie value (an L7 COOKIE rule's value): RFC 6265 cookie-octets."""
+    if not _COOKIE_OCTETS.match(value):
         raise ValueError("Value must be a valid cookie value")
 
 

@@ -50,6 +50,18 @@ def _pool_addresses(subnet: m.Subnet) -> Iterator[str]:
                       else ipaddress.IPv6Address(n))
 
 
+def reserved_addresses(subnet: m.Subnet) -> set[str]:
+    """Addresses of ``subnet`` no VIP may take: the gateway, and for IPv4 prefixes
+    shorter than /31 the network and broadcast addresses."""
+    net = ipaddress.ip_network(subnet.cidr, strict=False)
+    reserved = {subnet.gateway_ip} if subnet.gateway_ip else set()
+    if net.version == 4 and net.prefixlen < 31:
+        reserved |= {str(net.network_address), str(net.broadcast_address)}
+    elif net.version == 6:
+        reserved.add(str(net.network_address))  # the subnet-router anycast address
+    return reserved
+
+
 def in_subnet(subnet: m.Subnet, address: str) -> bool:
     """True if ``address`` lies in ``subnet``'s CIDR."""
     return ipaddress.ip_address(address) in ipaddress.ip_network(subnet.cidr, strict=False)
@@ -66,12 +78,13 @@ def allocate(session: Session, subnet: m.Subnet, device_id: str,
     used = set(session.scalars(select(m.Port.ip_address).where(m.Port.subnet_id == subnet.id)))
     if address is not None:
         address = str(ipaddress.ip_address(address))
-        if not in_subnet(subnet, address):
+        if not in_subnet(subnet, address) or address in reserved_addresses(subnet):
             raise exc.InvalidIPAddress(ip_addr=address)
         if address in used:
             raise exc.VIPAddressConflict(msg=f"{address} on subnet {subnet.id}")
     else:
-        address = next((a for a in _pool_addresses(subnet) if a not in used), None)
+        taken = used | reserved_addresses(subnet)
+        address = next((a for a in _pool_addresses(subnet) if a not in taken), None)
         if address is None:
             raise exc.IPAddressExhausted(net_id=subnet.network_id)
     port = m.Port(id=m.new_id(), name=f"lbaas-vip-{device_id}", project_id=subnet.project_id,

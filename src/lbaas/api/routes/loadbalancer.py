@@ -212,7 +212,9 @@ def _apply_provider_and_flavor(db: Session, state: deps.ApiState, lb: m.LoadBala
         if not flavor.enabled:
             raise exc.DisabledOption(option="flavor", value=data.flavor_id)
         profile_provider = flavor.flavor_profile.provider_name
-        if provider is not None and provider != profile_provider:
+        if provider is not None and (c.PROVIDER_ALIASES.get(provider, provider)
+                                     != c.PROVIDER_ALIASES.get(profile_provider,
+                                                               profile_provider)):
             raise exc.ProviderFlavorMismatch(flav=data.flavor_id, prov=provider)
         provider = profile_provider
         flavor_data = json.loads(flavor.flavor_profile.flavor_data or "{}")
@@ -239,7 +241,8 @@ def _apply_availability_zone(db: Session, lb: m.LoadBalancer, name: str | None) 
 
 def _usable_subnet(db: Session, ctx: RequestContext, subnet_id: str) -> m.Subnet:
     subnet = db.get(m.Subnet, subnet_id)
-    if subnet is None or not _may_use(ctx, subnet.network):
+    if subnet is None or not (subnet.project_id == ctx.project_id
+                              or _may_use(ctx, subnet.network)):
         raise exc.InvalidSubresource(resource="Subnet", id=subnet_id)
     return subnet
 
