@@ -50,12 +50,12 @@ def _parent_of(loc: tuple[Any, ...]) -> str:
 
 
 def validation_message(errors: list[Any]) -> str:
-    """The faultstring for a list of pydantic errors.
+    """The faultstring for a list of pydantic errors: the first one decides.
 
-    Unknown attributes are reported first (as wsme does); otherwise the
-    first error decides.
+    pydantic lists missing and invalid fields before unknown attributes,
+    which is also wsme's order (a missing mandatory field wins).
     """
-    err = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
+    err = errors[0]
     loc = tuple(err.get("loc", ()))
     kind = err.get("type", "")
     if kind == "extra_forbidden":
