@@ -181,17 +181,20 @@ def build_l7policy(db: Session, ctx: RequestContext, state: ApiState, listener: 
     fields = sanitize(fields, create=True)
     redirects = _settle(fields["action"], {k: fields.get(k) for k in _REDIRECTS})
     deps.check_quota(db, state, listener.project_id or "", "l7policy")
-    policy = m.L7Policy(
-        id=m.new_id(), project_id=listener.project_id, name=data.name,
-        description=data.description, admin_state_up=data.admin_state_up is not False,
-        action=fields["action"], redirect_url=redirects["redirect_url"],
-        redirect_prefix=redirects["redirect_prefix"],
-        redirect_http_code=redirects["redirect_http_code"],
-        redirect_pool=redirect_pool if redirects["redirect_pool_id"] else None,
-        position=c.MAX_POLICY_POSITION, operating_status=c.OFFLINE)
-    policy.tags = list(data.tags or [])
-    _place(listener, policy, data.position or c.MAX_POLICY_POSITION)
-    listener.l7policies.append(policy)
+    # No autoflush until the policy hangs from its listener: the pool's
+    # backref would otherwise flush a policy that is in no session yet.
+    with db.no_autoflush:
+        policy = m.L7Policy(
+            id=m.new_id(), project_id=listener.project_id, name=data.name,
+            description=data.description, admin_state_up=data.admin_state_up is not False,
+            action=fields["action"], redirect_url=redirects["redirect_url"],
+            redirect_prefix=redirects["redirect_prefix"],
+            redirect_http_code=redirects["redirect_http_code"],
+            redirect_pool=redirect_pool if redirects["redirect_pool_id"] else None,
+            position=c.MAX_POLICY_POSITION, operating_status=c.OFFLINE)
+        policy.tags = list(data.tags or [])
+        _place(listener, policy, data.position or c.MAX_POLICY_POSITION)
+        listener.l7policies.append(policy)
     return policy
 
 

@@ -55,7 +55,8 @@ def list_load_balancers(request: Request, ctx: Ctx, db: Db, listing: Listing,
                                                for lb in page.rows], page.links, listing.fields)
 
 
-@router.post("/loadbalancers", status_code=201, response_model=s.LoadBalancerRoot)
+@router.post("/loadbalancers", status_code=201,
+             response_model=s.LoadBalancerRoot | s.LoadBalancerFullRoot)
 def create_load_balancer(body: s.LoadBalancerCreateRoot, ctx: Ctx, db: Db,
                          state: State) -> JSONResponse:
     """Create a load balancer (PENDING_CREATE), optionally fully populated."""
@@ -80,7 +81,7 @@ def create_load_balancer(body: s.LoadBalancerCreateRoot, ctx: Ctx, db: Db,
     deps.check_provider(state, lb)
     deps.commit(db, state)
     if full:
-        return deps.respond("loadbalancer", fully_populated.dump_full(lb), 201)
+        return deps.respond("loadbalancer", s.LoadBalancerFullResponse.dump(lb), 201)
     return deps.respond("loadbalancer", s.LoadBalancerResponse.dump(lb), 201)
 
 

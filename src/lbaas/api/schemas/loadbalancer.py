@@ -21,6 +21,8 @@ from lbaas.api.schemas.common import (
     UUIDStr,
     id_refs,
 )
+from lbaas.api.schemas.fully_populated import ListenerFullResponse, ListenerGraph
+from lbaas.api.schemas.pool import PoolFullResponse, PoolSingleCreate
 from lbaas.db import models as m
 
 
@@ -55,8 +57,8 @@ class LoadBalancerCreate(RequestModel):
     flavor_id: UUIDStr | None = None
     availability_zone: Annotated[str, Field(max_length=255)] | None = None
     tags: list[Tag] | None = None
-    listeners: list[dict[str, Any]] = []
-    pools: list[dict[str, Any]] = []
+    listeners: list[ListenerGraph] = []
+    pools: list[PoolSingleCreate] = []
 
 
 class LoadBalancerCreateRoot(RequestModel):
@@ -125,6 +127,24 @@ class LoadBalancerResponse(ResponseModel):
 
 class LoadBalancerRoot(ResponseModel):
     loadbalancer: LoadBalancerResponse
+
+
+class LoadBalancerFullResponse(LoadBalancerResponse):
+    """The answer to a fully-populated create: listeners and pools in full."""
+
+    listeners: list[ListenerFullResponse]  # type: ignore[assignment]
+    pools: list[PoolFullResponse]  # type: ignore[assignment]
+
+    @classmethod
+    def dump(cls, lb: m.LoadBalancer) -> dict[str, Any]:
+        """``lb`` with its whole graph."""
+        return {**LoadBalancerResponse.dump(lb),
+                "listeners": [ListenerFullResponse.dump(li) for li in lb.listeners],
+                "pools": [PoolFullResponse.dump(p) for p in lb.pools]}
+
+
+class LoadBalancerFullRoot(ResponseModel):
+    loadbalancer: LoadBalancerFullResponse
 
 
 class LoadBalancersRoot(ResponseModel):
