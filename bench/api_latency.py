@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.serve import Serve  # noqa: E402
+from tests.support.serve import Serve
 
 
 def _timed(fn: object, n: int) -> list[float]:

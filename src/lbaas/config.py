@@ -80,6 +80,42 @@ _noop_opts = [
                  help="Seconds each noop provider call takes (to watch PENDING_* states)."),
 ]
 
+_haproxy_opts = [
+    cfg.StrOpt("base_path", default="",
+               help="Directory of each load balancer's HAProxy files (<base_path>/<lb_id>/: "
+                    "haproxy.cfg, sockets, pid file, last applied spec); empty means "
+                    "<state_dir>/lb."),
+    cfg.StrOpt("haproxy_cmd", default="/usr/sbin/haproxy", help="The full path to haproxy."),
+    cfg.StrOpt("placement", default="local", choices=["local", "namespace"],
+               help="Where each load balancer's HAProxy runs: local (the host's network "
+                    "namespace, VIPs on 127.0.0.0/8) or namespace (a qlbaas-<lb_id> network "
+                    "namespace per load balancer; needs root)."),
+    cfg.IntOpt("hard_stop_after", default=60, min=1,
+               help="Seconds old HAProxy workers may keep serving their connections after a "
+                    "reload before they are stopped (HAProxy's hard-stop-after)."),
+    cfg.StrOpt("haproxy_stick_size", default="10k",
+               help="Size of the HAProxy stick table. Accepts k, m, g suffixes."),
+    cfg.IntOpt("default_connection_limit", default=50000, min=1,
+               help="Default connection_limit for listeners, used when it is -1."),
+    cfg.IntOpt("timeout_client_data", default=c.DEFAULT_TIMEOUT_CLIENT_DATA, min=1,
+               help="Frontend client inactivity timeout (ms), for listeners that set 0."),
+    cfg.IntOpt("timeout_member_connect", default=c.DEFAULT_TIMEOUT_MEMBER_CONNECT, min=1,
+               help="Backend member connection timeout (ms), for listeners that set 0."),
+    cfg.IntOpt("timeout_member_data", default=c.DEFAULT_TIMEOUT_MEMBER_DATA, min=1,
+               help="Backend member inactivity timeout (ms), for listeners that set 0."),
+    cfg.IntOpt("nbthread", default=0, min=0, max=64,
+               help="Threads per HAProxy process; 0 lets HAProxy use one per CPU."),
+    cfg.FloatOpt("reload_timeout", default=15.0, min=1.0,
+                 help="Seconds to wait for a new HAProxy worker to take over after a "
+                      "start or reload before the change is reported failed."),
+    cfg.FloatOpt("supervise_interval", default=2.0, min=0.1,
+                 help="Seconds between checks that every load balancer's HAProxy runs "
+                      "(a dead one is restarted)."),
+    cfg.FloatOpt("member_drain_timeout", default=2.0, min=0.0,
+                 help="Seconds a removed member's open connections may finish before it is "
+                      "left in maintenance until the next reload."),
+]
+
 CONF_GROUPS: dict[str | None, list[Any]] = {
     None: _default_opts,
     "api_settings": _api_opts,
@@ -88,6 +124,7 @@ CONF_GROUPS: dict[str | None, list[Any]] = {
     "controller_worker": _worker_opts,
     "networking": _network_opts,
     "provider_noop": _noop_opts,
+    "haproxy_amphora": _haproxy_opts,
 }
 
 
@@ -119,6 +156,25 @@ class QuotaDefaults:
 
 
 @dataclass(frozen=True)
+class HaproxySettings:
+    """The haproxy provider's ``[haproxy_amphora]`` options. Times in seconds unless noted."""
+
+    base_path: Path | None = None  # None: <state_dir>/lb
+    haproxy_cmd: str = "/usr/sbin/haproxy"
+    placement: str = "local"  # local | namespace
+    hard_stop_after: int = 60
+    stick_size: str = "10k"
+    default_connection_limit: int = 50000
+    timeout_client_data: int = c.DEFAULT_TIMEOUT_CLIENT_DATA  # ms
+    timeout_member_connect: int = c.DEFAULT_TIMEOUT_MEMBER_CONNECT  # ms
+    timeout_member_data: int = c.DEFAULT_TIMEOUT_MEMBER_DATA  # ms
+    nbthread: int = 0
+    reload_timeout: float = 15.0
+    supervise_interval: float = 2.0
+    member_drain_timeout: float = 2.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a running lbaas needs to know, fixed at start-up.
 
@@ -145,6 +201,12 @@ class Settings:
     default_subnet_cidr: str = "127.0.0.0/8"
     default_subnet_pool: tuple[str, str] = ("127.1.0.1", "127.1.255.254")
     noop_apply_delay: float = 0.0
+    haproxy: HaproxySettings = HaproxySettings()
+
+    @property
+    def haproxy_base_path(self) -> Path:
+        """Where load balancer directories live: the configured base_path or <state_dir>/lb."""
+        return self.haproxy.base_path or self.state_dir / "lb"
 
     @property
     def effective_database_url(self) -> str:
@@ -197,6 +259,22 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
         default_subnet_pool=(conf.networking.default_subnet_pool_start,
                              conf.networking.default_subnet_pool_end),
         noop_apply_delay=conf.provider_noop.apply_delay,
+        haproxy=HaproxySettings(
+            base_path=Path(os.path.expanduser(conf.haproxy_amphora.base_path))
+            if conf.haproxy_amphora.base_path else None,
+            haproxy_cmd=conf.haproxy_amphora.haproxy_cmd,
+            placement=conf.haproxy_amphora.placement,
+            hard_stop_after=conf.haproxy_amphora.hard_stop_after,
+            stick_size=conf.haproxy_amphora.haproxy_stick_size,
+            default_connection_limit=conf.haproxy_amphora.default_connection_limit,
+            timeout_client_data=conf.haproxy_amphora.timeout_client_data,
+            timeout_member_connect=conf.haproxy_amphora.timeout_member_connect,
+            timeout_member_data=conf.haproxy_amphora.timeout_member_data,
+            nbthread=conf.haproxy_amphora.nbthread,
+            reload_timeout=conf.haproxy_amphora.reload_timeout,
+            supervise_interval=conf.haproxy_amphora.supervise_interval,
+            member_drain_timeout=conf.haproxy_amphora.member_drain_timeout,
+        ),
     )
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "state_dir" in changes:

@@ -12,34 +12,65 @@ from collections.abc import Mapping
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from lbaas.agent.base import AgentClient
+from lbaas.agent.local import LocalAgent, make_placement
 from lbaas.api.app import create_app
 from lbaas.api.deps import ApiState
 from lbaas.api.policy import Policy
 from lbaas.common import constants as c
 from lbaas.config import Settings
+from lbaas.dataplane.amphora import Amphorae, AmphoraSettings
+from lbaas.dataplane.render import Tuning
 from lbaas.db import ipam, migrate
 from lbaas.db.session import make_engine, make_sessionmaker, transaction
 from lbaas.drivers.base import ProviderDriver
+from lbaas.drivers.haproxy import HaproxyDriver
 from lbaas.drivers.noop import NoopDriver
 from lbaas.worker.reconciler import Reconciler
 
 LOG = logging.getLogger(__name__)
 
 
-def default_drivers(settings: Settings) -> dict[str, ProviderDriver]:
-    """The provider drivers of a standard deployment, by name."""
+def make_agent(settings: Settings) -> LocalAgent:
+    """The in-process agent for this host's amphorae (not started).
+
+    The placement (``[haproxy_amphora] placement``) is constructed here, so
+    ``namespace`` is imported only when configured.
+    """
+    h = settings.haproxy
+    tuning = Tuning(hard_stop_after=h.hard_stop_after,
+                    default_connection_limit=h.default_connection_limit,
+                    stick_size=h.stick_size,
+                    nbthread=h.nbthread, timeout_client_data=h.timeout_client_data,
+                    timeout_member_connect=h.timeout_member_connect,
+                    timeout_member_data=h.timeout_member_data)
+    amphorae = Amphorae(AmphoraSettings(
+        base_path=settings.haproxy_base_path, haproxy_cmd=h.haproxy_cmd, tuning=tuning,
+        start_timeout=h.reload_timeout, reload_timeout=h.reload_timeout,
+        drain_timeout=h.member_drain_timeout), placement=make_placement(h.placement))
+    return LocalAgent(amphorae, supervise_interval=h.supervise_interval)
+
+
+def default_drivers(settings: Settings,
+                    agent: AgentClient | None = None) -> dict[str, ProviderDriver]:
+    """The provider drivers of a standard deployment, by name.
+
+    ``haproxy`` runs over ``agent`` (default: a new :func:`make_agent`).
+    """
     return {c.PROVIDER_NOOP: NoopDriver(apply_delay=settings.noop_apply_delay),
-            c.PROVIDER_HAPROXY: NoopDriver()}
+            c.PROVIDER_HAPROXY: HaproxyDriver(agent or make_agent(settings))}
 
 
 class Service:
-    """One lbaas process: API app, provisioning worker, database.
+    """One lbaas process: API app, provisioning worker, database, data-plane agent.
 
-    ``drivers`` replaces :func:`default_drivers` (tests).
+    ``drivers`` replaces :func:`default_drivers` (tests); then no agent runs
+    unless ``agent`` is given too.
     """
 
     def __init__(self, settings: Settings,
-                 drivers: Mapping[str, ProviderDriver] | None = None) -> None:
+                 drivers: Mapping[str, ProviderDriver] | None = None,
+                 agent: AgentClient | None = None) -> None:
         self.settings = settings
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = make_engine(settings.effective_database_url)
@@ -48,7 +79,11 @@ class Service:
         with transaction(self.sessions) as session:
             ipam.ensure_default_subnet(session, settings.default_subnet_cidr,
                                        settings.default_subnet_pool)
-        self.drivers = dict(drivers) if drivers is not None else default_drivers(settings)
+        if drivers is None and agent is None:
+            agent = make_agent(settings)
+        self.agent = agent
+        self.drivers = dict(drivers) if drivers is not None \
+            else default_drivers(settings, agent)
         self.reconciler = Reconciler(self.sessions, self.drivers,
                                      threads=settings.worker_threads,
                                      poll_interval=settings.worker_poll_interval)
@@ -58,14 +93,22 @@ class Service:
             notify=self.reconciler.notify))
 
     def start(self) -> None:
-        """Start the worker (the API is served by whoever runs :attr:`app`)."""
+        """Start the agent (adopting running amphorae), then the worker.
+
+        The API is served by whoever runs :attr:`app`.
+        """
+        if self.agent is not None:
+            self.agent.start()
         self.reconciler.start()
         self.reconciler.notify()
 
     def stop(self, grace: float = 10.0) -> None:
-        """Stop the worker (abandoned changes stay PENDING) and release the database."""
+        """Stop the worker (abandoned changes stay PENDING), the agent's supervision,
+        and release the database. HAProxy processes keep serving."""
         abandoned = self.reconciler.stop(grace)
         if abandoned:
             LOG.warning("stopping with changes in flight, resumed on next start: %s",
                         ", ".join(abandoned))
+        if self.agent is not None:
+            self.agent.stop()
         self.engine.dispose()

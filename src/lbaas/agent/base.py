@@ -1,0 +1,49 @@
+"""The agent boundary: what the haproxy provider driver may ask of a data-plane host.
+
+Every call is about one load balancer and is idempotent. Arguments are a
+:class:`~lbaas.dataplane.spec.LoadBalancerSpec` (JSON through
+``spec.to_json``) or a load balancer id; results are frozen dataclasses with
+``to_dict`` (JSON-friendly), so a remote agent can serve this protocol over
+HTTP unchanged. Failures raise :class:`~lbaas.common.exceptions.DriverError`
+subclasses whose ``reason`` is shown to the tenant.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from lbaas.dataplane.amphora import ApplyResult
+from lbaas.dataplane.runtime import LoadBalancerHealth, LoadBalancerStats
+from lbaas.dataplane.spec import LoadBalancerSpec
+
+__all__ = ["AgentClient", "ApplyResult", "LoadBalancerHealth", "LoadBalancerStats"]
+
+
+class AgentClient(Protocol):
+    """A data-plane host's agent, as the control plane sees it."""
+
+    def apply(self, lb: LoadBalancerSpec) -> ApplyResult:
+        """Make ``lb``'s amphora serve exactly ``lb`` (start, runtime change or reload).
+
+        Concurrent calls for one load balancer coalesce: the newest spec wins
+        and one reload serves them all. Raises ``DriverError`` (HAProxy's
+        message); the previous configuration keeps serving.
+        """
+
+    def delete(self, lb_id: str) -> None:
+        """Stop ``lb_id``'s amphora and remove its files and plumbing (missing: no error)."""
+
+    def failover(self, lb: LoadBalancerSpec) -> ApplyResult:
+        """Rebuild ``lb``'s amphora from scratch."""
+
+    def stats(self, lb_id: str) -> LoadBalancerStats:
+        """Parsed ``show stat`` rows (``running=False`` when the amphora is down)."""
+
+    def health(self, lb_id: str) -> LoadBalancerHealth:
+        """Whether the amphora runs and each member's status in it."""
+
+    def start(self) -> None:
+        """Adopt running amphorae, restart dead ones, and start supervising."""
+
+    def stop(self) -> None:
+        """Stop supervising. Amphorae keep serving (the data plane outlives the agent)."""

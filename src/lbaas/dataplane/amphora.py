@@ -1,0 +1,324 @@
+"""Amphorae on this host: one HAProxy per load balancer, changed as transactions.
+
+:class:`Amphorae` does what an agent does for the load balancers it hosts;
+it keeps no state in memory, everything is in ``<base_path>/<lb_id>/`` and
+in the running processes, so a restarted agent adopts what runs. It is not
+thread-safe for one load balancer: the agent serialises calls per load
+balancer (and runs different ones in parallel).
+
+apply(spec) is a transaction (style item 7; Octavia's amphora agent
+``api_server/loadbalancer.py`` and dataplaneapi's reload agent)::
+
+    render -> unchanged and running?  -> nothing (no reload)
+           -> write haproxy.cfg.new -> haproxy -c   (refused: .failed kept, raise;
+                                                      the old process keeps serving)
+           -> not running?  placement.prepare -> rename -> start -> announce
+           -> running:      rename (the file is the truth from here on)
+                            -> members only changed?  runtime API (no reload)
+                            -> otherwise, or if the runtime API refuses: reload
+                               (failed: haproxy.cfg.failed kept, last-known-good
+                               restored as haproxy.cfg, raise)
+           -> haproxy.cfg.good and spec.json updated
+
+The last applied spec (``spec.json``) is used to diff only if rendering it
+again gives exactly the installed file, so a stale or foreign spec can only
+cost a reload, never a wrong runtime change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lbaas.dataplane import changes, render, runtime
+from lbaas.dataplane import spec as specs
+from lbaas.dataplane.errors import DataplaneError, ProcessError, RenderError, RuntimeApiError
+from lbaas.dataplane.haproxy import HaproxyProcess, LbFiles, check_config, connection_ceiling
+from lbaas.dataplane.placement import LocalPlacement, Placement
+from lbaas.dataplane.spec import LoadBalancerSpec
+
+LOG = logging.getLogger(__name__)
+
+PING_CHECK = """#!/bin/sh
+# lbaas: HAProxy external check for PING health monitors.
+# HAProxy runs it as: <proxy address> <proxy port> <server address> <server port>
+case "$3" in
+  *:*) exec ping -6 -n -q -c 1 -W 1 "$3" >/dev/null 2>&1 ;;
+  *)   exec ping -n -q -c 1 -W 1 "$3" >/dev/null 2>&1 ;;
+esac
+"""
+
+
+@dataclass(frozen=True)
+class AmphoraSettings:
+    """How amphorae run on this host (from ``[haproxy_amphora]``). Times in seconds."""
+
+    base_path: Path
+    haproxy_cmd: str = "/usr/sbin/haproxy"
+    tuning: render.Tuning = field(default_factory=render.Tuning)
+    check_timeout: float = 30.0
+    start_timeout: float = 10.0
+    reload_timeout: float = 15.0
+    stop_timeout: float = 10.0
+    drain_timeout: float = 2.0  # a removed member's connections may finish this long
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What :meth:`Amphorae.apply` did.
+
+    ``action``: ``unchanged`` (nothing to do), ``started``, ``runtime``
+    (member changes through the runtime API, same worker) or ``reloaded``.
+    ``commands`` counts runtime API commands sent.
+    """
+
+    lb_id: str
+    action: str
+    master_pid: int | None
+    worker_pids: tuple[int, ...] = ()
+    commands: int = 0
+
+
+class Amphorae:
+    """The HAProxy processes of every load balancer under ``settings.base_path``."""
+
+    def __init__(self, settings: AmphoraSettings, placement: Placement | None = None,
+                 renderer: render.RenderFunction | None = None) -> None:
+        ceiling = connection_ceiling()
+        if settings.tuning.max_connections > ceiling:
+            settings = dataclasses.replace(settings, tuning=dataclasses.replace(
+                settings.tuning, max_connections=ceiling))
+        self.settings = settings
+        self.placement: Placement = placement or LocalPlacement()
+        self.renderer = renderer or render.render
+        settings.base_path.mkdir(parents=True, exist_ok=True)
+        self.ping_check = settings.base_path / "ping-check"
+        if not self.ping_check.exists() or self.ping_check.read_text() != PING_CHECK:
+            tmp = self.ping_check.with_suffix(".new")
+            tmp.write_text(PING_CHECK)
+            tmp.chmod(0o755)
+            tmp.replace(self.ping_check)
+        self.paths = render.ConfigPaths(ping_command=str(self.ping_check))
+
+    # -- helpers -------------------------------------------------------------
+    def files(self, lb_id: str) -> LbFiles:
+        """The directory of ``lb_id``; raises :class:`RenderError` for an unsafe id."""
+        if not render.ID_RE.match(lb_id):
+            raise RenderError(f"load balancer id {lb_id!r} is not a valid identifier")
+        return LbFiles(self.settings.base_path / lb_id)
+
+    def process(self, lb_id: str) -> HaproxyProcess:
+        """Process control for ``lb_id``."""
+        s = self.settings
+        return HaproxyProcess(self.files(lb_id), s.haproxy_cmd, start_timeout=s.start_timeout,
+                              reload_timeout=s.reload_timeout, stop_timeout=s.stop_timeout)
+
+    def render(self, lb: LoadBalancerSpec) -> str:
+        """The configuration of ``lb`` for this host."""
+        return self.renderer(lb, self.paths, self.settings.tuning)
+
+    def lb_ids(self) -> list[str]:
+        """Load balancers with a configuration on this host."""
+        if not self.settings.base_path.is_dir():
+            return []
+        return sorted(p.name for p in self.settings.base_path.iterdir()
+                      if render.ID_RE.match(p.name) and (p / "haproxy.cfg").exists())
+
+    def last_spec(self, lb_id: str) -> LoadBalancerSpec | None:
+        """The spec last applied to ``lb_id``, or None."""
+        try:
+            return specs.from_json(self.files(lb_id).spec.read_bytes())
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _write(path: Path, data: str) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+
+    def _commit(self, f: LbFiles, lb: LoadBalancerSpec) -> None:
+        shutil.copyfile(f.cfg, f.good)
+        self._write(f.spec, specs.to_json(lb))
+
+    def _result(self, lb_id: str, action: str, procs: runtime.ProcessList | None,
+                commands: int = 0) -> ApplyResult:
+        return ApplyResult(lb_id=lb_id, action=action, master_pid=procs.master if procs else None,
+                           worker_pids=procs.workers if procs else (), commands=commands)
+
+    # -- apply ---------------------------------------------------------------
+    def apply(self, lb: LoadBalancerSpec) -> ApplyResult:
+        """Make ``lb``'s HAProxy serve exactly ``lb``. Raises DataplaneError subclasses."""
+        f = self.files(lb.id)
+        text = self.render(lb)
+        f.root.mkdir(parents=True, exist_ok=True)
+        proc = self.process(lb.id)
+        installed = f.cfg.read_text() if f.cfg.exists() else None
+        running = proc.alive()
+        if running and installed == text and not f.dirty.exists():
+            if not f.spec.exists():
+                self._write(f.spec, specs.to_json(lb))
+            return self._result(lb.id, "unchanged", proc.processes())
+
+        self._write(f.new, text)
+        try:
+            check_config(self.settings.haproxy_cmd, f.new, self.settings.check_timeout)
+        except DataplaneError:
+            f.new.replace(f.failed)
+            raise
+        if not running:
+            return self._start(lb, f, proc)
+
+        plan = None if f.dirty.exists() else self._plan(lb, installed)
+        previous = self.last_spec(lb.id)
+        f.new.replace(f.cfg)
+        if plan is not None:
+            try:
+                self._run_plan(proc, plan)
+                self._commit(f, lb)
+                return self._result(lb.id, "runtime", proc.processes(),
+                                    len(plan.commands) + len(plan.deletions))
+            except RuntimeApiError as e:
+                LOG.warning("load balancer %s: runtime API change failed (%s); reloading",
+                            lb.id, e.reason)
+                f.dirty.touch()
+        self.placement.prepare(lb)
+        try:
+            procs = proc.reload()
+        except ProcessError:
+            shutil.copyfile(f.cfg, f.failed)
+            if f.good.exists():
+                shutil.copyfile(f.good, f.new)
+                f.new.replace(f.cfg)
+            raise
+        f.dirty.unlink(missing_ok=True)
+        self._commit(f, lb)
+        if previous is None or _vips(previous) != _vips(lb):
+            self.placement.announce(lb)
+        return self._result(lb.id, "reloaded", procs)
+
+    def _start(self, lb: LoadBalancerSpec, f: LbFiles, proc: HaproxyProcess) -> ApplyResult:
+        self.placement.prepare(lb)
+        f.new.replace(f.cfg)
+        try:
+            procs = proc.start(self.placement.preexec(lb.id))
+        except ProcessError:
+            shutil.copyfile(f.cfg, f.failed)
+            if f.good.exists():
+                shutil.copyfile(f.good, f.new)
+                f.new.replace(f.cfg)
+            else:  # nothing ever served: leave nothing for supervision to restart
+                f.cfg.unlink()
+            raise
+        f.dirty.unlink(missing_ok=True)
+        self._commit(f, lb)
+        self.placement.announce(lb)
+        return self._result(lb.id, "started", procs)
+
+    def _plan(self, lb: LoadBalancerSpec, installed: str | None) -> changes.RuntimePlan | None:
+        old = self.last_spec(lb.id)
+        if old is None or installed is None:
+            return None
+        try:
+            old_view = render.build_view(old, self.paths, self.settings.tuning)
+            if self.renderer is not render.render or render.render_view(old_view) != installed:
+                return None
+            new_view = render.build_view(lb, self.paths, self.settings.tuning)
+        except RenderError:
+            return None
+        return changes.plan(old_view, new_view)
+
+    def _run_plan(self, proc: HaproxyProcess, plan: changes.RuntimePlan) -> None:
+        for command in plan.commands:
+            proc.stats.execute(command)
+        for ref in plan.deletions:
+            deadline = time.monotonic() + self.settings.drain_timeout
+            while True:
+                try:
+                    proc.stats.execute(f"del server {ref}")
+                    break
+                except RuntimeApiError as e:
+                    if time.monotonic() >= deadline:
+                        # Still busy: it stays in maintenance (no new traffic) and
+                        # disappears at the next reload, the file no longer has it.
+                        LOG.info("server %s still has connections; left in maintenance (%s)",
+                                 ref, e.reason)
+                        break
+                    time.sleep(0.05)
+
+    # -- delete / failover / supervise -------------------------------------------
+    def delete(self, lb_id: str) -> bool:
+        """Stop ``lb_id``'s HAProxy and remove its directory; False if there was nothing."""
+        f = self.files(lb_id)
+        existed = f.root.exists()
+        if existed:
+            self.process(lb_id).stop()
+        self.placement.teardown(lb_id)
+        shutil.rmtree(f.root, ignore_errors=True)
+        return existed
+
+    def failover(self, lb: LoadBalancerSpec) -> ApplyResult:
+        """Rebuild ``lb`` from scratch: stop, remove, plumb and start again."""
+        self.delete(lb.id)
+        return self.apply(lb)
+
+    def ensure_running(self, lb_id: str) -> bool:
+        """Start ``lb_id``'s HAProxy from its installed configuration if it is not running.
+
+        Returns True if it had to be started. Raises DataplaneError subclasses.
+        """
+        f = self.files(lb_id)
+        proc = self.process(lb_id)
+        if proc.alive() or not f.cfg.exists():
+            return False
+        lb = self.last_spec(lb_id)
+        if lb is not None:
+            self.placement.prepare(lb)
+        proc.start(self.placement.preexec(lb_id))
+        f.dirty.unlink(missing_ok=True)
+        if lb is not None:
+            self.placement.announce(lb)
+        return True
+
+    # -- observe -----------------------------------------------------------------
+    def stats(self, lb_id: str) -> runtime.LoadBalancerStats:
+        """``show stat`` of ``lb_id``'s HAProxy (``running=False`` and no rows if it is down)."""
+        proc = self.process(lb_id)
+        if not proc.alive():
+            return runtime.LoadBalancerStats(lb_id=lb_id, running=False)
+        try:
+            return runtime.LoadBalancerStats(lb_id=lb_id, running=True,
+                                             rows=proc.stats.show_stat())
+        except RuntimeApiError:
+            return runtime.LoadBalancerStats(lb_id=lb_id, running=False)
+
+    def health(self, lb_id: str) -> runtime.LoadBalancerHealth:
+        """Liveness of ``lb_id``'s HAProxy and each member's status in it."""
+        proc = self.process(lb_id)
+        pid = proc.pid()
+        if pid is None:
+            return runtime.LoadBalancerHealth(lb_id=lb_id, alive=False)
+        procs = proc.processes()
+        stats = self.stats(lb_id)
+        health = runtime.health_from_stats(stats, pid, procs.workers if procs else ())
+        return dataclasses.replace(health, alive=True)
+
+    def pids(self, lb_id: str) -> tuple[int | None, tuple[int, ...]]:
+        """(master PID, current worker PIDs) of ``lb_id``, for tests and tools."""
+        proc = self.process(lb_id)
+        pid = proc.pid()
+        procs = proc.processes() if pid else None
+        return pid, procs.workers if procs else ()
+
+
+def _vips(lb: LoadBalancerSpec) -> tuple[str, ...]:
+    return (lb.vip.address, *(v.address for v in lb.additional_vips))
+

@@ -1,0 +1,342 @@
+"""HAProxy process control for one load balancer: check, start, reload, stop, adopt.
+
+Each load balancer has a directory ``<base_path>/<lb_id>/`` (see
+:class:`LbFiles`) that is also its HAProxy's working directory, so the
+configuration names its sockets relatively (UNIX socket paths are limited to
+107 bytes). HAProxy runs in master-worker mode::
+
+    haproxy -W -S unix@master.sock,mode,600 -p haproxy.pid -f haproxy.cfg
+
+started in its own session with stdin closed and stdout/stderr appended to
+``haproxy.log``; it is detached from lbaas (these hosts have no systemd) and
+outlives it. The master stays in the foreground of that session rather than
+using ``-D``, because a daemonised 2.6 master closes stderr after its first
+start and the reason of a failed reload would be lost; in the foreground it
+logs "Loading success." / "Loading failure!" and HAProxy's alerts on every
+reload.
+
+Identity: a PID from ``haproxy.pid`` is ours only if that process is alive
+(not a zombie: daemonised masters are re-parented to PID 1, which may not
+reap them) and its working directory is this load balancer's directory, so
+a recycled PID is never signalled.
+
+Reloads go through the master CLI (``reload``); the master re-executes itself,
+the new worker takes the listening sockets over from the old one
+(``expose-fd listeners``) and old workers finish their connections, bounded
+by ``hard-stop-after``. HAProxy 2.6 does not report a reload's outcome on the
+CLI, so :meth:`HaproxyProcess.reload` watches the log and ``show proc`` until
+a new worker serves the stats socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import resource
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lbaas.dataplane import runtime
+from lbaas.dataplane.errors import ConfigCheckError, ProcessError, RuntimeApiError
+from lbaas.dataplane.render import MAX_MAXCONN
+
+LOG = logging.getLogger(__name__)
+
+LOG_ROTATE_BYTES = 1 << 20  # haproxy.log is truncated past 1 MiB (the master appends)
+_ALERT = re.compile(r"^\[(ALERT|WARNING)\]\s+\(\d+\)\s*:\s*(.*)$")
+
+# Masters this process started and has not reaped yet (Popen objects by PID).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+_children_lock = threading.Lock()
+
+
+def _reap() -> None:
+    with _children_lock:
+        for pid, proc in list(_children.items()):
+            if proc.poll() is not None:
+                del _children[pid]
+
+
+@dataclass(frozen=True)
+class LbFiles:
+    """The files of one load balancer under ``root`` (``<base_path>/<lb_id>``)."""
+
+    root: Path
+
+    @property
+    def cfg(self) -> Path:
+        """The installed configuration (the truth HAProxy runs)."""
+        return self.root / "haproxy.cfg"
+
+    @property
+    def new(self) -> Path:
+        """A candidate configuration being checked."""
+        return self.root / "haproxy.cfg.new"
+
+    @property
+    def failed(self) -> Path:
+        """The last configuration HAProxy refused (kept for the operator)."""
+        return self.root / "haproxy.cfg.failed"
+
+    @property
+    def good(self) -> Path:
+        """The last configuration that served (restored when a reload fails)."""
+        return self.root / "haproxy.cfg.good"
+
+    @property
+    def spec(self) -> Path:
+        """The last applied spec (JSON), so a restarted agent can still diff."""
+        return self.root / "spec.json"
+
+    @property
+    def dirty(self) -> Path:
+        """Marker: runtime API changes left the process differing from haproxy.cfg."""
+        return self.root / "runtime.dirty"
+
+    @property
+    def pid(self) -> Path:
+        """The master's PID (written by HAProxy, ``-p``)."""
+        return self.root / "haproxy.pid"
+
+    @property
+    def master_socket(self) -> Path:
+        """The master CLI (``-S``)."""
+        return self.root / "master.sock"
+
+    @property
+    def stats_socket(self) -> Path:
+        """The worker's runtime API (``stats socket`` in haproxy.cfg)."""
+        return self.root / "stats.sock"
+
+    @property
+    def log(self) -> Path:
+        """The master's stdout and stderr."""
+        return self.root / "haproxy.log"
+
+
+def connection_ceiling() -> int:
+    """The largest global maxconn HAProxy can get file descriptors for here.
+
+    HAProxy needs about 2.5 descriptors per connection (two sockets, and
+    pipes for splicing) and raises its own
+    soft limit up to the hard one (``ulimit -Hn``); beyond that it refuses
+    to start ("Cannot raise FD limit").
+    """
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        return MAX_MAXCONN
+    return max(100, min(MAX_MAXCONN, (hard - 512) // 3))
+
+
+def _proc_state(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def process_alive(pid: int, cwd: Path | None = None) -> bool:
+    """True if ``pid`` runs (zombies are dead) and, if given, its working directory is ``cwd``."""
+    _reap()
+    state = _proc_state(pid)
+    if state is None or state in ("Z", "X"):
+        return False
+    if cwd is None:
+        return True
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")) == cwd.resolve()
+    except OSError:
+        return False
+
+
+def _alerts(text: str) -> str:
+    """HAProxy's alert lines of ``text``, without the pid decoration, one per line."""
+    lines = []
+    for line in text.splitlines():
+        m = _ALERT.match(line.strip())
+        if m and m.group(1) == "ALERT":
+            lines.append(m.group(2).strip())
+    return "\n".join(lines)
+
+
+def check_config(haproxy_cmd: str, path: Path, timeout: float = 30.0) -> None:
+    """``haproxy -c -f path``; raises :class:`ConfigCheckError` with HAProxy's alerts."""
+    try:
+        proc = subprocess.run([haproxy_cmd, "-c", "-f", path.name], cwd=path.parent,
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ConfigCheckError(f"could not run '{haproxy_cmd} -c': {e}") from e
+    if proc.returncode != 0:
+        output = (proc.stdout + proc.stderr).decode(errors="replace")
+        raise ConfigCheckError("HAProxy refused the configuration: "
+                               + (_alerts(output) or output.strip()[-2000:]))
+
+
+class HaproxyProcess:
+    """The HAProxy of one load balancer directory (not thread-safe; callers serialise).
+
+    Timeouts are seconds.
+    """
+
+    def __init__(self, files: LbFiles, haproxy_cmd: str = "/usr/sbin/haproxy",
+                 start_timeout: float = 10.0, reload_timeout: float = 15.0,
+                 stop_timeout: float = 10.0) -> None:
+        self.files = files
+        self.haproxy_cmd = haproxy_cmd
+        self.start_timeout = start_timeout
+        self.reload_timeout = reload_timeout
+        self.stop_timeout = stop_timeout
+        self.master = runtime.MasterClient(files.master_socket)
+        self.stats = runtime.StatsClient(files.stats_socket)
+
+    # -- state ---------------------------------------------------------------
+    def pid(self) -> int | None:
+        """The master's PID if it is alive and ours, else None."""
+        try:
+            pid = int(self.files.pid.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if process_alive(pid, self.files.root) else None
+
+    def alive(self) -> bool:
+        """True if the master runs."""
+        return self.pid() is not None
+
+    def processes(self) -> runtime.ProcessList | None:
+        """``show proc``, or None if the master does not answer."""
+        try:
+            return self.master.show_proc()
+        except RuntimeApiError:
+            return None
+
+    def _log_offset(self) -> int:
+        try:
+            size = self.files.log.stat().st_size
+        except OSError:
+            return 0
+        if size > LOG_ROTATE_BYTES:
+            os.truncate(self.files.log, 0)  # the master writes with O_APPEND
+            return 0
+        return size
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with self.files.log.open("rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    # -- start ---------------------------------------------------------------
+    def start(self, preexec: Callable[[], None] | None = None) -> runtime.ProcessList:
+        """Start HAProxy on the installed haproxy.cfg and wait until a worker serves.
+
+        ``preexec`` (from the placement) runs in the child before ``exec`` to
+        enter the load balancer's network namespace; reloads need none (the
+        master re-executes itself where it runs). Raises :class:`ProcessError`
+        with HAProxy's alerts (e.g. "cannot bind socket") if it exits or does
+        not serve within ``start_timeout``.
+        """
+        for stale in (self.files.master_socket, self.files.pid):
+            stale.unlink(missing_ok=True)
+        offset = self._log_offset()
+        log = self.files.log.open("ab")
+        try:
+            proc = subprocess.Popen(
+                [self.haproxy_cmd, "-W", "-S", "unix@master.sock,mode,600",
+                 "-p", "haproxy.pid", "-f", "haproxy.cfg"],
+                cwd=self.files.root, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True, close_fds=True, preexec_fn=preexec)
+        except (OSError, subprocess.SubprocessError) as e:
+            raise ProcessError(f"could not start HAProxy: {e}") from e
+        finally:
+            log.close()
+        with _children_lock:
+            _children[proc.pid] = proc
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ProcessError("HAProxy did not start: " + (
+                    _alerts(self._log_since(offset)) or f"exit status {proc.returncode}"))
+            procs = self.processes()
+            if procs is not None and procs.workers and self._serves(procs.workers[0]):
+                return procs
+            time.sleep(0.01)
+        self._kill(proc.pid, ())
+        raise ProcessError(f"HAProxy did not serve within {self.start_timeout:g} s: "
+                           + _alerts(self._log_since(offset)))
+
+    def _serves(self, worker: int) -> bool:
+        try:
+            return self.stats.show_info().get("Pid") == str(worker)
+        except RuntimeApiError:
+            return False
+
+    # -- reload --------------------------------------------------------------
+    def reload(self) -> runtime.ProcessList:
+        """Seamless reload of the installed haproxy.cfg; returns the new process list.
+
+        Verified: a new worker must appear in ``show proc`` and answer the
+        stats socket. Raises :class:`ProcessError` with HAProxy's alerts if
+        the master reports "Loading failure!" (the old worker keeps serving)
+        or nothing changes within ``reload_timeout``.
+        """
+        before = self.processes()
+        if before is None:
+            raise ProcessError("HAProxy's master socket does not answer; cannot reload")
+        offset = self._log_offset()
+        self.master.reload()
+        deadline = time.monotonic() + self.reload_timeout
+        while time.monotonic() < deadline:
+            logged = self._log_since(offset)
+            if "Loading failure" in logged:
+                # The master re-executes once more (into "wait mode", keeping the
+                # old workers); wait until its CLI answers again so that the
+                # next operation finds it.
+                while time.monotonic() < deadline and self.processes() is None:
+                    time.sleep(0.01)
+                raise ProcessError("HAProxy refused the new configuration on reload, the "
+                                   "previous one keeps serving: "
+                                   + (_alerts(logged) or "no message"))
+            procs = self.processes()
+            if procs is not None:
+                new = [w for w in procs.workers if w not in before.workers]
+                if new and self._serves(new[0]):
+                    return procs
+            time.sleep(0.01)
+        raise ProcessError(f"HAProxy did not take over the new configuration within "
+                           f"{self.reload_timeout:g} s: " + _alerts(self._log_since(offset)))
+
+    # -- stop ----------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop the master and all its workers (SIGTERM, then SIGKILL); idempotent."""
+        pid = self.pid()
+        if pid is None:
+            return
+        procs = self.processes()
+        workers = (procs.workers + procs.old_workers) if procs else ()
+        self._kill(pid, workers)
+
+    def _kill(self, master: int, workers: tuple[int, ...]) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(master, signal.SIGTERM)  # the master stops its workers
+        deadline = time.monotonic() + self.stop_timeout
+        pending = [p for p in (master, *workers) if process_alive(p, self.files.root)]
+        while pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+            pending = [p for p in pending if process_alive(p, self.files.root)]
+        for p in pending:
+            LOG.warning("HAProxy process %d in %s ignored SIGTERM; killing it", p,
+                        self.files.root)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+        _reap()

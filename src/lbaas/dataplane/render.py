@@ -1,0 +1,691 @@
+"""Spec -> haproxy.cfg: transform into frozen views, then render the template, whole.
+
+One configuration per load balancer holds all its listeners, as Octavia's
+"combined listeners" template does:
+
+- a ``frontend <listener id>`` per enabled listener (none if the load
+  balancer is disabled);
+- a ``backend <pool id>:<listener id>`` per enabled pool a listener uses
+  (its default pool and the pools of its REDIRECT_TO_POOL L7 policies). A pool
+  shared by two listeners gets a backend for each, because the listener's
+  member timeouts and inserted headers belong in the backend (Octavia names
+  and splits backends the same way);
+- a ``server <member id>`` per member of the pool.
+
+:func:`build_view` does every decision in Python: which objects appear,
+HAProxy's keyword for each Octavia value, defaults, and the option lists of
+each ``server`` line (also what the runtime API's ``add server`` receives).
+The template (``templates/haproxy.cfg.j2``) is the single source of the
+text's layout and keywords; it only tests presence and joins lists.
+:func:`render` is a pure function of ``(spec, paths, tuning)``.
+
+Injection safety. A value reaches the text only if it is one of:
+
+- from a closed set (modes, algorithms, HTTP methods, keywords);
+- a number range-checked here;
+- an IP address or network parsed by :mod:`ipaddress` and re-printed;
+- an object id matching :data:`ID_RE` (names and descriptions never
+  appear: objects are named by id);
+- a free-form string (URL path, domain name, cookie name, header name, L7
+  values, redirect URLs) that was checked here (no control characters, the
+  field's grammar from :mod:`lbaas.common.validate`) and is written through
+  :func:`cfg_word` (HAProxy manual, section 2.2 "Quoting and escaping"),
+  after :func:`sample_arg` for arguments inside ``fetch(...)`` and
+  :func:`log_format` for log-format strings.
+
+The environment uses ``StrictUndefined``, no autoescape, and a ``finalize``
+hook that refuses any expression whose value would span two lines.
+Unsupported features raise :class:`RenderError` (the driver's ``validate``
+reports the same refusals to the API first).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from lbaas.common import constants as c
+from lbaas.common import validate
+from lbaas.dataplane.errors import RenderError
+from lbaas.dataplane.spec import (
+    HealthMonitorSpec,
+    L7PolicySpec,
+    L7RuleSpec,
+    ListenerSpec,
+    LoadBalancerSpec,
+    MemberSpec,
+    PoolSpec,
+)
+
+TEMPLATE_DIR = Path(__file__).with_name("templates")
+TEMPLATE_NAME = "haproxy.cfg.j2"
+
+# Object ids become proxy, server and ACL names: HAProxy allows letters,
+# digits, '-', '_', '.' and ':' there (configuration manual, section 4).
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+# Octavia's listener/pool protocol -> HAProxy mode (jinja_cfg.PROTOCOL_MAP).
+LISTENER_MODES = {c.HTTP: "http", c.TCP: "tcp", c.HTTPS: "tcp", c.PROMETHEUS: "http"}
+POOL_MODES = {c.HTTP: "http", c.TCP: "tcp", c.HTTPS: "tcp"}
+PROXY_PROTOCOL_OPTION = {c.PROXY: "send-proxy", c.PROXYV2: "send-proxy-v2"}
+# Octavia's lb_algorithm -> HAProxy "balance" (jinja_cfg.BALANCE_MAP).
+BALANCE = {c.ROUND_ROBIN: "roundrobin", c.LEAST_CONNECTIONS: "leastconn",
+           c.SOURCE_IP: "source"}
+# "balance source" is a static (map-based) algorithm unless hashed
+# consistently; only dynamic algorithms accept "add server" (management
+# manual, "add server"), and consistent hashing also moves fewer clients when
+# a member comes or goes.
+HASH_TYPE = {c.SOURCE_IP: "consistent"}
+# L7 compare types -> ACL match method (configuration manual 7.1.3).
+MATCH = {"REGEX": "reg", "STARTS_WITH": "beg", "ENDS_WITH": "end", "CONTAINS": "sub",
+         "EQUAL_TO": "str"}
+HM_TYPES_SUPPORTED = (c.HM_HTTP, c.HM_HTTPS, c.HM_PING, c.HM_TCP, c.HM_TLS_HELLO)
+L7RULE_TYPES_SUPPORTED = ("HOST_NAME", "PATH", "FILE_TYPE", "HEADER", "COOKIE")
+HTTP_COOKIE_NAME = "SRV"  # the cookie HTTP_COOKIE persistence inserts (as Octavia)
+DEFAULT_REDIRECT_CODE = 302
+MAX_MAXCONN = 1_000_000  # Octavia's HAPROXY_MAX_MAXCONN
+
+
+@dataclass(frozen=True)
+class ConfigPaths:
+    """Files the configuration points HAProxy at.
+
+    Relative paths are relative to the load balancer's directory, which is
+    HAProxy's working directory (it keeps UNIX socket paths short: the kernel
+    limits them to 107 bytes).
+    """
+
+    stats_socket: str = "stats.sock"
+    ping_command: str = "/usr/libexec/lbaas/ping-check"  # PING health monitors
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Operator settings that shape the configuration (``[haproxy_amphora]``).
+
+    Times: ``hard_stop_after`` in seconds; listener timeout defaults in
+    milliseconds (used when a listener's value is 0, as Octavia does).
+    """
+
+    hard_stop_after: int = 60
+    default_connection_limit: int = 50000  # a listener's maxconn when connection_limit is -1
+    max_connections: int = MAX_MAXCONN  # ceiling of the global maxconn (fd limit)
+    stick_size: str = "10k"  # entries of a persistence stick table (k, m, g suffixes)
+    nbthread: int = 0  # 0: HAProxy's default (one thread per CPU)
+    timeout_client_data: int = c.DEFAULT_TIMEOUT_CLIENT_DATA
+    timeout_member_connect: int = c.DEFAULT_TIMEOUT_MEMBER_CONNECT
+    timeout_member_data: int = c.DEFAULT_TIMEOUT_MEMBER_DATA
+
+
+# -- views -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerView:
+    """One ``server`` line: ``server <name> <address> <options...>``.
+
+    ``options`` are finished words, identical for haproxy.cfg and the runtime
+    API's ``add server``; the other fields let the agent diff two views.
+    """
+
+    name: str
+    address: str
+    options: tuple[str, ...]
+    host: str
+    port: int
+    weight: int
+    enabled: bool
+    backup: bool
+    check: bool
+    check_addr: str | None
+    check_port: int | None
+    cookie: bool  # carries "cookie <id>", which "add server" refuses in 2.6
+
+
+@dataclass(frozen=True)
+class MonitorView:
+    """A pool's health monitor as backend directives. Times in seconds."""
+
+    type: str
+    timeout: int
+    httpchk: bool
+    method: str = "GET"
+    url_path: str = "/"
+    version: str | None = None  # "1.0" | "1.1"
+    host: str | None = None  # Host header (HTTP/1.1 only)
+    expect: str = "^200$"  # a regex over status codes
+    ssl_hello: bool = False
+    external_command: str | None = None  # PING: the external check's program
+
+
+@dataclass(frozen=True)
+class BackendView:
+    """``backend <pool id>:<listener id>``. Timeouts in milliseconds."""
+
+    name: str
+    pool_id: str
+    listener_id: str
+    mode: str
+    balance: str
+    hash_type: str | None
+    persistence: str | None  # SOURCE_IP | HTTP_COOKIE | APP_COOKIE
+    stick_size: str
+    cookie_store: str | None  # APP_COOKIE: "res.cook(<name>)", finished word
+    cookie_match: str | None  # APP_COOKIE: "req.cook(<name>)", finished word
+    monitor: MonitorView | None
+    forwardfor: bool
+    forwarded_port: bool
+    forwarded_proto: str | None
+    timeout_connect: int
+    timeout_server: int
+    servers: tuple[ServerView, ...]
+
+    @property
+    def dynamic(self) -> bool:
+        """True if servers may be added through the runtime API (no cookie per server)."""
+        return self.persistence != c.SP_HTTP_COOKIE
+
+
+@dataclass(frozen=True)
+class AclView:
+    """``acl <name> <fetch> <flags...> -- <value>`` (value raw; the template quotes it)."""
+
+    name: str
+    fetch: str
+    flags: tuple[str, ...]
+    value: str
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    """An L7 policy: matched first-wins through ``txn.l7policy``; see the template."""
+
+    id: str
+    action: str
+    condition: tuple[str, ...]  # ACL names, "!" prefixed when inverted
+    backend: str | None = None
+    redirect_url: str | None = None  # raw; log-format escaped and quoted by the template
+    redirect_prefix: str | None = None
+    code: int = DEFAULT_REDIRECT_CODE
+
+
+@dataclass(frozen=True)
+class FrontendView:
+    """``frontend <listener id>``. Timeouts in milliseconds."""
+
+    name: str
+    mode: str
+    maxconn: int
+    binds: tuple[str, ...]
+    timeout_client: int
+    inspect_delay: int
+    allowed_cidrs: tuple[str, ...]
+    prometheus: bool
+    acls: tuple[AclView, ...]
+    policies: tuple[PolicyView, ...]
+    default_backend: str | None
+
+
+@dataclass(frozen=True)
+class LoadBalancerView:
+    """Everything the template needs for one load balancer."""
+
+    id: str
+    stats_socket: str
+    maxconn: int
+    hard_stop_after: int
+    nbthread: int
+    external_check: bool
+    frontends: tuple[FrontendView, ...]
+    backends: tuple[BackendView, ...] = field(default=())
+
+    def backend(self, name: str) -> BackendView | None:
+        """The backend called ``name``, or None."""
+        return next((b for b in self.backends if b.name == name), None)
+
+
+# -- escaping (configuration manual, section 2.2) --------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PLAIN_WORD = re.compile(r"^[A-Za-z0-9_./:@%+=,!?&*~^|\[\]{}()<>;-]+$")
+_PLAIN_ARG = re.compile(r"^[A-Za-z0-9_./:@%+=!?&*~^|-]+$")
+
+
+def _strong_quote(value: str) -> str:
+    # Inside '...' nothing is interpreted; a single quote is closed, written
+    # escaped, and reopened ('it'\''s'), the parser joins the pieces.
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def _no_controls(value: str, what: str) -> str:
+    if _CONTROL.search(value):
+        raise RenderError(f"{what} contains a control character or line break: {value!r}")
+    return value
+
+
+def cfg_word(value: str) -> str:
+    """``value`` as exactly one haproxy.cfg word that the parser reads back verbatim.
+
+    Plain words are left alone; anything else is strongly quoted. Raises
+    :class:`RenderError` for control characters (no line may be split) and
+    for the empty string.
+    """
+    _no_controls(value, "value")
+    if not value:
+        raise RenderError("an empty value cannot be written to the configuration")
+    return value if _PLAIN_WORD.match(value) else _strong_quote(value)
+
+
+def sample_arg(value: str) -> str:
+    """``value`` as one argument inside ``fetch(...)`` (second quoting level).
+
+    The argument parser splits on ``,`` and ``)`` and handles quotes like the
+    top level (manual 2.2); the result still goes through :func:`cfg_word`
+    as part of the whole expression.
+    """
+    _no_controls(value, "argument")
+    if not value:
+        raise RenderError("an empty argument cannot be written to the configuration")
+    return value if _PLAIN_ARG.match(value) else _strong_quote(value)
+
+
+def sample_expr(fetch: str, arg: str) -> str:
+    """``fetch(arg)`` as one finished configuration word."""
+    return cfg_word(f"{fetch}({sample_arg(arg)})")
+
+
+def log_format(value: str) -> str:
+    """``value`` as a log-format string that yields itself (``%`` doubled, manual 8.2.4)."""
+    return value.replace("%", "%%")
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, str) and ("\n" in value or "\r" in value):
+        raise RenderError(f"refusing to render a value spanning lines: {value!r}")
+    return value
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+    autoescape=False,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    finalize=_finalize,
+)
+_ENV.filters["q"] = cfg_word
+_ENV.filters["logfmt"] = log_format
+
+
+# -- checks ------------------------------------------------------------------
+
+
+def _id(value: str, what: str) -> str:
+    if not ID_RE.match(value or ""):
+        raise RenderError(f"{what} id {value!r} is not a valid identifier")
+    return value
+
+
+def _int(value: int, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise RenderError(f"{what} must be an integer from {low} to {high}, not {value!r}")
+    return value
+
+
+def _ip(value: str, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        raise RenderError(f"{what} {value!r} is not an IP address") from None
+
+
+def host_port(address: str, port: int, what: str) -> str:
+    """``a.b.c.d:port`` or ``[v6]:port`` for bind and server lines."""
+    ip = _ip(address, what)
+    _int(port, f"{what} port", c.MIN_PORT, c.MAX_PORT)
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def _host(address: str, what: str) -> str:
+    ip = _ip(address, what)
+    return f"[{ip}]" if ip.version == 6 else str(ip)
+
+
+def _grammar(check: Any, value: str, what: str) -> str:
+    _no_controls(value, what)
+    try:
+        check(value)
+    except ValueError as e:
+        raise RenderError(f"{what} {value!r}: {e}") from None
+    return value
+
+
+def expected_codes_regex(codes: str) -> str:
+    """Octavia's expected_codes ("200", "200,202", "200-204") as an anchored regex.
+
+    The result has digits, ``|``, ``^``, ``(``, ``)`` and ``$`` only; for
+    ``http-check expect rstatus``.
+    """
+    _grammar(validate.expected_codes, codes, "expected_codes")
+    if "-" in codes:
+        low, high = (int(x) for x in codes.split("-"))
+        if low > high:
+            raise RenderError(f"expected_codes range {codes!r} is empty")
+        values = list(range(low, high + 1))
+    else:
+        values = [int(x) for x in codes.split(",")]
+    if any(not 100 <= v <= 599 for v in values):
+        raise RenderError(f"expected_codes {codes!r} holds a code outside 100-599")
+    return "^(" + "|".join(str(v) for v in dict.fromkeys(values)) + ")$"
+
+
+# -- transform -------------------------------------------------------------
+
+
+def _ms(value: int, default: int, what: str) -> int:
+    _int(value, what, c.MIN_TIMEOUT, c.MAX_TIMEOUT)
+    return value or default  # 0 means "the default", as in Octavia
+
+
+def _monitor(hm: HealthMonitorSpec, paths: ConfigPaths) -> MonitorView:
+    if hm.type not in HM_TYPES_SUPPORTED:
+        raise RenderError(f"health monitor type {hm.type} is not supported by HAProxy here")
+    timeout = _int(hm.timeout, "health monitor timeout", 1, 24 * 24 * 3600)
+    if hm.type in (c.HM_HTTP, c.HM_HTTPS):
+        method = hm.http_method or "GET"
+        if method not in c.HEALTH_MONITOR_HTTP_METHODS:
+            raise RenderError(f"http_method {method!r} is not an HTTP method")
+        version = None
+        if hm.http_version is not None:
+            if hm.http_version not in c.HTTP_VERSIONS:
+                raise RenderError(f"http_version {hm.http_version!r} is not 1.0 or 1.1")
+            version = f"{hm.http_version:.1f}"
+        host = None
+        if hm.domain_name is not None and version == "1.1":
+            host = _grammar(validate.domain_name, hm.domain_name, "domain_name")
+        return MonitorView(
+            type=hm.type, timeout=timeout, httpchk=True, method=method,
+            url_path=_grammar(validate.url_path, hm.url_path or "/", "url_path"),
+            version=version, host=host,
+            expect=expected_codes_regex(hm.expected_codes or "200"))
+    if hm.type == c.HM_TLS_HELLO:
+        return MonitorView(type=hm.type, timeout=timeout, httpchk=False, ssl_hello=True)
+    if hm.type == c.HM_PING:
+        return MonitorView(type=hm.type, timeout=timeout, httpchk=False,
+                           external_command=paths.ping_command)
+    return MonitorView(type=hm.type, timeout=timeout, httpchk=False)
+
+
+def _server(pool: PoolSpec, member: MemberSpec, monitor: HealthMonitorSpec | None) -> ServerView:
+    name = _id(member.id, "member")
+    address = host_port(member.address, member.protocol_port, "member address")
+    weight = _int(member.weight, "member weight", c.MIN_WEIGHT, c.MAX_WEIGHT)
+    opts: list[str] = ["weight", str(weight)]
+    check_addr = check_port = None
+    if monitor is not None:
+        opts.append("check")
+        if monitor.type == c.HM_HTTPS:
+            opts += ["check-ssl", "verify", "none"]
+        opts += ["inter", f"{_int(monitor.delay, 'health monitor delay', 1, 24 * 24 * 3600)}s",
+                 "fall", str(_int(monitor.max_retries_down, "max_retries_down", 1, 10)),
+                 "rise", str(_int(monitor.max_retries, "max_retries", 1, 10))]
+        if member.monitor_address:
+            check_addr = str(_ip(member.monitor_address, "monitor_address"))
+            opts += ["addr", _host(member.monitor_address, "monitor_address")]
+        if member.monitor_port:
+            check_port = _int(member.monitor_port, "monitor_port", c.MIN_PORT, c.MAX_PORT)
+            opts += ["port", str(check_port)]
+    cookie = pool.session_persistence is not None and \
+        pool.session_persistence.type == c.SP_HTTP_COOKIE
+    if cookie:
+        opts += ["cookie", name]
+    if pool.protocol in PROXY_PROTOCOL_OPTION:
+        opts.append(PROXY_PROTOCOL_OPTION[pool.protocol])
+    if member.backup:
+        opts.append("backup")
+    if not member.admin_state_up:
+        opts.append("disabled")
+    return ServerView(name=name, address=address, options=tuple(opts),
+                      host=str(_ip(member.address, "member address")),
+                      port=member.protocol_port, weight=weight,
+                      enabled=member.admin_state_up, backup=member.backup,
+                      check=monitor is not None, check_addr=check_addr,
+                      check_port=check_port, cookie=cookie)
+
+
+def _backend(listener: ListenerSpec, listener_mode: str, pool: PoolSpec, paths: ConfigPaths,
+             tuning: Tuning) -> BackendView:
+    pool_id = _id(pool.id, "pool")
+    if pool.protocol in PROXY_PROTOCOL_OPTION:
+        mode = listener_mode
+    elif pool.protocol in POOL_MODES:
+        mode = POOL_MODES[pool.protocol]
+    else:
+        raise RenderError(f"pool protocol {pool.protocol} is not supported by HAProxy here")
+    if listener_mode == "http" and mode != "http":
+        raise RenderError(f"an {listener.protocol} listener cannot use a {pool.protocol} pool")
+    if pool.lb_algorithm not in BALANCE:
+        raise RenderError(f"lb_algorithm {pool.lb_algorithm} is not supported by HAProxy here")
+    if pool.tls_enabled or pool.tls_container_ref or pool.ca_tls_container_ref \
+            or pool.crl_container_ref:
+        raise RenderError("pool TLS (re-encryption) needs a certificate store, not available")
+    sp = pool.session_persistence
+    persistence = cookie_store = cookie_match = None
+    if sp is not None:
+        if sp.type not in c.SESSION_PERSISTENCE_TYPES:
+            raise RenderError(f"session persistence type {sp.type!r} is unknown")
+        if sp.type in (c.SP_HTTP_COOKIE, c.SP_APP_COOKIE) and mode != "http":
+            raise RenderError(f"{sp.type} session persistence needs an HTTP pool")
+        persistence = sp.type
+        if sp.type == c.SP_APP_COOKIE:
+            if not sp.cookie_name:
+                raise RenderError("APP_COOKIE session persistence needs a cookie_name")
+            name = _grammar(validate.cookie_name, sp.cookie_name, "cookie_name")
+            cookie_store = sample_expr("res.cook", name)
+            cookie_match = sample_expr("req.cook", name)
+    hm = pool.health_monitor if pool.health_monitor and pool.health_monitor.admin_state_up \
+        else None
+    monitor = _monitor(hm, paths) if hm is not None else None
+    headers = {k: v for k, v in listener.insert_headers}
+    http = mode == "http"
+
+    def wants(header: str) -> bool:
+        return http and str(headers.get(header, "")).lower() == "true"
+
+    return BackendView(
+        name=f"{pool_id}:{listener.id}", pool_id=pool_id, listener_id=listener.id, mode=mode,
+        balance=BALANCE[pool.lb_algorithm], hash_type=HASH_TYPE.get(pool.lb_algorithm),
+        persistence=persistence, stick_size=tuning.stick_size, cookie_store=cookie_store,
+        cookie_match=cookie_match, monitor=monitor,
+        forwardfor=wants("X-Forwarded-For"), forwarded_port=wants("X-Forwarded-Port"),
+        forwarded_proto="http" if wants("X-Forwarded-Proto") else None,
+        timeout_connect=_ms(listener.timeout_member_connect, tuning.timeout_member_connect,
+                            "timeout_member_connect"),
+        timeout_server=_ms(listener.timeout_member_data, tuning.timeout_member_data,
+                           "timeout_member_data"),
+        servers=tuple(_server(pool, m, hm) for m in pool.members),
+    )
+
+
+def _acl(rule: L7RuleSpec) -> AclView:
+    name = _id(rule.id, "L7 rule")
+    if rule.type not in L7RULE_TYPES_SUPPORTED:
+        raise RenderError(f"L7 rule type {rule.type} needs TLS termination, not available")
+    if rule.compare_type not in MATCH:
+        raise RenderError(f"L7 rule compare_type {rule.compare_type!r} is unknown")
+    value = _no_controls(rule.value, "L7 rule value")
+    if not value:
+        raise RenderError("L7 rule value is empty")
+    flags = ["-m", MATCH[rule.compare_type]]
+    if rule.type == "HOST_NAME":
+        fetch, flags = "req.hdr(host)", ["-i", *flags]
+    elif rule.type == "PATH":
+        fetch = "path"
+    elif rule.type == "FILE_TYPE":
+        # path_end already compares the end; "-m str" would override that.
+        fetch = "path_end"
+        if rule.compare_type == "EQUAL_TO":
+            flags = []
+    else:
+        if not rule.key:
+            raise RenderError(f"L7 rule type {rule.type} needs a key")
+        key = _no_controls(rule.key, "L7 rule key")
+        fetch = sample_expr("req.hdr" if rule.type == "HEADER" else "req.cook", key)
+    return AclView(name=name, fetch=fetch, flags=tuple(flags), value=value)
+
+
+def _policy(policy: L7PolicySpec, listener_id: str, pools: dict[str, PoolSpec]) \
+        -> tuple[PolicyView, list[AclView]] | None:
+    pid = _id(policy.id, "L7 policy")
+    rules = [r for r in policy.rules if r.admin_state_up]
+    if not policy.admin_state_up or not rules:
+        return None  # Octavia renders a policy only with at least one enabled rule
+    acls = [_acl(r) for r in rules]
+    condition = tuple(("!" if r.invert else "") + a.name for r, a in zip(rules, acls, strict=True))
+    code = policy.redirect_http_code or DEFAULT_REDIRECT_CODE
+    if code not in c.L7POLICY_REDIRECT_HTTP_CODES:
+        raise RenderError(f"redirect_http_code {code!r} is not a redirect code")
+    if policy.action == "REJECT":
+        view = PolicyView(id=pid, action=policy.action, condition=condition)
+    elif policy.action == "REDIRECT_TO_POOL":
+        pool = pools.get(policy.redirect_pool_id or "")
+        if pool is None or not pool.admin_state_up:
+            return None
+        view = PolicyView(id=pid, action=policy.action, condition=condition,
+                          backend=f"{_id(pool.id, 'pool')}:{listener_id}")
+    elif policy.action == "REDIRECT_TO_URL":
+        url = _grammar(validate.url, policy.redirect_url or "", "redirect_url")
+        view = PolicyView(id=pid, action=policy.action, condition=condition,
+                          redirect_url=url, code=code)
+    elif policy.action == "REDIRECT_PREFIX":
+        prefix = _grammar(validate.url, policy.redirect_prefix or "", "redirect_prefix")
+        view = PolicyView(id=pid, action=policy.action, condition=condition,
+                          redirect_prefix=prefix, code=code)
+    else:
+        raise RenderError(f"L7 policy action {policy.action!r} is unknown")
+    return view, acls
+
+
+def _frontend(lb: LoadBalancerSpec, listener: ListenerSpec, pools: dict[str, PoolSpec],
+              paths: ConfigPaths, tuning: Tuning) -> tuple[FrontendView, list[BackendView]]:
+    lid = _id(listener.id, "listener")
+    if listener.protocol not in LISTENER_MODES:
+        raise RenderError(f"listener protocol {listener.protocol} is not supported here")
+    if listener.client_authentication not in (None, "NONE"):
+        raise RenderError("client authentication needs TLS termination, not available")
+    mode = LISTENER_MODES[listener.protocol]
+    limit = _int(listener.connection_limit, "connection_limit", -1, MAX_MAXCONN)
+    maxconn = limit if limit >= 0 else tuning.default_connection_limit
+    vips = [lb.vip.address, *(v.address for v in lb.additional_vips)]
+    binds = tuple(host_port(a, listener.protocol_port, "VIP") for a in vips)
+    cidrs = tuple(str(ipaddress.ip_network(x, strict=False)) if _cidr_ok(x)
+                  else _bad_cidr(x) for x in listener.allowed_cidrs)
+
+    backends: list[BackendView] = []
+
+    def use(pool_id: str | None) -> str | None:
+        pool = pools.get(pool_id or "")
+        if pool is None or not pool.admin_state_up:
+            return None
+        be = _backend(listener, mode, pool, paths, tuning)
+        if all(b.name != be.name for b in backends):
+            backends.append(be)
+        return be.name
+
+    default_backend = use(listener.default_pool_id) if listener.protocol != c.PROMETHEUS \
+        else None
+    policies: list[PolicyView] = []
+    acls: list[AclView] = []
+    if listener.l7policies and mode != "http":
+        raise RenderError(f"{listener.protocol} listeners do not support L7 policies")
+    for policy in listener.l7policies:
+        done = _policy(policy, lid, pools)
+        if done is None:
+            continue
+        view, rule_acls = done
+        if view.backend is not None:
+            use(policy.redirect_pool_id)
+        policies.append(view)
+        acls += rule_acls
+    fe = FrontendView(
+        name=lid, mode=mode, maxconn=maxconn, binds=binds,
+        timeout_client=_ms(listener.timeout_client_data, tuning.timeout_client_data,
+                           "timeout_client_data"),
+        inspect_delay=_int(listener.timeout_tcp_inspect, "timeout_tcp_inspect",
+                           c.MIN_TIMEOUT, c.MAX_TIMEOUT),
+        allowed_cidrs=cidrs, prometheus=listener.protocol == c.PROMETHEUS,
+        acls=tuple(acls), policies=tuple(policies), default_backend=default_backend)
+    return fe, backends
+
+
+def _cidr_ok(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _bad_cidr(value: str) -> str:
+    raise RenderError(f"allowed_cidrs entry {value!r} is not a network")
+
+
+def build_view(lb: LoadBalancerSpec, paths: ConfigPaths | None = None,
+               tuning: Tuning | None = None) -> LoadBalancerView:
+    """Decide everything about ``lb``'s configuration; raises :class:`RenderError`."""
+    paths = paths or ConfigPaths()
+    tuning = tuning or Tuning()
+    lb_id = _id(lb.id, "load balancer")
+    if lb.topology not in (c.TOPOLOGY_SINGLE, None):
+        raise RenderError(f"{lb.topology} topology needs keepalived, not available yet")
+    _ip(lb.vip.address, "VIP")
+    for vip in lb.additional_vips:
+        _ip(vip.address, "additional VIP")
+    pools = {p.id: p for p in lb.pools}
+    frontends: list[FrontendView] = []
+    backends: list[BackendView] = []
+    if lb.admin_state_up:
+        for listener in lb.listeners:
+            if not listener.admin_state_up:
+                continue
+            fe, bes = _frontend(lb, listener, pools, paths, tuning)
+            frontends.append(fe)
+            backends += bes
+    maxconn = sum(f.maxconn for f in frontends) if frontends \
+        else tuning.default_connection_limit
+    return LoadBalancerView(
+        id=lb_id,
+        stats_socket=cfg_word("unix@" + paths.stats_socket),
+        maxconn=max(1, min(maxconn, tuning.max_connections, MAX_MAXCONN)),
+        hard_stop_after=_int(tuning.hard_stop_after, "hard_stop_after", 1, 24 * 3600),
+        nbthread=_int(tuning.nbthread, "nbthread", 0, 64),
+        external_check=any(b.monitor is not None and b.monitor.type == c.HM_PING
+                           for b in backends),
+        frontends=tuple(frontends),
+        backends=tuple(backends),
+    )
+
+
+def render_view(view: LoadBalancerView) -> str:
+    """The haproxy.cfg text of ``view`` (the template, rendered)."""
+    try:
+        return _ENV.get_template(TEMPLATE_NAME).render(lb=view)
+    except jinja2.TemplateError as e:  # a template bug, not a tenant's doing
+        raise RenderError(f"rendering failed: {e}") from e
+
+
+RenderFunction = Callable[[LoadBalancerSpec, "ConfigPaths | None", "Tuning | None"], str]
+"""The shape of :func:`render` (an agent may be given another, e.g. in tests)."""
+
+
+def render(lb: LoadBalancerSpec, paths: ConfigPaths | None = None,
+           tuning: Tuning | None = None) -> str:
+    """haproxy.cfg for ``lb`` (pure). Raises :class:`RenderError` for what cannot be written."""
+    return render_view(build_view(lb, paths, tuning))

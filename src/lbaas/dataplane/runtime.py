@@ -1,0 +1,346 @@
+"""HAProxy's runtime API: the stats socket and the master CLI, and their answers parsed.
+
+Two UNIX sockets per load balancer (management manual, sections 9.3 and 9.4):
+
+- the **stats socket** (``stats socket ... level admin``), served by the
+  current worker: ``show stat``, ``show info``, and the server commands used
+  for hitless member changes (``add server``, ``set server ... state|weight|
+  addr``, ``enable health``, ``del server``);
+- the **master socket** (``-S``), served by the master process: ``show proc``
+  and ``reload``.
+
+One connection per command; the master CLI answers only after the client
+shuts down its write side. Commands sent with :meth:`StatsClient.execute` are
+prefixed with ``set severity-output number`` so that a refusal is recognisable
+(``[3]: No such server.``) without matching on message text.
+
+The typed reports here (:class:`StatRow`, :class:`LoadBalancerStats`,
+:class:`ServerHealth`, :class:`LoadBalancerHealth`) are what the agent hands
+to the health manager; they are frozen and JSON-friendly (``to_dict``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import os
+import re
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lbaas.dataplane.errors import RuntimeApiError
+
+DEFAULT_TIMEOUT = 5.0  # seconds for one command
+_SEVERITY = re.compile(r"^\[(\d)\]: ?(.*)$", re.M)
+_SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
+
+
+@contextlib.contextmanager
+def _connected(path: Path, timeout: float) -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    dir_fd = None
+    try:
+        target = str(path)
+        if len(os.fsencode(target)) > _SUN_PATH_MAX - 7:
+            # Too long for sockaddr_un: reach it through /proc/self/fd/<dir fd>.
+            dir_fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+            target = f"/proc/self/fd/{dir_fd}/{path.name}"
+        sock.connect(target)
+        yield sock
+    finally:
+        sock.close()
+        if dir_fd is not None:
+            os.close(dir_fd)
+
+
+def send(path: Path, command: str, timeout: float = DEFAULT_TIMEOUT) -> str:
+    """Send one ``command`` line to the UNIX socket ``path``; return the whole answer.
+
+    Raises :class:`RuntimeApiError` if the socket is missing, refuses, or
+    does not answer within ``timeout`` seconds.
+    """
+    if "\n" in command or "\r" in command:
+        raise RuntimeApiError(f"refusing a multi-line runtime command: {command!r}")
+    try:
+        with _connected(path, timeout) as sock:
+            sock.sendall(command.encode() + b"\n")
+            sock.shutdown(socket.SHUT_WR)
+            chunks = []
+            while data := sock.recv(65536):
+                chunks.append(data)
+    except OSError as e:
+        raise RuntimeApiError(f"HAProxy socket {path.name} did not answer: {e}") from e
+    return b"".join(chunks).decode(errors="replace")
+
+
+# -- reports -------------------------------------------------------------------
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value not in (None, "") else None
+
+
+@dataclass(frozen=True)
+class StatRow:
+    """One row of ``show stat`` (management manual 9.1 names the CSV fields).
+
+    Counters are totals since the worker started (a reload starts them over);
+    ``bin``/``bout`` are bytes; ``lastchg`` and ``downtime`` are seconds;
+    ``rate`` is sessions per second over the last second. ``None`` means
+    HAProxy leaves the field empty for this row type.
+    """
+
+    proxy: str  # pxname: a listener id, or "<pool id>:<listener id>"
+    name: str  # svname: FRONTEND, BACKEND, or a member id
+    type: str  # frontend | backend | server | listener
+    status: str  # OPEN, UP, DOWN, MAINT, DRAIN, NOLB, "no check", "UP 1/3"...
+    scur: int = 0  # current sessions
+    smax: int = 0  # highest scur seen
+    slim: int | None = None  # session limit (maxconn)
+    stot: int = 0  # cumulative sessions
+    bin: int = 0  # bytes received from clients
+    bout: int = 0  # bytes sent to clients
+    dreq: int | None = None  # requests denied
+    ereq: int | None = None  # request errors (frontends)
+    econ: int | None = None  # connection errors to servers
+    eresp: int | None = None  # response errors
+    weight: int | None = None  # effective weight (servers), total (backends)
+    act: int | None = None  # active servers (backend) / 1 if active (server)
+    bck: int | None = None  # backup servers (backend) / 1 if backup (server)
+    chkfail: int | None = None  # failed checks
+    downtime: int | None = None  # seconds spent DOWN
+    lastchg: int | None = None  # seconds since the last UP/DOWN change
+    check_status: str | None = None  # L4OK, L7OK, L7STS, L4CON, PROCOK...
+    rate: int | None = None  # sessions per second
+    req_tot: int | None = None  # HTTP requests (http mode)
+
+    @property
+    def listener_id(self) -> str | None:
+        """The listener this row belongs to (frontends and ``<pool>:<listener>`` backends)."""
+        return self.proxy.rsplit(":", 1)[-1] if ":" in self.proxy or \
+            self.type == "frontend" else None
+
+    @property
+    def pool_id(self) -> str | None:
+        """The pool of a backend or server row."""
+        return self.proxy.split(":", 1)[0] if ":" in self.proxy else None
+
+    @property
+    def member_id(self) -> str | None:
+        """The member of a server row."""
+        return self.name if self.type == "server" else None
+
+
+_TYPES = {"0": "frontend", "1": "backend", "2": "server", "3": "listener"}
+_INT_FIELDS = ("slim", "dreq", "ereq", "econ", "eresp", "weight", "act", "bck", "chkfail",
+               "downtime", "lastchg", "rate", "req_tot")
+
+
+def parse_stat(text: str) -> tuple[StatRow, ...]:
+    """Rows of a ``show stat`` answer (CSV whose header line starts with ``# ``)."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines or not lines[0].startswith("# "):
+        raise RuntimeApiError(f"unexpected 'show stat' answer: {text[:200]!r}")
+    reader = csv.DictReader(io.StringIO("\n".join([lines[0][2:], *lines[1:]])))
+    rows = []
+    for rec in reader:
+        rows.append(StatRow(
+            proxy=rec["pxname"], name=rec["svname"], type=_TYPES.get(rec.get("type", ""), "?"),
+            status=rec.get("status", ""),
+            scur=_int(rec.get("scur")) or 0, smax=_int(rec.get("smax")) or 0,
+            stot=_int(rec.get("stot")) or 0, bin=_int(rec.get("bin")) or 0,
+            bout=_int(rec.get("bout")) or 0,
+            check_status=rec.get("check_status") or None,
+            **{f: _int(rec.get(f)) for f in _INT_FIELDS}))
+    return tuple(rows)
+
+
+def parse_info(text: str) -> dict[str, str]:
+    """``show info`` as a dict (``Pid``, ``Uptime_sec``, ``CurrConns``, ``Maxconn``...)."""
+    info = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            info[key.strip()] = value.strip()
+    return info
+
+
+@dataclass(frozen=True)
+class ProcessList:
+    """``show proc`` on the master socket.
+
+    ``workers`` serve the current configuration; ``old_workers`` finish the
+    connections of previous ones (bounded by ``hard-stop-after``).
+    """
+
+    master: int
+    reloads: int
+    failed_reloads: int
+    workers: tuple[int, ...]
+    old_workers: tuple[int, ...]
+
+
+def parse_proc(text: str) -> ProcessList:
+    """Parse ``show proc`` (management manual 9.4); raises :class:`RuntimeApiError`."""
+    section = "master"
+    master = reloads = failed = None
+    workers: list[int] = []
+    old: list[int] = []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            title = line.strip("# ").lower()
+            section = {"workers": "workers", "old workers": "old"}.get(title, section
+                                                                      if title.startswith("<pid>")
+                                                                      else "other")
+            continue
+        parts = line.split()
+        if not parts or not parts[0].isdigit():
+            continue
+        if parts[1] == "master":
+            master, reloads = int(parts[0]), int(parts[2])
+            m = re.search(r"failed: (\d+)", line)
+            failed = int(m.group(1)) if m else 0
+        elif parts[1] == "worker":
+            (workers if section == "workers" else old).append(int(parts[0]))
+    if master is None or reloads is None or failed is None:
+        raise RuntimeApiError(f"unexpected 'show proc' answer: {text[:200]!r}")
+    return ProcessList(master=master, reloads=reloads, failed_reloads=failed,
+                       workers=tuple(workers), old_workers=tuple(old))
+
+
+@dataclass(frozen=True)
+class LoadBalancerStats:
+    """Parsed ``show stat`` of one load balancer's HAProxy (empty when not running)."""
+
+    lb_id: str
+    running: bool
+    rows: tuple[StatRow, ...] = ()
+
+    @property
+    def frontends(self) -> tuple[StatRow, ...]:
+        """One row per listener."""
+        return tuple(r for r in self.rows if r.type == "frontend")
+
+    @property
+    def backends(self) -> tuple[StatRow, ...]:
+        """One row per (pool, listener)."""
+        return tuple(r for r in self.rows if r.type == "backend")
+
+    @property
+    def servers(self) -> tuple[StatRow, ...]:
+        """One row per member and backend."""
+        return tuple(r for r in self.rows if r.type == "server")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (for a remote agent)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ServerHealth:
+    """What HAProxy thinks of one member in one backend.
+
+    ``status``: UP, DOWN, MAINT, DRAIN, NOLB, "no check", or a transition such
+    as "UP 1/3" (going down after 1 of 3 failed checks); ``check_status`` is
+    the last check's result code (L7OK, L7STS, L4CON...) or None without a
+    monitor; ``last_change`` is seconds since the last UP/DOWN change.
+    """
+
+    pool_id: str
+    listener_id: str
+    member_id: str
+    status: str
+    check_status: str | None
+    weight: int | None
+    last_change: int | None
+
+
+@dataclass(frozen=True)
+class LoadBalancerHealth:
+    """Whether a load balancer's HAProxy runs, and each member's state in it."""
+
+    lb_id: str
+    alive: bool
+    master_pid: int | None = None
+    worker_pids: tuple[int, ...] = ()
+    listeners: tuple[tuple[str, str], ...] = ()  # (listener id, OPEN | STOP | FULL)
+    servers: tuple[ServerHealth, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (for a remote agent)."""
+        return dataclasses.asdict(self)
+
+
+def health_from_stats(stats: LoadBalancerStats, master_pid: int | None,
+                      workers: tuple[int, ...]) -> LoadBalancerHealth:
+    """Reduce ``stats`` to :class:`LoadBalancerHealth`."""
+    return LoadBalancerHealth(
+        lb_id=stats.lb_id, alive=stats.running, master_pid=master_pid, worker_pids=workers,
+        listeners=tuple((r.proxy, r.status) for r in stats.frontends),
+        servers=tuple(ServerHealth(pool_id=r.pool_id or "", listener_id=r.listener_id or "",
+                                   member_id=r.name, status=r.status,
+                                   check_status=r.check_status, weight=r.weight,
+                                   last_change=r.lastchg)
+                      for r in stats.servers))
+
+
+# -- clients -------------------------------------------------------------------
+
+
+class StatsClient:
+    """The stats socket of one HAProxy (answered by its current worker)."""
+
+    def __init__(self, path: Path, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    def raw(self, command: str) -> str:
+        """The answer to ``command`` as text, unchecked."""
+        return send(self.path, command, self.timeout)
+
+    def execute(self, command: str) -> str:
+        """Run a command that changes state; raise :class:`RuntimeApiError` if refused.
+
+        HAProxy's answer is prefixed with a severity (``[3]: No such server.``);
+        severities 0-3 (emergency to error) are refusals.
+        """
+        answer = send(self.path, f"set severity-output number; {command}", self.timeout)
+        for m in _SEVERITY.finditer(answer):
+            if int(m.group(1)) <= 3:
+                raise RuntimeApiError(f"HAProxy refused '{command}': {m.group(2).strip()}")
+        return answer.strip()
+
+    def show_stat(self) -> tuple[StatRow, ...]:
+        """Every frontend, backend and server row."""
+        return parse_stat(self.raw("show stat"))
+
+    def show_info(self) -> dict[str, str]:
+        """Process information (``Pid``, ``Uptime_sec``, ``CurrConns``...)."""
+        return parse_info(self.raw("show info"))
+
+
+class MasterClient:
+    """The master CLI of one HAProxy (``-S``)."""
+
+    def __init__(self, path: Path, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    def show_proc(self) -> ProcessList:
+        """The master and its workers."""
+        return parse_proc(send(self.path, "show proc", self.timeout))
+
+    def reload(self) -> None:
+        """Ask the master to re-read its configuration (HAProxy 2.6 reports nothing back).
+
+        The master re-executes itself, so the connection usually drops; the
+        caller must verify the outcome (see ``haproxy.HaproxyProcess.reload``).
+        """
+        with contextlib.suppress(RuntimeApiError):
+            send(self.path, "reload", self.timeout)

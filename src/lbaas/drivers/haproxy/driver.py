@@ -1,0 +1,156 @@
+"""The ``haproxy`` provider: load balancers as HAProxy processes, through an agent.
+
+The driver decides what this provider can realise (:meth:`HaproxyDriver.validate`,
+asked by the API before it accepts a change) and hands whole specs to an
+:class:`~lbaas.agent.base.AgentClient` (in-process by default).
+
+What is refused (``UnsupportedOption``, HTTP 501), decided from Octavia's
+amphora driver (``api/drivers/amphora_driver/v2/driver.py``) and what
+HAProxy 2.6 can do without other components:
+
+- ``ACTIVE_STANDBY`` topology (needs keepalived VRRP: a later issue);
+- VIP ``qos_policy_id`` and ``sg_ids`` (no Neutron here to enforce them);
+- listener protocols UDP and SCTP (Octavia realises them with LVS, not
+  HAProxy) and TERMINATED_HTTPS (needs a certificate store), and so every
+  listener TLS option: certificates, SNI, client authentication, and L7 rules
+  on TLS client certificates (SSL_CONN_HAS_CERT, SSL_VERIFY_RESULT,
+  SSL_DN_FIELD);
+- L7 policies on non-HTTP listeners (Octavia's
+  ``VALID_L7POLICY_LISTENER_PROTOCOLS``);
+- pool protocols UDP and SCTP; ``SOURCE_IP_PORT`` (OVN-only in Octavia);
+  pool TLS (``tls_enabled`` and certificate references: no certificate store);
+- HTTP_COOKIE and APP_COOKIE persistence on a pool that is not HTTP (HAProxy
+  reads cookies only in HTTP mode);
+- health monitors UDP-CONNECT and SCTP (no such HAProxy checks); PING when
+  the ``ping`` command is not installed on the data-plane host;
+- any value the renderer cannot write safely into haproxy.cfg.
+
+Supported beyond the minimum: PROMETHEUS listeners (HAProxy's built-in
+exporter, the load balancer's own metrics), PROXY and PROXYV2 pools, L7
+policies and rules, allowed_cidrs, additional VIPs (in ``local`` placement).
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from lbaas.agent.base import AgentClient
+from lbaas.common import constants as c
+from lbaas.common.exceptions import UnsupportedOption
+from lbaas.dataplane import render
+from lbaas.dataplane.errors import RenderError
+from lbaas.dataplane.spec import LoadBalancerSpec
+
+TOPOLOGY_DESCRIPTION = ("The load balancer topology. One of: SINGLE - One amphora per load "
+                        "balancer. ACTIVE_STANDBY - Two amphora per load balancer.")
+SUPPORTED_TOPOLOGIES = (c.TOPOLOGY_SINGLE,)
+UNSUPPORTED_LISTENER_PROTOCOLS = (c.UDP, c.SCTP, c.TERMINATED_HTTPS)
+UNSUPPORTED_POOL_PROTOCOLS = (c.UDP, c.SCTP)
+UNSUPPORTED_ALGORITHMS = (c.SOURCE_IP_PORT,)
+UNSUPPORTED_MONITORS = (c.HM_UDP_CONNECT, c.HM_SCTP)
+TLS_RULE_TYPES = ("SSL_CONN_HAS_CERT", "SSL_VERIFY_RESULT", "SSL_DN_FIELD")
+
+
+def refusals(lb: LoadBalancerSpec, ping_available: bool = True) -> list[str]:
+    """Every reason this provider cannot realise ``lb`` (empty: it can)."""
+    out: list[str] = []
+    if lb.topology not in SUPPORTED_TOPOLOGIES:
+        out.append(f"{lb.topology} topology (needs keepalived, not available yet)")
+    for vip in (lb.vip, *lb.additional_vips):
+        if vip.qos_policy_id:
+            out.append("VIP QoS policies (vip_qos_policy_id)")
+        if vip.sg_ids:
+            out.append("VIP security groups (vip_sg_ids)")
+    for li in lb.listeners:
+        if li.protocol in UNSUPPORTED_LISTENER_PROTOCOLS:
+            out.append(f"{li.protocol} protocol listeners")
+        if li.default_tls_container_ref or li.sni_container_refs or \
+                li.client_ca_tls_container_ref or li.client_crl_container_ref:
+            out.append("listener TLS certificates (no certificate store)")
+        if li.client_authentication not in (None, "NONE"):
+            out.append("TLS client authentication")
+        if li.l7policies and li.protocol not in (c.HTTP, c.TERMINATED_HTTPS):
+            out.append(f"L7 policies on {li.protocol} listeners")
+        for policy in li.l7policies:
+            for rule in policy.rules:
+                if rule.type in TLS_RULE_TYPES:
+                    out.append(f"{rule.type} L7 rules (need TLS termination)")
+    for pool in lb.pools:
+        if pool.protocol in UNSUPPORTED_POOL_PROTOCOLS:
+            out.append(f"{pool.protocol} protocol pools")
+        if pool.lb_algorithm in UNSUPPORTED_ALGORITHMS:
+            out.append(f"{pool.lb_algorithm} algorithm")
+        if pool.tls_enabled or pool.tls_container_ref or pool.ca_tls_container_ref or \
+                pool.crl_container_ref:
+            out.append("pool TLS (no certificate store)")
+        sp = pool.session_persistence
+        if sp is not None and sp.type in (c.SP_HTTP_COOKIE, c.SP_APP_COOKIE) and \
+                pool.protocol not in (c.HTTP, c.PROXY, c.PROXYV2):
+            out.append(f"{sp.type} session persistence on {pool.protocol} pools")
+        hm = pool.health_monitor
+        if hm is not None:
+            if hm.type in UNSUPPORTED_MONITORS:
+                out.append(f"{hm.type} health monitors")
+            elif hm.type == c.HM_PING and not ping_available:
+                out.append("PING health monitors (the ping command is not installed)")
+    return list(dict.fromkeys(out))
+
+
+class HaproxyDriver:
+    """The haproxy provider over ``agent``. Errors: ``UnsupportedOption``, ``DriverError``."""
+
+    name = c.PROVIDER_HAPROXY
+
+    def __init__(self, agent: AgentClient, ping_available: bool | None = None) -> None:
+        self.agent = agent
+        self.ping_available = shutil.which("ping") is not None if ping_available is None \
+            else ping_available
+
+    def validate(self, lb: LoadBalancerSpec) -> None:
+        """Raise ``UnsupportedOption`` listing what in ``lb`` this provider cannot realise."""
+        reasons = refusals(lb, self.ping_available)
+        if reasons:
+            raise UnsupportedOption("; ".join(reasons))
+        try:
+            render.build_view(lb)
+        except RenderError as e:
+            raise UnsupportedOption(e.reason) from None
+
+    def apply(self, lb: LoadBalancerSpec) -> None:
+        """Serve ``lb``; ``DriverError`` with HAProxy's message on failure (old config serves)."""
+        self.agent.apply(lb)
+
+    def delete(self, lb: LoadBalancerSpec) -> None:
+        """Stop serving ``lb`` and remove its files (a missing one is fine)."""
+        self.agent.delete(lb.id)
+
+    def failover(self, lb: LoadBalancerSpec) -> None:
+        """Rebuild ``lb``'s amphora from scratch."""
+        self.agent.failover(lb)
+
+    def flavor_capabilities(self) -> dict[str, str]:
+        """Octavia's amphora flavor key that applies here: ``loadbalancer_topology``."""
+        return {"loadbalancer_topology": TOPOLOGY_DESCRIPTION}
+
+    def availability_zone_capabilities(self) -> dict[str, str]:
+        """No zone settings (one host)."""
+        return {}
+
+    def validate_flavor(self, flavor_data: dict[str, Any]) -> None:
+        """Only ``loadbalancer_topology`` = SINGLE is usable (ACTIVE_STANDBY needs keepalived)."""
+        unknown = sorted(set(flavor_data) - set(self.flavor_capabilities()))
+        if unknown:
+            raise UnsupportedOption(f"unknown flavor keys: {', '.join(unknown)}")
+        topology = flavor_data.get("loadbalancer_topology")
+        if topology is not None and topology not in SUPPORTED_TOPOLOGIES:
+            if topology == c.TOPOLOGY_ACTIVE_STANDBY:
+                raise UnsupportedOption("ACTIVE_STANDBY topology (needs keepalived, "
+                                        "not available yet)")
+            raise UnsupportedOption(f"loadbalancer_topology {topology!r} is not one of "
+                                    f"{', '.join((c.TOPOLOGY_SINGLE, c.TOPOLOGY_ACTIVE_STANDBY))}")
+
+    def validate_availability_zone(self, zone_data: dict[str, Any]) -> None:
+        """Only an empty zone profile is accepted."""
+        if zone_data:
+            raise UnsupportedOption(f"unknown availability zone keys: {', '.join(zone_data)}")

@@ -1,0 +1,65 @@
+"""Fixtures for data-plane tests against real HAProxy processes on loopback.
+
+Each test gets its own short state directory under /tmp (UNIX socket paths
+are limited to 107 bytes), its own free ports, and real backends
+(:mod:`tests.support.backend`). Teardown stops every HAProxy it started by
+PID (``Amphorae.delete``), never by name: other people run HAProxy here too.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from lbaas.dataplane.amphora import Amphorae, AmphoraSettings
+from tests.support.backend import Backend
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+
+pytestmark = pytest.mark.skipif(not Path(HAPROXY).exists(), reason="haproxy not installed")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def base_path() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="lbt-", dir="/tmp"))
+    yield path / "lb"
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _cleanup(amphorae: Amphorae) -> None:
+    for lb_id in amphorae.lb_ids():
+        amphorae.delete(lb_id)
+
+
+@pytest.fixture
+def amphorae(base_path: Path) -> Iterator[Amphorae]:
+    am = Amphorae(AmphoraSettings(base_path=base_path, haproxy_cmd=HAPROXY, drain_timeout=1.0))
+    yield am
+    _cleanup(am)
+
+
+@pytest.fixture
+def backend() -> Iterator[Callable[..., Backend]]:
+    """A factory of started backends: ``backend("web1", tcp_port=0)``."""
+    started: list[Backend] = []
+
+    def make(name: str, **kwargs: object) -> Backend:
+        b = Backend(name, **kwargs).start()  # type: ignore[arg-type]
+        started.append(b)
+        return b
+
+    yield make
+    for b in started:
+        b.stop()

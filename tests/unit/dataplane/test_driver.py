@@ -1,0 +1,137 @@
+"""The haproxy provider's validation: what it refuses and why."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from lbaas.common.exceptions import UnsupportedOption
+from lbaas.dataplane import spec as s
+from lbaas.dataplane.amphora import ApplyResult
+from lbaas.dataplane.runtime import LoadBalancerHealth, LoadBalancerStats
+from lbaas.drivers.haproxy import HaproxyDriver
+from tests.support.specs import http_lb, member, with_listener, with_pool
+
+
+class FakeAgent:
+    """Records calls (an AgentClient that runs nothing)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def apply(self, lb: s.LoadBalancerSpec) -> ApplyResult:
+        self.calls.append(("apply", lb.id))
+        return ApplyResult(lb_id=lb.id, action="started", master_pid=1)
+
+    def delete(self, lb_id: str) -> None:
+        self.calls.append(("delete", lb_id))
+
+    def failover(self, lb: s.LoadBalancerSpec) -> ApplyResult:
+        self.calls.append(("failover", lb.id))
+        return ApplyResult(lb_id=lb.id, action="started", master_pid=1)
+
+    def stats(self, lb_id: str) -> LoadBalancerStats:
+        return LoadBalancerStats(lb_id=lb_id, running=False)
+
+    def health(self, lb_id: str) -> LoadBalancerHealth:
+        return LoadBalancerHealth(lb_id=lb_id, alive=False)
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.fixture
+def driver() -> HaproxyDriver:
+    return HaproxyDriver(FakeAgent(), ping_available=True)
+
+
+LB = http_lb("lb1", 80, (member("m1", 8001),))
+HM = s.HealthMonitorSpec(id="hm", type="HTTP", delay=1, timeout=1, max_retries=1,
+                         max_retries_down=1)
+
+
+def test_a_plain_load_balancer_is_accepted(driver: HaproxyDriver) -> None:
+    driver.validate(LB)
+
+
+@pytest.mark.parametrize(("lb", "reason"), [
+    (dataclasses.replace(LB, topology="ACTIVE_STANDBY"), "ACTIVE_STANDBY topology"),
+    (dataclasses.replace(LB, vip=s.VipSpec(address="127.0.0.1", qos_policy_id="q")), "QoS"),
+    (dataclasses.replace(LB, vip=s.VipSpec(address="127.0.0.1", sg_ids=("sg",))),
+     "security groups"),
+    (with_listener(LB, protocol="UDP"), "UDP protocol listeners"),
+    (with_listener(LB, protocol="SCTP"), "SCTP protocol listeners"),
+    (with_listener(LB, protocol="TERMINATED_HTTPS"), "TERMINATED_HTTPS protocol listeners"),
+    (with_listener(LB, default_tls_container_ref="ref"), "listener TLS certificates"),
+    (with_listener(LB, client_authentication="MANDATORY"), "client authentication"),
+    (with_pool(LB, protocol="UDP"), "UDP protocol pools"),
+    (with_pool(LB, lb_algorithm="SOURCE_IP_PORT"), "SOURCE_IP_PORT algorithm"),
+    (with_pool(LB, tls_enabled=True), "pool TLS"),
+    (with_pool(LB, ca_tls_container_ref="ref"), "pool TLS"),
+    (with_pool(LB, health_monitor=dataclasses.replace(HM, type="UDP-CONNECT")),
+     "UDP-CONNECT health monitors"),
+    (with_pool(LB, health_monitor=dataclasses.replace(HM, type="SCTP")), "SCTP health"),
+    (with_pool(with_listener(LB, protocol="TCP"), protocol="TCP",
+               session_persistence=s.SessionPersistenceSpec(type="HTTP_COOKIE")),
+     "HTTP_COOKIE session persistence on TCP pools"),
+    (with_listener(with_pool(LB, protocol="TCP"), protocol="TCP", l7policies=(
+        s.L7PolicySpec(id="p", action="REJECT", position=1, rules=(
+            s.L7RuleSpec(id="r", type="PATH", compare_type="EQUAL_TO", value="/"),)),)),
+     "L7 policies on TCP listeners"),
+    (with_listener(LB, l7policies=(s.L7PolicySpec(id="p", action="REJECT", position=1, rules=(
+        s.L7RuleSpec(id="r", type="SSL_CONN_HAS_CERT", compare_type="EQUAL_TO",
+                     value="True"),)),)), "SSL_CONN_HAS_CERT L7 rules"),
+    (with_pool(LB, session_persistence=s.SessionPersistenceSpec(
+        type="APP_COOKIE", cookie_name="bad\nname")), "cookie_name"),
+    (with_pool(LB, health_monitor=dataclasses.replace(HM, url_path="/x y")), "url_path"),
+])
+def test_refused(driver: HaproxyDriver, lb: s.LoadBalancerSpec, reason: str) -> None:
+    with pytest.raises(UnsupportedOption, match=reason):
+        driver.validate(lb)
+
+
+def test_ping_needs_the_ping_command() -> None:
+    lb = with_pool(LB, health_monitor=dataclasses.replace(HM, type="PING"))
+    HaproxyDriver(FakeAgent(), ping_available=True).validate(lb)
+    with pytest.raises(UnsupportedOption, match="ping command"):
+        HaproxyDriver(FakeAgent(), ping_available=False).validate(lb)
+
+
+@pytest.mark.parametrize(("data", "ok"), [
+    ({}, True), ({"loadbalancer_topology": "SINGLE"}, True),
+    ({"loadbalancer_topology": "ACTIVE_STANDBY"}, False),
+    ({"loadbalancer_topology": "TRIPLE"}, False), ({"compute_flavor": "x"}, False),
+])
+def test_flavors(driver: HaproxyDriver, data: dict[str, Any], ok: bool) -> None:
+    assert set(driver.flavor_capabilities()) == {"loadbalancer_topology"}
+    if ok:
+        driver.validate_flavor(data)
+    else:
+        with pytest.raises(UnsupportedOption):
+            driver.validate_flavor(data)
+
+
+def test_availability_zones(driver: HaproxyDriver) -> None:
+    assert driver.availability_zone_capabilities() == {}
+    driver.validate_availability_zone({})
+    with pytest.raises(UnsupportedOption):
+        driver.validate_availability_zone({"compute_zone": "az1"})
+
+
+def test_operations_go_to_the_agent() -> None:
+    agent = FakeAgent()
+    driver = HaproxyDriver(agent, ping_available=True)
+    driver.apply(LB)
+    driver.failover(LB)
+    driver.delete(LB)
+    assert agent.calls == [("apply", "lb1"), ("failover", "lb1"), ("delete", "lb1")]
+
+
+def test_specs_cross_the_agent_boundary_as_json() -> None:
+    lb = with_pool(LB, health_monitor=HM)
+    assert s.from_json(s.to_json(lb)) == lb

@@ -1,0 +1,273 @@
+"""Rendering: golden texts, HAProxy's own check, and injection safety of free-form fields."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lbaas.dataplane import render
+from lbaas.dataplane import spec as s
+from lbaas.dataplane.errors import RenderError
+from tests.unit.dataplane.examples import EXAMPLES, http_everything
+
+GOLDEN = Path(__file__).with_name("golden")
+PATHS = render.ConfigPaths(ping_command="/var/lib/lbaas/lb/ping-check")
+TUNING = render.Tuning(max_connections=100000)
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+needs_haproxy = pytest.mark.skipif(not Path(HAPROXY).exists(), reason="haproxy not installed")
+
+
+def haproxy_check(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(text)
+    return subprocess.run([HAPROXY, "-c", "-f", str(cfg)], capture_output=True, text=True,
+                          check=False)
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_golden(name: str) -> None:
+    expected = (GOLDEN / f"{name}.cfg").read_text()
+    assert render.render(EXAMPLES[name](), PATHS, TUNING) == expected
+
+
+@needs_haproxy
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_golden_passes_haproxy_check(name: str, tmp_path: Path) -> None:
+    result = haproxy_check((GOLDEN / f"{name}.cfg").read_text(), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNING" not in result.stdout + result.stderr
+
+
+def test_render_is_pure() -> None:
+    lb = http_everything()
+    assert render.render(lb, PATHS, TUNING) == render.render(lb, PATHS, TUNING)
+
+
+def test_global_maxconn_sums_listeners_within_the_ceiling() -> None:
+    view = render.build_view(http_everything(), PATHS, TUNING)
+    assert view.maxconn == 5000 + 50000
+    capped = render.build_view(http_everything(), PATHS, render.Tuning(max_connections=4000))
+    assert capped.maxconn == 4000
+
+
+@pytest.mark.parametrize(("codes", "regex"), [
+    ("200", "^(200)$"), ("200,202", "^(200|202)$"), ("200, 404", "^(200|404)$"),
+    ("200-203", "^(200|201|202|203)$"),
+])
+def test_expected_codes(codes: str, regex: str) -> None:
+    assert render.expected_codes_regex(codes) == regex
+
+
+@pytest.mark.parametrize("codes", ["", "2000", "200-", "abc", "200;drop", "300-200", "099"])
+def test_bad_expected_codes_are_refused(codes: str) -> None:
+    with pytest.raises(RenderError):
+        render.expected_codes_regex(codes)
+
+
+# -- HAProxy's word grammar (configuration manual 2.2), to read rendered lines back --
+
+
+def hap_words(line: str) -> list[str]:
+    """Split one configuration line into words as HAProxy's parser does."""
+    words: list[str] = []
+    cur: list[str] = []
+    started = False
+    i, quote = 0, None
+    while i < len(line):
+        ch = line[i]
+        if quote == "'":
+            if ch == "'":
+                quote = None
+            else:
+                cur.append(ch)
+        elif quote == '"':
+            if ch == "\\" and i + 1 < len(line):
+                i += 1
+                cur.append(line[i])
+            elif ch == '"':
+                quote = None
+            else:
+                cur.append(ch)
+        elif ch in " \t":
+            if started:
+                words.append("".join(cur))
+                cur, started = [], False
+        elif ch == "#":
+            break
+        elif ch == "\\" and i + 1 < len(line):
+            i += 1
+            cur.append(line[i])
+            started = True
+        elif ch in "'\"":
+            quote, started = ch, True
+        else:
+            cur.append(ch)
+            started = True
+        i += 1
+    assert quote is None, f"unterminated quote in {line!r}"
+    if started:
+        words.append("".join(cur))
+    return words
+
+
+def hap_args(word: str) -> str:
+    """The single argument inside ``fetch(...)`` of a word, read back (second level)."""
+    inner = word[word.index("(") + 1:-1]
+    parts = hap_words(inner.replace(" ", "\\ "))
+    assert len(parts) == 1
+    return parts[0]
+
+
+@pytest.mark.parametrize("value", [
+    "plain", "two words", "has#hash", "it's", 'say "hi"', "back\\slash", "$HOME", "%[src]",
+    "a,b)c", "'", '"', "\\", "#", " lead", "-f", "--",
+])
+def test_cfg_word_reads_back_as_one_word(value: str) -> None:
+    word = render.cfg_word(value)
+    assert hap_words(f"acl x path -m str -- {word}") == ["acl", "x", "path", "-m", "str", "--",
+                                                          value]
+
+
+@pytest.mark.parametrize("value", ["a\nb", "a\rb", "nul\x00", "bell\x07", "del\x7f", ""])
+def test_cfg_word_refuses_what_cannot_be_one_line(value: str) -> None:
+    with pytest.raises(RenderError):
+        render.cfg_word(value)
+
+
+@pytest.mark.parametrize("value", ["JSESSIONID", "a#b", "it's", "a,b", "x)y", 'q"q', "b\\s"])
+def test_sample_arg_reads_back(value: str) -> None:
+    word = hap_words(render.sample_expr("req.cook", value))[0]
+    assert hap_args(word) == value
+
+
+# -- free-form fields: refused, or carried inert --------------------------------
+
+NASTY = st.text(alphabet=st.sampled_from(list("aZ09/._-#'\"\\ $%;,()\n\r\t{}[]?=&~|")),
+                min_size=1, max_size=24)
+
+
+def _lb_with(field: str, value: str) -> s.LoadBalancerSpec:
+    lb = http_everything()
+    web, api = lb.pools
+    http, prom = lb.listeners
+    pol = list(http.l7policies)
+    if field == "url_path":
+        web = dataclasses.replace(web, health_monitor=dataclasses.replace(
+            web.health_monitor, url_path=value))  # type: ignore[arg-type]
+    elif field == "domain_name":
+        web = dataclasses.replace(web, health_monitor=dataclasses.replace(
+            web.health_monitor, domain_name=value))  # type: ignore[arg-type]
+    elif field == "expected_codes":
+        web = dataclasses.replace(web, health_monitor=dataclasses.replace(
+            web.health_monitor, expected_codes=value))  # type: ignore[arg-type]
+    elif field == "cookie_name":
+        web = dataclasses.replace(web, session_persistence=s.SessionPersistenceSpec(
+            type="APP_COOKIE", cookie_name=value))
+    elif field in ("rule_value", "rule_key"):
+        rule = pol[1].rules[0]
+        rule = dataclasses.replace(rule, **{field.removeprefix("rule_"): value})
+        pol[1] = dataclasses.replace(pol[1], rules=(rule,))
+    elif field == "redirect_url":
+        pol[2] = dataclasses.replace(pol[2], redirect_url=value)
+    elif field == "redirect_prefix":
+        pol[3] = dataclasses.replace(pol[3], redirect_prefix=value)
+    http = dataclasses.replace(http, l7policies=tuple(pol))
+    return dataclasses.replace(lb, pools=(web, api), listeners=(http, prom))
+
+
+FIELDS = ("url_path", "domain_name", "expected_codes", "cookie_name", "rule_value", "rule_key",
+          "redirect_url", "redirect_prefix")
+
+
+def _structure(text: str) -> list[tuple[str, ...]]:
+    """Per line: the keyword words (first two) and the number of words."""
+    out = []
+    for line in text.splitlines():
+        words = hap_words(line)
+        out.append((*words[:2], str(len(words))))
+    return out
+
+
+def _check_inert(field: str, value: str, tmp_path: Path | None) -> None:
+    baseline = render.render(http_everything(), PATHS, TUNING)
+    try:
+        text = render.render(_lb_with(field, value), PATHS, TUNING)
+    except RenderError:
+        return  # refused: fine
+    assert _structure(text) == _structure(baseline), value
+    for line in text.splitlines():
+        assert "\n" not in line and "\r" not in line
+    if tmp_path is not None:
+        result = haproxy_check(text, tmp_path)
+        assert result.returncode == 0, (value, result.stdout + result.stderr)
+
+
+@pytest.mark.parametrize("field", FIELDS)
+@pytest.mark.parametrize("value", ["new\nline", "hash#tag", "quote'", 'dq"', "sp ace",
+                                   "back\\slash", "x\n    stats socket /tmp/evil level admin"])
+def test_free_form_fields_with_special_characters(field: str, value: str,
+                                                  tmp_path: Path) -> None:
+    _check_inert(field, value, tmp_path if Path(HAPROXY).exists() else None)
+
+
+@pytest.mark.parametrize("field", FIELDS)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=NASTY)
+def test_free_form_fields_never_add_a_directive(field: str, value: str) -> None:
+    _check_inert(field, value, None)
+
+
+@needs_haproxy
+@settings(max_examples=25, deadline=None)
+@given(field=st.sampled_from(FIELDS), value=NASTY)
+def test_haproxy_accepts_whatever_the_renderer_lets_through(field: str, value: str,
+                                                            tmp_path_factory: Callable[..., Path]
+                                                            ) -> None:
+    _check_inert(field, value, tmp_path_factory.mktemp("cfg"))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda lb: dataclasses.replace(lb, id="../etc"), "load balancer id"),
+    (lambda lb: dataclasses.replace(lb, vip=s.VipSpec(address="10.0.0.1 bind :1")), "VIP"),
+    (lambda lb: dataclasses.replace(lb, topology="ACTIVE_STANDBY"), "keepalived"),
+    (lambda lb: dataclasses.replace(lb, pools=(dataclasses.replace(
+        lb.pools[0], lb_algorithm="SOURCE_IP_PORT"), lb.pools[1])), "lb_algorithm"),
+    (lambda lb: dataclasses.replace(lb, pools=(dataclasses.replace(
+        lb.pools[0], members=(s.MemberSpec(id="m x", address="10.0.0.1", protocol_port=1),)),
+        lb.pools[1])), "member id"),
+    (lambda lb: dataclasses.replace(lb, pools=(dataclasses.replace(
+        lb.pools[0], members=(s.MemberSpec(id="m", address="example.com", protocol_port=1),)),
+        lb.pools[1])), "not an IP"),
+    (lambda lb: dataclasses.replace(lb, pools=(dataclasses.replace(
+        lb.pools[0], members=(s.MemberSpec(id="m", address="10.0.0.1", protocol_port=1,
+                                           weight=999),)), lb.pools[1])), "weight"),
+    (lambda lb: dataclasses.replace(lb, listeners=(dataclasses.replace(
+        lb.listeners[0], allowed_cidrs=("10.0.0.0/8 0.0.0.0/0",)),)), "allowed_cidrs"),
+    (lambda lb: dataclasses.replace(lb, listeners=(dataclasses.replace(
+        lb.listeners[0], protocol="UDP"),)), "not supported"),
+    (lambda lb: dataclasses.replace(lb, pools=(dataclasses.replace(
+        lb.pools[0], tls_enabled=True), lb.pools[1])), "certificate store"),
+])
+def test_refusals(mutate: Callable[[s.LoadBalancerSpec], s.LoadBalancerSpec],
+                  message: str) -> None:
+    with pytest.raises(RenderError, match=message):
+        render.render(mutate(http_everything()), PATHS, TUNING)
+
+
+def test_disabled_objects_are_left_out() -> None:
+    lb = http_everything()
+    web = dataclasses.replace(lb.pools[0], admin_state_up=False)
+    hm_off = dataclasses.replace(lb.pools[1], health_monitor=s.HealthMonitorSpec(
+        id="h", type="HTTP", delay=1, timeout=1, max_retries=1, max_retries_down=1,
+        admin_state_up=False))
+    text = render.render(dataclasses.replace(lb, pools=(web, hm_off)), PATHS, TUNING)
+    assert "pool-web" not in text and "default_backend" not in text
+    assert "httpchk" not in text and " check" not in text
+    assert "pol-off" not in text and "r-off" not in text

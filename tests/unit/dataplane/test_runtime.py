@@ -1,0 +1,90 @@
+"""Parsing HAProxy's runtime API answers (texts captured from HAProxy 2.6.12)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lbaas.dataplane import runtime
+from lbaas.dataplane.errors import RuntimeApiError
+
+SHOW_STAT = (
+    "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,"
+    "wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,"
+    "lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,"
+    "hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot\n"
+    "listener1,FRONTEND,,,1,3,50000,12,1880,2640,0,0,0,,,,,OPEN,,,,,,,,,1,2,0,,,,0,1,0,2,,,,"
+    "0,12,0,0,0,0,,1,3,12\n"
+    "pool1:listener1,m1,0,0,0,1,,6,940,1320,,0,,0,0,0,0,UP,1,1,0,0,0,35,0,,1,3,1,,6,,2,0,,1,"
+    "L7OK,200,1,0,6,0,0,0,0,,,,6\n"
+    "pool1:listener1,m2,0,0,0,1,,6,940,1320,,0,,0,0,0,0,DOWN,2,1,0,3,1,4,4,,1,3,2,,6,,2,0,,1,"
+    "L7STS,500,1,0,6,0,0,0,0,,,,6\n"
+    "pool1:listener1,BACKEND,0,0,0,1,5000,12,1880,2640,0,0,,0,0,0,0,UP,1,1,0,,0,35,0,,1,3,0,,"
+    "12,,1,0,,2,,,,0,12,0,0,0,0,,,,12\n"
+)
+
+SHOW_PROC = """#<PID>          <type>          <reloads>       <uptime>        <version>
+13094           master          3 [failed: 1]   0d00h20m33s     2.6.12-1+deb12u4
+# workers
+12106           worker          0               0d00h00m01s     2.6.12-1+deb12u4
+# old workers
+11469           worker          1               0d00h00m12s     2.6.12-1+deb12u4
+# programs
+
+"""
+
+
+def test_parse_stat_rows_and_ids() -> None:
+    rows = runtime.parse_stat(SHOW_STAT)
+    stats = runtime.LoadBalancerStats(lb_id="lb1", running=True, rows=rows)
+    fe, = stats.frontends
+    assert (fe.listener_id, fe.scur, fe.stot, fe.bin, fe.bout, fe.status, fe.req_tot) == \
+        ("listener1", 1, 12, 1880, 2640, "OPEN", 12)
+    m1, m2 = stats.servers
+    assert (m1.pool_id, m1.listener_id, m1.member_id, m1.status, m1.weight,
+            m1.check_status) == ("pool1", "listener1", "m1", "UP", 1, "L7OK")
+    assert (m2.status, m2.chkfail, m2.downtime, m2.lastchg) == ("DOWN", 3, 4, 4)
+    be, = stats.backends
+    assert (be.pool_id, be.slim, be.ereq) == ("pool1", 5000, None)
+    assert stats.to_dict()["rows"][0]["proxy"] == "listener1"
+
+
+def test_health_from_stats() -> None:
+    stats = runtime.LoadBalancerStats(lb_id="lb1", running=True,
+                                      rows=runtime.parse_stat(SHOW_STAT))
+    health = runtime.health_from_stats(stats, 10, (11,))
+    assert health.listeners == (("listener1", "OPEN"),)
+    assert [(h.member_id, h.status, h.check_status) for h in health.servers] == \
+        [("m1", "UP", "L7OK"), ("m2", "DOWN", "L7STS")]
+
+
+def test_parse_proc() -> None:
+    procs = runtime.parse_proc(SHOW_PROC)
+    assert procs == runtime.ProcessList(master=13094, reloads=3, failed_reloads=1,
+                                        workers=(12106,), old_workers=(11469,))
+
+
+def test_parse_info() -> None:
+    info = runtime.parse_info("Name: HAProxy\nVersion: 2.6.12\nPid: 42\nUptime_sec: 7\n")
+    assert info["Pid"] == "42" and info["Uptime_sec"] == "7"
+
+
+@pytest.mark.parametrize("text", ["", "Unknown command\n", "garbage,only\n"])
+def test_unexpected_answers_raise(text: str) -> None:
+    with pytest.raises(RuntimeApiError):
+        runtime.parse_stat(text)
+    with pytest.raises(RuntimeApiError):
+        runtime.parse_proc(text)
+
+
+def test_send_refuses_multi_line_commands(tmp_path: object) -> None:
+    from pathlib import Path
+
+    with pytest.raises(RuntimeApiError, match="multi-line"):
+        runtime.send(Path("/nonexistent.sock"), "show stat\nshutdown sessions")
+
+
+def test_missing_socket_is_a_runtime_error() -> None:
+    from pathlib import Path
+
+    with pytest.raises(RuntimeApiError, match="did not answer"):
+        runtime.send(Path("/nonexistent/stats.sock"), "show info")
