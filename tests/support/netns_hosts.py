@@ -276,8 +276,9 @@ class NetnsHost:
         backend), else :data:`RESPONDER`.
         """
         if find_spec("tests.support.backend") is not None:
-            proc = self.popen([sys.executable, "-m", "tests.support.backend", "--port", str(port),
-                               "--name", name], cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+            proc = self.popen([sys.executable, "-m", "tests.support.backend", "--host",
+                               self.address, "--port", str(port), "--name", name],
+                              cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
         else:
             proc = self.popen(responder_argv(self.address, port, name), stdout=subprocess.DEVNULL,
