@@ -29,8 +29,9 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.backend import Backend
 from tests.support.serve import Serve, free_port
+
+from lbaas.testing.backend import Backend
 
 NAMESPACE_CIDR = ipaddress.IPv4Network("198.18.240.0/24")
 

@@ -24,7 +24,7 @@ import pytest
 
 from lbaas.dataplane import netns
 from lbaas.dataplane.runtime import StatsClient
-from tests.support.backend import Backend
+from lbaas.testing.backend import Backend
 from tests.support.serve import Serve, free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and

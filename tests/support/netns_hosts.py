@@ -32,8 +32,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib.util import find_spec
-from pathlib import Path
 from typing import Any
 
 from pyroute2 import IPRoute
@@ -41,7 +39,6 @@ from pyroute2 import IPRoute
 from lbaas.dataplane import netns
 from lbaas.dataplane.spec import LoadBalancerSpec, VipSpec
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 TEST_NAMESPACE_PREFIX = "lbaas-test-"
 TEST_VETH_PREFIX = "lbt-"
@@ -272,17 +269,11 @@ class NetnsHost:
     def serve_http(self, port: int, name: str, timeout: float = 10.0) -> subprocess.Popen[Any]:
         """Serve HTTP on ``address:port`` ("Welcome to <name>"); returns once it listens.
 
-        Uses ``tests.support.backend`` when it exists (the shared test
-        backend), else :data:`RESPONDER`.
+        The server is :mod:`lbaas.testing.backend` (the shared real backend).
         """
-        if find_spec("tests.support.backend") is not None:
-            proc = self.popen([sys.executable, "-m", "tests.support.backend", "--host",
-                               self.address, "--port", str(port), "--name", name],
-                              cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-        else:
-            proc = self.popen(responder_argv(self.address, port, name), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+        proc = self.popen([sys.executable, "-m", "lbaas.testing.backend", "--host", self.address,
+                           "--port", str(port), "--name", name], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
         # This host's address is on the test's bridge, so the host may probe it.
         wait_tcp(self.address, port, timeout)
         return proc

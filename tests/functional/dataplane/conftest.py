@@ -2,7 +2,7 @@
 
 Each test gets its own short state directory under /tmp (UNIX socket paths
 are limited to 107 bytes), its own free ports, and real backends
-(:mod:`tests.support.backend`). Teardown stops every HAProxy it started by
+(:mod:`lbaas.testing.backend`). Teardown stops every HAProxy it started by
 PID (``Amphorae.delete``), never by name: other people run HAProxy here too.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lbaas.dataplane.amphora import Amphorae, AmphoraSettings
-from tests.support.backend import Backend
+from lbaas.testing.backend import Backend
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 

@@ -20,8 +20,8 @@ from lbaas.dataplane.amphora import Amphorae, AmphoraSettings
 from lbaas.dataplane.errors import ConfigCheckError, ProcessError
 from lbaas.dataplane.spec import LoadBalancerSpec
 from lbaas.drivers.haproxy import HaproxyDriver
+from lbaas.testing.backend import Backend
 from tests.functional.dataplane.conftest import HAPROXY, free_port
-from tests.support.backend import Backend
 from tests.support.specs import http_lb, member, with_listener
 
 BROKEN_TIMEOUT = 12345  # a listener timeout that makes the test renderer break the config

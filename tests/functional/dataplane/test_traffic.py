@@ -10,8 +10,8 @@ import httpx
 
 from lbaas.dataplane import spec as s
 from lbaas.dataplane.amphora import Amphorae
+from lbaas.testing.backend import Backend
 from tests.functional.dataplane.conftest import free_port
-from tests.support.backend import Backend
 from tests.support.specs import http_lb, member, with_members
 
 URL = "http://127.0.0.1:{port}/"

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from lbaas.dataplane.amphora import Amphorae
+from lbaas.testing.backend import Backend
 from tests.functional.dataplane.conftest import free_port
-from tests.support.backend import Backend
 from tests.support.specs import http_lb, member, with_listener, with_members
 
 LOAD_SECONDS = 45.0  # hard bound of the load loop

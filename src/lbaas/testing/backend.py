@@ -27,7 +27,7 @@ In-process (a thread)::
 
 As a subprocess (e.g. inside a network namespace)::
 
-    python -m tests.support.backend --port 8080 --name web1 [--host 10.0.0.5]
+    python -m lbaas.testing.backend --port 8080 --name web1 [--host 10.0.0.5]
         [--tls-port 8443] [--tcp-port 9000] [--status 200] [--set-cookie NAME]
 
 prints ``READY <port> <tls_port> <tcp_port>`` (0 for a port not served) on
@@ -37,8 +37,10 @@ stdout once every socket listens, and runs until SIGTERM/SIGINT.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
+import os
 import signal
 import socket
 import socketserver
@@ -263,7 +265,7 @@ class Backend:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m tests.support.backend``: serve until SIGTERM or SIGINT."""
+    """``python -m lbaas.testing.backend``: serve until SIGTERM or SIGINT."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
@@ -279,7 +281,11 @@ def main(argv: list[str] | None = None) -> None:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    print(f"READY {backend.port} {backend.tls_port} {backend.tcp_port}", flush=True)
+    # One write, so that a reader who closes the pipe after the line cannot
+    # make a second write fail (and a closed pipe is no reason to stop serving).
+    with contextlib.suppress(BrokenPipeError):
+        os.write(sys.stdout.fileno(),
+                 f"READY {backend.port} {backend.tls_port} {backend.tcp_port}\n".encode())
     done.wait()
     backend.stop()
     sys.exit(0)
