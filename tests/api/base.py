@@ -24,6 +24,8 @@ from lbaas.service import Service
 
 PREFIX = "/v2/lbaas"
 MEMBER_ROLE = "load-balancer_member"
+# A well-formed id that names nothing.
+GHOST = "6f8a3c1e-0000-4000-8000-000000000000"
 
 
 class Api:
@@ -68,9 +70,16 @@ class Api:
         """Wait until the worker has settled every PENDING_* load balancer."""
         assert self.service.reconciler.wait_idle(timeout), "worker did not settle"
 
+    def show(self, collection: str, key: str, obj_id: str) -> dict[str, Any]:
+        """The body of ``GET /<collection>/<obj_id>`` (which must answer 200) under ``key``."""
+        return dict(self.get(f"/{collection}/{obj_id}", status=200).json()[key])
+
+    def status_of(self, collection: str, key: str, obj_id: str) -> str:
+        """An object's provisioning_status: ``status_of("pools", "pool", pool_id)``."""
+        return str(self.show(collection, key, obj_id)["provisioning_status"])
+
     def lb_status(self, lb_id: str) -> str:
-        return str(self.get(f"/loadbalancers/{lb_id}").json()["loadbalancer"]
-                   ["provisioning_status"])
+        return self.status_of("loadbalancers", "loadbalancer", lb_id)
 
     def set_lb_status(self, lb_id: str, status: str) -> None:
         """Force a load balancer's provisioning_status (to test the 409s)."""

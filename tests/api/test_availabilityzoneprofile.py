@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.base import Api, create_az, create_az_profile
+from tests.api.base import GHOST, Api, create_az, create_az_profile
 
-GHOST = "6f8a3c1e-0000-4000-8000-000000000000"
 PATH = "/availabilityzoneprofiles"
 KEY = "availability_zone_profile"
 

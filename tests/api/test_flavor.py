@@ -11,9 +11,8 @@ import pytest
 
 from lbaas.common import constants as c
 from lbaas.drivers.noop import NoopDriver
-from tests.api.base import Api, create_flavor, create_flavor_profile
+from tests.api.base import GHOST, Api, create_flavor, create_flavor_profile
 
-GHOST = "6f8a3c1e-0000-4000-8000-000000000000"
 ACTIVE_STANDBY = '{"loadbalancer_topology": "ACTIVE_STANDBY"}'
 
 

@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.base import Api, create_flavor, create_flavor_profile
+from tests.api.base import GHOST, Api, create_flavor, create_flavor_profile
 
 TOPOLOGY = '{"loadbalancer_topology": "ACTIVE_STANDBY"}'
-GHOST = "6f8a3c1e-0000-4000-8000-000000000000"
 
 
 def profile(api: Api, profile_id: str) -> dict[str, Any]:

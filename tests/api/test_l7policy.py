@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from lbaas.common import constants as c
-from tests.api.base import Api, HeldNoopDriver, held
+from tests.api.base import GHOST, Api, held
 
 POLICY_FIELDS = {
     "id", "name", "description", "provisioning_status", "operating_status", "admin_state_up",
@@ -15,28 +15,7 @@ POLICY_FIELDS = {
     "redirect_prefix", "redirect_http_code", "position", "rules", "created_at", "updated_at",
     "tags",
 }
-GHOST = "6f8a3c1e-0000-4000-8000-000000000000"
 URL = "http://www.example.com"
-
-
-@pytest.fixture
-def noop() -> HeldNoopDriver:
-    return HeldNoopDriver()
-
-
-@pytest.fixture
-def lb(api: Api) -> dict[str, Any]:
-    return api.create_lb()
-
-
-@pytest.fixture
-def listener(api: Api, lb: dict[str, Any]) -> dict[str, Any]:
-    return api.create_listener(lb["id"])
-
-
-@pytest.fixture
-def pool(api: Api, lb: dict[str, Any]) -> dict[str, Any]:
-    return api.create_pool(loadbalancer_id=lb["id"])
 
 
 def post_policy(api: Api, listener_id: str, status: int, **fields: Any) -> Any:

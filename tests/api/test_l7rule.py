@@ -7,28 +7,12 @@ from typing import Any
 import pytest
 
 from lbaas.common import constants as c
-from tests.api.base import Api, HeldNoopDriver, held
+from tests.api.base import GHOST, Api, held
 
 RULE_FIELDS = {
     "id", "type", "compare_type", "key", "value", "invert", "provisioning_status",
     "operating_status", "created_at", "updated_at", "project_id", "admin_state_up", "tags",
 }
-GHOST = "6f8a3c1e-0000-4000-8000-000000000000"
-
-
-@pytest.fixture
-def noop() -> HeldNoopDriver:
-    return HeldNoopDriver()
-
-
-@pytest.fixture
-def lb(api: Api) -> dict[str, Any]:
-    return api.create_lb()
-
-
-@pytest.fixture
-def listener(api: Api, lb: dict[str, Any]) -> dict[str, Any]:
-    return api.create_listener(lb["id"])
 
 
 @pytest.fixture

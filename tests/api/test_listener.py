@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from lbaas.api.policy import RequestContext
 from lbaas.api.routes.l7policy import build_l7policy
 from lbaas.api.routes.l7rule import build_l7rule
 from lbaas.api.routes.listener import build_listener
@@ -16,7 +15,7 @@ from lbaas.api.schemas.listener import ListenerResponse, ListenerSingleCreate
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
 from lbaas.db import models as m
-from tests.api.base import Api, HeldNoopDriver, held
+from tests.api.base import GHOST, Api, held
 
 LISTENER_FIELDS = {
     "id", "name", "description", "provisioning_status", "operating_status", "admin_state_up",
@@ -27,18 +26,7 @@ LISTENER_FIELDS = {
     "client_authentication", "client_crl_container_ref", "allowed_cidrs", "tls_ciphers",
     "tls_versions", "alpn_protocols", "hsts_max_age", "hsts_include_subdomains", "hsts_preload",
 }
-GHOST = "6f8a3c1e-0000-4000-8000-000000000000"
 CERT = "http://certs.example/cert1"
-
-
-@pytest.fixture
-def noop() -> HeldNoopDriver:
-    return HeldNoopDriver()
-
-
-@pytest.fixture
-def lb(api: Api) -> dict[str, Any]:
-    return api.create_lb()
 
 
 def post_listener(api: Api, lb_id: str, status: int, **fields: Any) -> Any:
@@ -693,8 +681,6 @@ def test_builders_assemble_a_new_load_balancer_graph(api: Api) -> None:
     """build_listener / build_l7policy / build_l7rule on objects not yet in the
     database, as the fully-populated load balancer create uses them."""
     state = api.service.app.state.lbaas
-    ctx = RequestContext(project_id="p1", roles=("member",), is_admin=False,
-                         policy=state.policy)
     with api.service.sessions() as db:
         lb = m.LoadBalancer(id=m.new_id(), project_id="p1", name="full", provider="noop",
                             vip_address="127.1.9.9", operating_status=c.OFFLINE)
@@ -702,22 +688,22 @@ def test_builders_assemble_a_new_load_balancer_graph(api: Api) -> None:
         pool = m.Pool(id=m.new_id(), project_id="p1", protocol="HTTP",
                       lb_algorithm="ROUND_ROBIN", operating_status=c.OFFLINE)
         lb.pools.append(pool)
-        web = build_listener(db, ctx, state, lb, ListenerSingleCreate.model_validate(
+        web = build_listener(db, state, lb, ListenerSingleCreate.model_validate(
             {"protocol": "HTTP", "protocol_port": 80, "allowed_cidrs": ["10.0.0.0/8"]}), pool)
-        to_pool = build_l7policy(db, ctx, state, web, L7PolicySingleCreate.model_validate(
+        to_pool = build_l7policy(db, state, web, L7PolicySingleCreate.model_validate(
             {"action": "REDIRECT_TO_POOL", "name": "second"}), pool)
-        first = build_l7policy(db, ctx, state, web, L7PolicySingleCreate.model_validate(
+        first = build_l7policy(db, state, web, L7PolicySingleCreate.model_validate(
             {"action": "REJECT", "position": 1, "name": "first"}), None)
-        build_l7rule(db, ctx, state, to_pool, L7RuleSingleCreate.model_validate(
+        build_l7rule(db, state, to_pool, L7RuleSingleCreate.model_validate(
             {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/api"}))
         with pytest.raises(exc.DuplicateListenerEntry):
-            build_listener(db, ctx, state, lb, ListenerSingleCreate.model_validate(
+            build_listener(db, state, lb, ListenerSingleCreate.model_validate(
                 {"protocol": "TCP", "protocol_port": 80}), None)
         with pytest.raises(exc.ValidationError):
-            build_listener(db, ctx, state, lb, ListenerSingleCreate.model_validate(
+            build_listener(db, state, lb, ListenerSingleCreate.model_validate(
                 {"protocol": "UDP", "protocol_port": 53}), pool)
         with pytest.raises(exc.ListenerNoChildren):
-            build_listener(db, ctx, state, lb, ListenerSingleCreate.model_validate(
+            build_listener(db, state, lb, ListenerSingleCreate.model_validate(
                 {"protocol": "PROMETHEUS", "protocol_port": 9100}), pool)
         db.flush()
         assert [li.id for li in lb.listeners] == [web.id]

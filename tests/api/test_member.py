@@ -7,29 +7,13 @@ from typing import Any
 import pytest
 
 from lbaas.common import constants as c
-from tests.api.base import Api, HeldNoopDriver, create_network, create_subnet, held
+from tests.api.base import GHOST, Api, create_network, create_subnet, held
 
 MEMBER_FIELDS = {
     "id", "name", "operating_status", "provisioning_status", "admin_state_up", "address",
     "protocol_port", "weight", "backup", "subnet_id", "project_id", "created_at", "updated_at",
     "monitor_address", "monitor_port", "tags", "vnic_type",
 }
-GHOST = "6f8a3c1e-0000-4000-8000-000000000000"
-
-
-@pytest.fixture
-def noop() -> HeldNoopDriver:
-    return HeldNoopDriver()
-
-
-@pytest.fixture
-def lb(api: Api) -> dict[str, Any]:
-    return api.create_lb()
-
-
-@pytest.fixture
-def pool(api: Api, lb: dict[str, Any]) -> dict[str, Any]:
-    return api.create_pool(loadbalancer_id=lb["id"])
 
 
 def _path(pool: dict[str, Any], member_id: str = "") -> str:
@@ -37,16 +21,12 @@ def _path(pool: dict[str, Any], member_id: str = "") -> str:
 
 
 def _get(api: Api, pool: dict[str, Any], member_id: str) -> dict[str, Any]:
-    return dict(api.get(_path(pool, member_id), status=200).json()["member"])
+    return api.show(f"pools/{pool['id']}/members", "member", member_id)
 
 
 def _members(api: Api, pool: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
     listed = api.get(_path(pool), status=200).json()["members"]
     return {(mb["address"], mb["protocol_port"]): mb for mb in listed}
-
-
-def _status(api: Api, collection: str, key: str, obj_id: str) -> str:
-    return str(api.get(f"/{collection}/{obj_id}").json()[key]["provisioning_status"])
 
 
 # -- create ----------------------------------------------------------------------
@@ -67,12 +47,12 @@ def test_create_has_octavia_shape_and_marks_parents(api: Api, lb: dict[str, Any]
         assert member["monitor_port"] is None and member["name"] == ""
         assert member["tags"] == ["t"] and member["project_id"] == lb["project_id"]
         assert member["created_at"] is not None and member["updated_at"] is None
-        assert _status(api, "pools", "pool", pool["id"]) == c.PENDING_UPDATE
-        assert _status(api, "listeners", "listener", listener["id"]) == c.PENDING_UPDATE
+        assert api.status_of("pools", "pool", pool["id"]) == c.PENDING_UPDATE
+        assert api.status_of("listeners", "listener", listener["id"]) == c.PENDING_UPDATE
         assert api.lb_status(lb["id"]) == c.PENDING_UPDATE
     assert _get(api, pool, member["id"])["provisioning_status"] == c.ACTIVE
-    assert _status(api, "pools", "pool", pool["id"]) == c.ACTIVE
-    assert _status(api, "listeners", "listener", listener["id"]) == c.ACTIVE
+    assert api.status_of("pools", "pool", pool["id"]) == c.ACTIVE
+    assert api.status_of("listeners", "listener", listener["id"]) == c.ACTIVE
     pool_body = api.get(f"/pools/{pool['id']}").json()["pool"]
     assert pool_body["members"] == [{"id": member["id"]}]
 
@@ -135,6 +115,30 @@ def test_another_projects_private_subnet_is_not_found(api: Api) -> None:
     subnet = create_subnet(api, shared["id"], "10.8.0.0/24")
     body["member"]["subnet_id"] = subnet["id"]
     api.post(_path(pool), body, project="p1", status=201)
+
+
+@pytest.mark.parametrize(("network", "subnet_project", "roles", "usable"), [
+    ({"project_id": "p1"}, None, None, True),  # the caller's network
+    ({"project_id": "p9", "shared": True}, None, None, True),  # a shared network
+    ({"project_id": "p9"}, "p1", None, True),  # the caller's subnet
+    ({"project_id": "p9"}, None, None, False),  # another project's
+    ({"project_id": "p9"}, None, "load-balancer_admin", True),  # an admin may use any
+])
+def test_members_and_vips_may_use_the_same_subnets(api: Api, network: dict[str, Any],
+                                                   subnet_project: str | None,
+                                                   roles: str | None, usable: bool) -> None:
+    lb = api.create_lb(_project="p1")
+    pool = api.create_pool(loadbalancer_id=lb["id"], _project="p1")
+    net = create_network(api, **network)
+    subnet = create_subnet(api, net["id"], "10.9.0.0/24",
+                           **({"project_id": subnet_project} if subnet_project else {}))
+    member = {"member": {"address": "10.9.0.5", "protocol_port": 80, "subnet_id": subnet["id"]}}
+    vip = {"loadbalancer": {"vip_subnet_id": subnet["id"]}}
+    for path, body in ((_path(pool), member), ("/loadbalancers", vip)):
+        r = api.post(path, body, project="p1", roles=roles, status=201 if usable else 400)
+        if not usable:
+            assert api.fault(r) == f"Subnet {subnet['id']} not found."
+    api.wait_idle()
 
 
 def test_sriov_is_not_offered(api: Api, pool: dict[str, Any]) -> None:
@@ -218,8 +222,8 @@ def test_update_changes_given_fields_and_marks_parents(api: Api, lb: dict[str, A
             "new", 7, True, ["b"])
         assert (body["monitor_address"], body["monitor_port"]) == ("127.0.0.9", 8081)
         assert body["admin_state_up"] is False
-        assert _status(api, "pools", "pool", pool["id"]) == c.PENDING_UPDATE
-        assert _status(api, "listeners", "listener", listener["id"]) == c.PENDING_UPDATE
+        assert api.status_of("pools", "pool", pool["id"]) == c.PENDING_UPDATE
+        assert api.status_of("listeners", "listener", listener["id"]) == c.PENDING_UPDATE
         assert api.lb_status(lb["id"]) == c.PENDING_UPDATE
     shown = _get(api, pool, member["id"])
     assert shown["provisioning_status"] == c.ACTIVE and shown["updated_at"] is not None
@@ -247,7 +251,7 @@ def test_delete(api: Api, lb: dict[str, Any], pool: dict[str, Any]) -> None:
     with held(api):
         api.delete(_path(pool, member["id"]), status=204)
         assert _get(api, pool, member["id"])["provisioning_status"] == c.PENDING_DELETE
-        assert _status(api, "pools", "pool", pool["id"]) == c.PENDING_UPDATE
+        assert api.status_of("pools", "pool", pool["id"]) == c.PENDING_UPDATE
         assert api.lb_status(lb["id"]) == c.PENDING_UPDATE
     api.get(_path(pool, member["id"]), status=404)
     api.delete(_path(pool, member["id"]), status=404)
@@ -385,8 +389,8 @@ def test_batch_creates_updates_and_deletes(api: Api, lb: dict[str, Any]) -> None
             ("127.0.0.10", 1): c.PENDING_UPDATE, ("127.0.0.10", 2): c.PENDING_UPDATE,
             ("127.0.0.10", 3): c.PENDING_DELETE, ("127.0.0.10", 4): c.PENDING_DELETE,
             ("127.0.0.10", 5): c.PENDING_CREATE, ("127.0.0.11", 1): c.PENDING_CREATE}
-        assert _status(api, "pools", "pool", pool["id"]) == c.PENDING_UPDATE
-        assert _status(api, "listeners", "listener", listener["id"]) == c.PENDING_UPDATE
+        assert api.status_of("pools", "pool", pool["id"]) == c.PENDING_UPDATE
+        assert api.status_of("listeners", "listener", listener["id"]) == c.PENDING_UPDATE
         assert api.lb_status(lb["id"]) == c.PENDING_UPDATE
     members = _members(api, pool)
     assert sorted(members) == [("127.0.0.10", 1), ("127.0.0.10", 2), ("127.0.0.10", 5),

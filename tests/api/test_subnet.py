@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 
 from lbaas.db import ipam
-from tests.api.base import Api, create_network, create_subnet
+from tests.api.base import GHOST, Api, create_network, create_subnet
 
-GHOST = "6f8a3c1e-0000-4000-8000-000000000000"
 PATH = "/v2.0/subnets"
 SUBNET_FIELDS = {"id", "name", "description", "network_id", "project_id", "tenant_id",
                  "ip_version", "cidr", "gateway_ip", "allocation_pools", "enable_dhcp",

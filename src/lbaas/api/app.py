@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from lbaas import __version__
 from lbaas.api import errors
-from lbaas.api.deps import ApiState
+from lbaas.api.deps import ApiState, refuse_nul_in_url
 from lbaas.api.routes import (
     availabilityzone,
     availabilityzoneprofile,
@@ -68,7 +68,8 @@ def create_app(state: ApiState) -> FastAPI:
     app = FastAPI(title="lbaas", version=__version__,
                   description="Load balancing as a service: the OpenStack Octavia v2 API "
                               "over HAProxy processes.",
-                  docs_url="/docs", redoc_url=None)
+                  docs_url="/docs", redoc_url=None,
+                  dependencies=[Depends(refuse_nul_in_url)])
     app.state.lbaas = state
     errors.install(app)
     for prefix in LBAAS_PREFIXES:

@@ -4,29 +4,41 @@ A handler has one shape: resolve the parent -> authorise -> validate -> lock
 the load balancer and mark PENDING (:mod:`lbaas.worker.status`) -> persist ->
 :func:`commit` (which wakes the worker) -> return. The pieces used by every
 handler live here: the caller's context (:data:`Ctx`), a database session
-(:data:`Db`), list parameters (:data:`Listing`), the provider check, and the
-response helpers.
+(:data:`Db`), a list request (:data:`Listing`), the ``fields=`` of a show
+(:data:`Fields`), the lookups that answer 404, the provider and quota
+checks, and the response helpers.
+
+Objects named in the path are looked up inside the handler
+(:func:`get_visible`), not by a dependency: FastAPI runs dependencies
+before it validates the body, and Octavia answers a bad body with a 400 even
+for an object that does not exist.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from lbaas.api.policy import Policy, RequestContext
-from lbaas.api.query import ListQuery, parse_list_query, select_fields
+from lbaas.api.query import ListQuery, paginate, parse_list_query, select_fields, split_values
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
+from lbaas.common import validate
 from lbaas.config import Settings
 from lbaas.db import models as m
 from lbaas.drivers.base import ProviderDriver
 from lbaas.worker import graph
+
+Row = TypeVar("Row", bound=m.Base)
+T = TypeVar("T")
 
 
 @dataclass
@@ -73,12 +85,70 @@ def get_db(state: State) -> Iterator[Session]:
 Db = Annotated[Session, Depends(get_db)]
 
 
-def get_listing(request: Request, state: State) -> ListQuery:
+def refuse_nul_in_url(request: Request) -> None:
+    """Every route's first step: no NUL in a path or query parameter.
+
+    PostgreSQL cannot compare or store a string holding NUL; the body's
+    strings are checked by :class:`lbaas.api.schemas.common.RequestModel`.
+    Raises InvalidInput (400) naming the parameter.
+    """
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        for text in (name, value):
+            try:
+                validate.no_nul(text)
+            except ValueError as e:
+                raise exc.InvalidInput(field=name, value=value, detail=f"{e}.") from None
+
+
+def get_fields(request: Request) -> list[str] | None:
+    """The ``fields=`` selection of a show request (None: every field)."""
+    values = request.query_params.getlist("fields")
+    return split_values(values) if values else None
+
+
+Fields = Annotated[list[str] | None, Depends(get_fields)]
+
+
+@dataclass
+class ListRequest:
+    """A list request: its parsed query string and what paging it needs."""
+
+    query: ListQuery
+    request: Request
+    session: Session
+    base_uri: str
+
+    def respond(self, key: str, stmt: Select[Any], model: type[m.Base],
+                columns: Mapping[str, InstrumentedAttribute[Any]],
+                dump: Callable[[Any], dict[str, Any]],
+                links_key: str | None = None) -> JSONResponse:
+        """One page of ``stmt`` (a select of ``model``) as ``{key: [...], key_links: [...]}``.
+
+        ``columns`` names what may be filtered and sorted on, ``dump`` makes
+        a row's body; ``links_key`` where Octavia names the links otherwise.
+        Raises the 400s of :func:`lbaas.api.query.paginate`.
+        """
+        page = paginate(self.session, self.request, self.query, stmt, model, columns,
+                        self.base_uri)
+        return JSONResponse({key: [select_fields(dump(row), self.query.fields)
+                                   for row in page.rows],
+                             links_key or f"{key}_links": page.links})
+
+
+def get_listing(request: Request, state: State, db: Db) -> ListRequest:
     """Parsed list parameters (limit, marker, sort, filters, tags, fields)."""
-    return parse_list_query(request, state.settings.pagination_max_limit)
+    return ListRequest(query=parse_list_query(request, state.settings.pagination_max_limit),
+                       request=request, session=db, base_uri=state.settings.api_base_uri)
 
 
-Listing = Annotated[ListQuery, Depends(get_listing)]
+Listing = Annotated[ListRequest, Depends(get_listing)]
+
+
+def visible_rows(ctx: RequestContext, stmt: Select[Any], model: Any) -> Select[Any]:
+    """``stmt`` limited to the caller's project unless it reads every project."""
+    if ctx.sees_all_projects:
+        return stmt
+    return stmt.where(model.project_id == ctx.project_id)
 
 
 def commit(session: Session, state: ApiState) -> None:
@@ -100,37 +170,112 @@ def resolve_project(ctx: RequestContext, requested: str | None) -> str:
     return requested
 
 
-def visible_or_404(ctx: RequestContext, obj: Any, resource: str, obj_id: str) -> Any:
-    """``obj`` if it exists and the caller may see it, else NotFound (404)."""
-    if obj is None or not ctx.can_see(obj.project_id) or \
-            getattr(obj, "provisioning_status", None) == c.DELETED:
-        raise exc.NotFound(resource=resource, id=obj_id)
+# -- lookups -------------------------------------------------------------------
+
+# Octavia names a resource in its messages by its data model class, split into words.
+RESOURCE_NAMES: dict[type[m.Base], str] = {
+    m.LoadBalancer: "Load Balancer", m.Listener: "Listener", m.Pool: "Pool",
+    m.Member: "Member", m.HealthMonitor: "Health Monitor", m.L7Policy: "L7 Policy",
+    m.L7Rule: "L7 Rule", m.Flavor: "Flavor", m.FlavorProfile: "Flavor Profile",
+    m.AvailabilityZone: "Availability Zone",
+    m.AvailabilityZoneProfile: "Availability Zone Profile",
+    m.Network: "Network", m.Subnet: "Subnet",
+}
+
+
+def get_or_404(db: Session, model: type[Row], key: str, shown_as: str | None = None) -> Row:
+    """Row ``key`` of ``model`` (an admin record), else NotFound (404, "<Name> <key>
+    not found." with ``shown_as`` or the model's name)."""
+    obj = db.get(model, key)
+    if obj is None:
+        raise exc.NotFound(resource=shown_as or RESOURCE_NAMES[model], id=key)
     return obj
 
+
+def get_visible(db: Session, ctx: RequestContext, model: type[Row], obj_id: str,
+                **parent: str) -> Row:
+    """Object ``obj_id`` of a load balancer's graph, else NotFound (404).
+
+    Found means: it exists, is not DELETED, the caller may see its project,
+    and its attributes named in ``parent`` have the values given (a member
+    of the pool in the path: ``pool_id=pool.id``).
+    """
+    obj = db.get(model, obj_id)
+    row: Any = obj
+    if (obj is None or row.provisioning_status == c.DELETED or not ctx.can_see(row.project_id)
+            or any(getattr(row, k) != v for k, v in parent.items())):
+        raise exc.NotFound(resource=RESOURCE_NAMES[model], id=obj_id)
+    return obj
+
+
+def _may_use(ctx: RequestContext, network: m.Network) -> bool:
+    return network.shared or network.project_id == ctx.project_id or ctx.is_lb_admin
+
+
+def usable_network(db: Session, ctx: RequestContext, network_id: str) -> m.Network:
+    """Network ``network_id`` if the caller may put a VIP or a member on it.
+
+    Usable: a shared network, the caller's project's, or any for an admin.
+    Else InvalidSubresource (400, "Network <id> not found.").
+    """
+    network = db.get(m.Network, network_id)
+    if network is None or not _may_use(ctx, network):
+        raise exc.InvalidSubresource(resource="Network", id=network_id)
+    return network
+
+
+def usable_subnet(db: Session, ctx: RequestContext, subnet_id: str) -> m.Subnet:
+    """Subnet ``subnet_id`` if the caller may put a VIP or a member on it.
+
+    Usable: the caller's project's subnet, or one on a usable network
+    (:func:`usable_network`). Else InvalidSubresource (400, "Subnet <id> not found.").
+    """
+    subnet = db.get(m.Subnet, subnet_id)
+    if subnet is None or not (subnet.project_id == ctx.project_id
+                              or _may_use(ctx, subnet.network)):
+        raise exc.InvalidSubresource(resource="Subnet", id=subnet_id)
+    return subnet
+
+
+def used_by(db: Session, column: InstrumentedAttribute[Any], value: Any) -> bool:
+    """True if a row has ``value`` in ``column`` (``m.Port.network_id``, ...)."""
+    return db.scalar(select(column).where(column == value).limit(1)) is not None
+
+
+# -- checks ----------------------------------------------------------------------
 
 def check_provider(state: ApiState, lb: m.LoadBalancer) -> None:
     """Ask ``lb``'s provider whether it can realise ``lb`` as now in the session.
 
-    Raises ProviderUnsupportedOption (501) with the provider's reason.
+    Raises ProviderNotFound (501) if no driver is loaded for it (it need not
+    be enabled still: it serves load balancers made while it was), and the
+    errors of :func:`call_provider` with the provider's reason.
     """
-    name = c.PROVIDER_ALIASES.get(lb.provider, lb.provider)
-    driver = state.drivers.get(name)
+    driver = state.drivers.get(driver_name(lb.provider))
     if driver is None:
         raise exc.ProviderNotFound(prov=lb.provider)
-    try:
-        driver.validate(graph.build_spec(lb))
-    except exc.UnsupportedOption as e:
-        raise exc.ProviderUnsupportedOption(prov=lb.provider, user_msg=e.user_msg) from None
+    call_provider(lb.provider, driver.validate, graph.build_spec(lb))
 
 
-def check_quota(session: Session, state: ApiState, project_id: str, resource: str,
+QUOTA_MODELS: dict[str, type[m.Base]] = {
+    "loadbalancer": m.LoadBalancer, "listener": m.Listener, "pool": m.Pool,
+    "member": m.Member, "healthmonitor": m.HealthMonitor, "l7policy": m.L7Policy,
+    "l7rule": m.L7Rule,
+}
+
+
+def check_quota(session: Session, state: ApiState, lb: m.LoadBalancer, resource: str,
                 adding: int = 1) -> None:
-    """Raise QuotaExceeded (403) if ``project_id`` may not add ``adding`` ``resource``s.
+    """Raise QuotaExceeded (403) if ``lb``'s project may not add ``adding`` ``resource``s.
 
-    ``resource`` is a quota name: loadbalancer, listener, pool, member,
-    healthmonitor, l7policy, l7rule. Counts objects not being deleted.
+    ``lb`` is the load balancer the new objects belong to (a new one for
+    ``loadbalancer``): quotas are counted per project, and an object's project
+    is its load balancer's. ``resource`` is a quota name: loadbalancer,
+    listener, pool, member, healthmonitor, l7policy, l7rule. Counts objects
+    not being deleted (Octavia's ``check_quota_met``).
     """
-    quota = session.get(m.Quota, project_id)
+    project_id = lb.project_id
+    quota = session.get(m.Quota, project_id) if project_id is not None else None
     limit = getattr(quota, resource, None) if quota is not None else None
     if limit is None:
         limit = getattr(state.settings.quotas, resource)
@@ -142,19 +287,62 @@ def check_quota(session: Session, state: ApiState, project_id: str, resource: st
         .where(model.project_id == project_id,
                model.provisioning_status != c.PENDING_DELETE)) or 0
     if used + adding > limit:
-        raise exc.QuotaExceeded(resource=QUOTA_NAMES[resource])
+        raise exc.QuotaExceeded(resource=RESOURCE_NAMES[model])
 
 
-QUOTA_MODELS: dict[str, type[m.Base]] = {
-    "loadbalancer": m.LoadBalancer, "listener": m.Listener, "pool": m.Pool,
-    "member": m.Member, "healthmonitor": m.HealthMonitor, "l7policy": m.L7Policy,
-    "l7rule": m.L7Rule,
-}
-# Octavia names the resource in the 403 by its data model class, split into words.
-QUOTA_NAMES = {"loadbalancer": "Load Balancer", "listener": "Listener", "pool": "Pool",
-               "member": "Member", "healthmonitor": "Health Monitor", "l7policy": "L7 Policy",
-               "l7rule": "L7 Rule"}
+def refuse_nulls(changes: Mapping[str, Any], names: tuple[str, ...]) -> None:
+    """Raise InvalidOption (400, "None is not a valid option for <name>") if an
+    update sets one of ``names`` to null (Octavia's flavor/zone profile PUTs).
+    """
+    for name in names:
+        if name in changes and changes[name] is None:
+            raise exc.InvalidOption(value=None, option=name)
 
+
+# -- changes -----------------------------------------------------------------------
+
+def apply_changes(obj: Any, changes: Mapping[str, Any],
+                  keep_on_null: tuple[str, ...] = ("admin_state_up",)) -> None:
+    """Set the fields of an update on ``obj``.
+
+    ``tags`` replace the object's tags; a null for a name in ``keep_on_null``
+    leaves that field as it is (Octavia ignores ``admin_state_up: null``).
+    """
+    for key, value in changes.items():
+        if key == "tags":
+            obj.tags = list(value or [])
+        elif value is not None or key not in keep_on_null:
+            setattr(obj, key, value)
+
+
+@contextmanager
+def conflicts_as(db: Session, error: exc.APIError) -> Iterator[None]:
+    """Inside, an IntegrityError on flush or commit rolls back and raises ``error``.
+
+    The uniqueness and in-use checks run before the write; another request
+    that wrote the same key meanwhile (and committed first) makes the
+    database refuse ours: a 409 (``error``), not a 500.
+    """
+    try:
+        yield
+    except IntegrityError:
+        db.rollback()
+        raise error from None
+
+
+def delete_unused(db: Session, obj: Any, in_use: bool, error: exc.APIError) -> Response:
+    """Delete ``obj`` and commit (204), unless it is in use: then raise ``error``
+    (a 409), also when a row starts using it before the commit.
+    """
+    if in_use:
+        raise error
+    with conflicts_as(db, error):
+        db.delete(obj)
+        db.commit()
+    return no_content()
+
+
+# -- responses -----------------------------------------------------------------------
 
 def respond(key: str, body: dict[str, Any], status: int = 200,
             fields: list[str] | None = None) -> JSONResponse:
@@ -162,27 +350,17 @@ def respond(key: str, body: dict[str, Any], status: int = 200,
     return JSONResponse(status_code=status, content={key: select_fields(body, fields)})
 
 
-def respond_list(key: str, bodies: list[dict[str, Any]], links: list[dict[str, str]],
-                 fields: list[str] | None = None) -> JSONResponse:
-    """``{key: [...], key_links: [...]}`` with ``fields=`` applied."""
-    return JSONResponse(content={key: [select_fields(b, fields) for b in bodies],
-                                 f"{key}_links": links})
-
-
 def no_content() -> Response:
     """The 204 of a delete."""
     return Response(status_code=204)
 
 
-def fields_of(request: Request) -> list[str] | None:
-    """The ``fields=`` selection of a show request."""
-    values = request.query_params.getlist("fields")
-    if not values:
-        return None
-    return [f for v in values for f in v.split(",") if f]
+# -- providers ---------------------------------------------------------------------
 
+def driver_name(provider: str) -> str:
+    """The driver serving ``provider`` (Octavia's ``amphora`` is served by ``haproxy``)."""
+    return c.PROVIDER_ALIASES.get(provider, provider)
 
-# -- admin records (providers, flavors, availability zones, quotas) ----------
 
 def provider_driver(state: ApiState, provider: str) -> ProviderDriver:
     """The driver of the enabled provider ``provider`` (``amphora`` means haproxy).
@@ -193,13 +371,13 @@ def provider_driver(state: ApiState, provider: str) -> ProviderDriver:
     """
     if provider not in state.settings.enabled_providers:
         raise exc.ProviderNotEnabled(prov=provider)
-    driver = state.drivers.get(c.PROVIDER_ALIASES.get(provider, provider))
+    driver = state.drivers.get(driver_name(provider))
     if driver is None:
         raise exc.ProviderNotFound(prov=provider)
     return driver
 
 
-def call_provider(provider: str, method: Callable[..., Any], *args: Any) -> Any:
+def call_provider(provider: str, method: Callable[..., T], *args: Any) -> T:
     """``method(*args)`` of ``provider``'s driver, its errors made API errors.
 
     UnsupportedOption -> ProviderUnsupportedOption (501), NotImplementedError
@@ -215,43 +393,6 @@ def call_provider(provider: str, method: Callable[..., Any], *args: Any) -> Any:
             prov=provider, user_msg="This feature is not implemented by the provider.") from None
     except exc.DriverError as e:
         raise exc.ProviderDriverError(prov=provider, user_msg=e.reason) from None
-
-
-def json_object(value: str, option: str) -> dict[str, Any]:
-    """``value`` parsed as a JSON object (flavor_data, availability_zone_data).
-
-    Raises InvalidOption (400, "<value> is not a valid option for <option>")
-    if it is not JSON or not an object.
-    """
-    import json  # only the profile routes need it
-
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        raise exc.InvalidOption(value=value, option=option) from None
-    if not isinstance(parsed, dict):
-        raise exc.InvalidOption(value=value, option=option)
-    return parsed
-
-
-def refuse_nulls(changes: Mapping[str, Any], names: tuple[str, ...]) -> None:
-    """Raise InvalidOption (400, "None is not a valid option for <name>") if an
-    update sets one of ``names`` to null (Octavia's flavor/zone profile PUTs).
-    """
-    for name in names:
-        if name in changes and changes[name] is None:
-            raise exc.InvalidOption(value=None, option=name)
-
-
-def ordered_by(listing: ListQuery, key: str) -> ListQuery:
-    """``listing`` with ``key`` appended as the last sort key.
-
-    For tables without ``created_at``/``id`` (quotas by project, availability
-    zones by name): a total order keeps pages stable and markers meaningful.
-    """
-    if key not in [k for k, _ in listing.sort]:
-        listing.sort = [*listing.sort, (key, c.DEFAULT_SORT_DIR)]
-    return listing
 
 
 # The 501 of provider errors (ProviderNotFound, ProviderUnsupportedOption,

@@ -7,7 +7,9 @@ Octavia's list conventions (api-ref "Pagination", "Sorting", "Filtering",
   last object of the previous page), ``page_reverse=true`` to walk backwards;
   responses carry ``<resources>_links`` with ``next``/``previous`` hrefs;
 - ``sort=key:dir,key2`` or ``sort_key=k1,k2&sort_dir=asc,desc``; the default
-  order is ascending ``created_at, id``;
+  order is ascending ``created_at, id``, and the primary key always ends the
+  order (quotas by project, availability zones by name) so that pages are
+  stable and markers meaningful;
 - any other attribute is an exact-match filter (repeat it to match any of
   several values); ``tags``, ``tags-any``, ``not-tags``, ``not-tags-any`` take
   comma-separated tags;
@@ -26,7 +28,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
-from sqlalchemy import Select, and_, case, false, or_, select
+from sqlalchemy import Select, and_, case, false, inspect, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import ColumnElement
 
@@ -55,7 +57,8 @@ class ListQuery:
     raw: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _split(values: Sequence[str]) -> list[str]:
+def split_values(values: Sequence[str]) -> list[str]:
+    """Repeated, comma-separated values as one list: ``["a,b", "c"]`` -> a, b, c."""
     return [part for v in values for part in v.split(",") if part != ""]
 
 
@@ -88,7 +91,7 @@ def parse_list_query(request: Request, max_limit: int) -> ListQuery:
 
     sort: list[tuple[str, str]] = []
     if one("sort"):
-        for part in _split(params["sort"]):
+        for part in split_values(params["sort"]):
             comps = part.split(":")
             if len(comps) == 1:
                 sort.append((comps[0], c.DEFAULT_SORT_DIR))
@@ -97,14 +100,14 @@ def parse_list_query(request: Request, max_limit: int) -> ListQuery:
             else:
                 raise exc.InvalidSortKey(key=part)
     elif one("sort_key"):
-        keys = _split(params["sort_key"])
-        dirs = [_sort_dir(d) for d in _split(params.get("sort_dir", []))]
+        keys = split_values(params["sort_key"])
+        dirs = [_sort_dir(d) for d in split_values(params.get("sort_dir", []))]
         dirs += [c.DEFAULT_SORT_DIR] * (len(keys) - len(dirs))
         sort = list(zip(keys, dirs, strict=False))
 
     page_reverse = (one("page_reverse") or "false").lower() in _TRUE
-    fields = _split(params["fields"]) if "fields" in params else None
-    tags = {k: _split(params[k]) for k in _TAG_PARAMS if k in params}
+    fields = split_values(params["fields"]) if "fields" in params else None
+    tags = {k: split_values(params[k]) for k in _TAG_PARAMS if k in params}
     filters = {k: v for k, v in params.items() if k not in _AUX and k not in _TAG_PARAMS}
     return ListQuery(limit=limit, marker=one("marker"), page_reverse=page_reverse, sort=sort,
                      fields=fields, filters=filters, tags=tags, raw=items)
@@ -188,7 +191,8 @@ def paginate(session: Session, request: Request, q: ListQuery, stmt: Select[Any]
     stmt = _apply_tags(stmt, model, q.tags)
 
     sort = list(q.sort)
-    for key in c.DEFAULT_SORT_KEYS:
+    primary_key = [col.name for col in inspect(model).primary_key]
+    for key in (*c.DEFAULT_SORT_KEYS, *primary_key):
         if key in columns and key not in [k for k, _ in sort]:
             sort.append((key, c.DEFAULT_SORT_DIR))
     attrs: list[tuple[InstrumentedAttribute[Any], str]] = []

@@ -92,7 +92,22 @@ MAX_POLICY_POSITION: Final = 2147483647
 # Listener options.
 CLIENT_AUTH_MODES: Final = ("NONE", "OPTIONAL", "MANDATORY")
 INSERT_HEADERS_HTTP: Final = ("X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto")
+
+# TLS, for listeners (towards clients) and pools (towards members).
 ALPN_PROTOCOLS: Final = ("http/1.0", "http/1.1", "h2")
+# Octavia's TLS_ALL_VERSIONS, oldest first.
+TLS_VERSIONS: Final = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+# Octavia's [api_settings] defaults, the same for listeners and pools
+# (default_listener_ciphers / default_pool_ciphers = CIPHERS_OWASP_SUITE_B,
+# default_*_tls_versions, default_*_alpn_protocols).
+DEFAULT_TLS_CIPHERS: Final = (
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305")
+DEFAULT_TLS_VERSIONS: Final = ("TLSv1.2", "TLSv1.3")
+DEFAULT_ALPN_PROTOCOLS: Final = ("h2", "http/1.1", "http/1.0")
 
 # Numeric limits (api-ref).
 MIN_PORT: Final = 1

@@ -50,16 +50,28 @@ class ValidationError(APIError):
     message = "Validation failure: %(detail)s"
 
 
-class BadRequest(APIError):
-    """A free-form 400 whose message is given in full."""
+class MemberSRIOVDisabled(APIError):
+    code = 400
+    message = "The load balancer flavor does not allow SR-IOV member ports."
+
+
+class L7RuleValidation(APIError):
+    """An L7 rule's fields do not make a rule (Octavia's validate.l7rule_data)."""
 
     code = 400
-    message = "%(detail)s"
+    message = "Error parsing L7Rule: %(error)s"
 
 
-class VIPValidationError(APIError):
+class InvalidL7PolicyAction(APIError):
     code = 400
-    message = "Validation failure: VIP must contain one of: %(objects)s."
+    message = "Invalid L7 Policy action specified: %(action)s"
+
+
+class InvalidL7PolicyArgs(APIError):
+    """An L7 policy's action and redirect fields disagree (sanitize_l7policy_api_args)."""
+
+    code = 400
+    message = "Invalid L7 Policy arguments: %(msg)s"
 
 
 class InvalidOption(APIError):

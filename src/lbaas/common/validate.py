@@ -1,13 +1,15 @@
 """Grammar checks for the free-form strings tenants send.
 
 Each function returns None and raises ``ValueError`` with a short reason if
-the value is not acceptable. The rules follow Octavia's
-``octavia.common.validate`` and ``constants`` (URL, URL path, HTTP header
-name/value, cookie name, domain name, expected codes, regex), tightened where
-a value reaches an HAProxy configuration: control characters and white space
-are refused in URLs and paths. The API uses them to refuse bad input (400);
-the renderer escapes what remains special to HAProxy's parser
-(``#``, quotes, backslash, spaces).
+the value is not acceptable; a value must match whole (a trailing line break
+is not let through). The rules follow Octavia's ``octavia.common.validate``
+and ``constants`` (URL, URL path, HTTP header name/value, cookie name/value,
+domain name, expected codes, regex, distinguished name field), tightened
+where a value reaches an HAProxy configuration: control characters and white
+space are refused in URLs and paths. There is one grammar per kind of value:
+the API uses them to refuse bad input (400), the renderer to check what it
+writes, and it escapes what remains special to HAProxy's parser (``#``,
+quotes, backslash, spaces).
 """
 
 from __future__ import annotations
@@ -18,28 +20,31 @@ from urllib.parse import urlsplit
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f]")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # all controls but TAB
 # RFC 3986: unreserved / pct-encoded / sub-delims / ":" / "@" / "/" / "?"
-_URI_CHARS = re.compile(r"^[A-Za-z0-9\-._~%!$&'()*+,;=:@/?#\[\]]*$")
-_PATH_CHARS = re.compile(r"^/[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]*$")
-# RFC 7230 token (header names, unquoted header values, cookie names).
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~%!$&'()*+,;=:@/?#\[\]]*")
+_PATH_CHARS = re.compile(r"/[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]*")
+# RFC 7230 token: header names; RFC 6265 makes cookie names tokens too
+# (Octavia refuses the same characters in a session persistence cookie name).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 7230 field-value: visible ASCII without spaces, or a quoted string
 # that may hold spaces and tabs (Octavia's HTTP_(QUOTED_)HEADER_VALUE_REGEX).
-_VISIBLE = re.compile(r"^[!-~]+$")
-_QUOTED = re.compile(r'^"[\t -~]*"$')
+_VISIBLE = re.compile(r"[!-~]+")
+_QUOTED = re.compile(r'"[\t -~]*"')
 # RFC 6265 cookie-octet: visible ASCII but '"', ',', ';' and '\'.
-_COOKIE_OCTETS = re.compile(r"^[!#-+\--:<-\[\]-~]+$")
+_COOKIE_OCTETS = re.compile(r"[!#-+\--:<-\[\]-~]+")
 # Octavia's DOMAIN_NAME_REGEX: labels of 1-63 chars, total at most 253.
-DOMAIN_NAME_RE = re.compile(
-    r"^(?=.{1,253}\.?$)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|$))+$")
+_DOMAIN_NAME = re.compile(
+    r"(?=.{1,253}\.?\Z)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|\Z))+")
 # Octavia's expected_codes: "200", "200,202", "200-204".
-EXPECTED_CODES_RE = re.compile(r"^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$")
-# Octavia's session persistence cookie_name pattern.
-COOKIE_NAME_RE = re.compile(r"^[^\s,;\\]+$")
+_EXPECTED_CODES = re.compile(r"\d{3}(\s*,\s*\d{3})*|\d{3}-\d{3}")
+# Octavia's VALID_CIPHER_RE: an OpenSSL cipher string.
+_CIPHER_STRING = re.compile(r"[A-Za-z0-9\-+!:@=_.]+")
+# octavia-lib's DISTINGUISHED_NAME_FIELD_REGEX: "CN", "OU", "st-1".
+_DN_FIELD = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 
 
 def url(value: str) -> None:
     """An absolute http(s) URL with a host (L7 redirect_url / redirect_prefix)."""
-    if _CONTROL_OR_SPACE.search(value) or not _URI_CHARS.match(value):
+    if _CONTROL_OR_SPACE.search(value) or not _URI_CHARS.fullmatch(value):
         raise ValueError("Value must be a valid URL string")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -48,13 +53,13 @@ def url(value: str) -> None:
 
 def url_path(value: str) -> None:
     """A URL path starting with "/" (health monitor url_path), query allowed."""
-    if _CONTROL_OR_SPACE.search(value) or not _PATH_CHARS.match(value):
+    if _CONTROL_OR_SPACE.search(value) or not _PATH_CHARS.fullmatch(value):
         raise ValueError("Value must be a valid URL Path string")
 
 
 def header_name(value: str) -> None:
     """An HTTP header name (RFC 7230 token)."""
-    if not _TOKEN.match(value):
+    if not _TOKEN.fullmatch(value):
         raise ValueError("Value must be a valid HTTP header name")
 
 
@@ -64,33 +69,52 @@ def header_value(value: str) -> None:
     Quotes, backslashes and ``#`` are allowed (RFC 7230); the renderer
     escapes them for HAProxy.
     """
-    if not (_VISIBLE.match(value) or _QUOTED.match(value)):
+    if not (_VISIBLE.fullmatch(value) or _QUOTED.fullmatch(value)):
         raise ValueError("Value must be a valid HTTP header value")
 
 
 def cookie_name(value: str) -> None:
-    """A cookie name for APP_COOKIE / HTTP_COOKIE persistence."""
-    if not COOKIE_NAME_RE.match(value) or _CONTROL.search(value):
+    """A cookie name (APP_COOKIE persistence, an L7 COOKIE rule's key): an RFC 6265 token."""
+    if not _TOKEN.fullmatch(value):
         raise ValueError("Value must be a valid cookie name")
 
 
 def cookie_value(value: str) -> None:
     """A cookie value (an L7 COOKIE rule's value): RFC 6265 cookie-octets."""
-    if not _COOKIE_OCTETS.match(value):
+    if not _COOKIE_OCTETS.fullmatch(value):
         raise ValueError("Value must be a valid cookie value")
 
 
 def domain_name(value: str) -> None:
     """A DNS name (health monitor domain_name)."""
-    if not DOMAIN_NAME_RE.match(value):
+    if not _DOMAIN_NAME.fullmatch(value):
         raise ValueError("Value must be a valid domain name")
 
 
 def expected_codes(value: str) -> None:
     """HTTP status codes: "200", "200,202" or "200-204"."""
-    if not EXPECTED_CODES_RE.match(value):
+    if not _EXPECTED_CODES.fullmatch(value):
         raise ValueError("Value must be a code, a comma-separated list of codes "
                          "or a range of codes (200, 200,202, 200-204)")
+
+
+def cipher_string(value: str) -> None:
+    """An OpenSSL cipher string (TLS ciphers of listeners and pools)."""
+    if not _CIPHER_STRING.fullmatch(value):
+        raise ValueError("Invalid characters in cipher string. Only alphanumeric, -, +, !, :, "
+                         "@, =, _, and . are allowed.")
+
+
+def dn_field(value: str) -> None:
+    """A distinguished name field of a client certificate (an L7 SSL_DN_FIELD rule's key)."""
+    if not _DN_FIELD.fullmatch(value):
+        raise ValueError("Value must be a distinguished name field")
+
+
+def no_nul(value: str) -> None:
+    """No NUL character (PostgreSQL cannot store one): every request string."""
+    if "\x00" in value:
+        raise ValueError("Value must not contain NUL characters")
 
 
 def no_control_characters(value: str) -> None:

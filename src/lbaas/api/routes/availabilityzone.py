@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from lbaas.api import deps
-from lbaas.api.deps import Ctx, Db, Listing, State
-from lbaas.api.query import columns_of, paginate
+from lbaas.api.deps import Ctx, Db, Fields, Listing
+from lbaas.api.query import columns_of
 from lbaas.api.schemas import availabilityzone as s
 from lbaas.common import exceptions as exc
 from lbaas.db import models as m
@@ -27,15 +25,6 @@ from lbaas.db import models as m
 router = APIRouter(tags=["Availability Zones"])
 RESOURCE = "availability-zone"
 COLUMNS = columns_of(m.AvailabilityZone)
-NAMED = "Availability Zone"
-
-
-def get_availability_zone(db: Session, name: str) -> m.AvailabilityZone:
-    """The availability zone ``name``, else NotFound (404)."""
-    zone = db.get(m.AvailabilityZone, name)
-    if zone is None:
-        raise exc.NotFound(resource=NAMED, id=name)
-    return zone
 
 
 def _name_taken(name: str) -> exc.APIError:
@@ -43,16 +32,12 @@ def _name_taken(name: str) -> exc.APIError:
     return exc.Conflict(detail=f"A availability zone of {name} already exists.")
 
 
-@router.get("/availabilityzones", response_model=s.AvailabilityZonesRoot)
-def list_availability_zones(request: Request, ctx: Ctx, db: Db, listing: Listing,
-                            state: State) -> JSONResponse:
+@router.get("/availabilityzones", response_model=s.AvailabilityZonePage)
+def list_availability_zones(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List availability zones (ordered by name unless sorted otherwise)."""
     ctx.authorize(RESOURCE, "get_all")
-    page = paginate(db, request, deps.ordered_by(listing, "name"), select(m.AvailabilityZone),
-                    m.AvailabilityZone, COLUMNS, state.settings.api_base_uri)
-    return deps.respond_list("availability_zones",
-                             [s.AvailabilityZoneResponse.dump(z) for z in page.rows],
-                             page.links, listing.fields)
+    return listing.respond("availability_zones", select(m.AvailabilityZone), m.AvailabilityZone,
+                           COLUMNS, s.AvailabilityZoneResponse.dump)
 
 
 @router.post("/availabilityzones", status_code=201, response_model=s.AvailabilityZoneRoot)
@@ -72,21 +57,19 @@ def create_availability_zone(body: s.AvailabilityZoneCreateRoot, ctx: Ctx,
     zone = m.AvailabilityZone(name=data.name, description=data.description,
                               enabled=data.enabled,
                               availability_zone_profile_id=data.availability_zone_profile_id)
-    db.add(zone)
-    try:
+    with deps.conflicts_as(db, _name_taken(data.name)):
+        db.add(zone)
         db.commit()
-    except IntegrityError:  # another request took the name meanwhile
-        raise _name_taken(data.name) from None
     return deps.respond("availability_zone", s.AvailabilityZoneResponse.dump(zone), 201)
 
 
 @router.get("/availabilityzones/{name}", response_model=s.AvailabilityZoneRoot)
-def show_availability_zone(name: str, request: Request, ctx: Ctx, db: Db) -> JSONResponse:
+def show_availability_zone(name: str, fields: Fields, ctx: Ctx, db: Db) -> JSONResponse:
     """Show one availability zone."""
     ctx.authorize(RESOURCE, "get_one")
-    return deps.respond("availability_zone",
-                        s.AvailabilityZoneResponse.dump(get_availability_zone(db, name)),
-                        fields=deps.fields_of(request))
+    zone = deps.get_or_404(db, m.AvailabilityZone, name)
+    return deps.respond("availability_zone", s.AvailabilityZoneResponse.dump(zone),
+                        fields=fields)
 
 
 @router.put("/availabilityzones/{name}", response_model=s.AvailabilityZoneRoot)
@@ -99,9 +82,8 @@ def update_availability_zone(name: str, body: s.AvailabilityZoneUpdateRoot, ctx:
     ctx.authorize(RESOURCE, "put")
     changes: dict[str, Any] = body.availability_zone.model_dump(exclude_unset=True)
     deps.refuse_nulls(changes, ("enabled",))
-    zone = get_availability_zone(db, name)
-    for key, value in changes.items():
-        setattr(zone, key, value)
+    zone = deps.get_or_404(db, m.AvailabilityZone, name)
+    deps.apply_changes(zone, changes)
     db.commit()
     return deps.respond("availability_zone", s.AvailabilityZoneResponse.dump(zone))
 
@@ -110,14 +92,7 @@ def update_availability_zone(name: str, body: s.AvailabilityZoneUpdateRoot, ctx:
 def delete_availability_zone(name: str, ctx: Ctx, db: Db) -> Response:
     """Delete an availability zone no load balancer uses (else ObjectInUse, 409)."""
     ctx.authorize(RESOURCE, "delete")
-    zone = get_availability_zone(db, name)
-    used = db.scalar(select(func.count()).select_from(m.LoadBalancer)
-                     .where(m.LoadBalancer.availability_zone == zone.name))
-    if used:
-        raise exc.ObjectInUse(object=NAMED, id=zone.name)
-    db.delete(zone)
-    try:
-        db.commit()
-    except IntegrityError:  # a load balancer took it meanwhile
-        raise exc.ObjectInUse(object=NAMED, id=name) from None
-    return deps.no_content()
+    zone = deps.get_or_404(db, m.AvailabilityZone, name)
+    return deps.delete_unused(db, zone,
+                              deps.used_by(db, m.LoadBalancer.availability_zone, zone.name),
+                              exc.ObjectInUse(object="Availability Zone", id=zone.name))

@@ -2,67 +2,41 @@
 (api-ref "Availability Zone Profiles"), admin only.
 
 A profile names a provider and the provider-specific settings
-(``availability_zone_data``) of a zone. The data must be a JSON object the
-provider's ``validate_availability_zone`` accepts: not JSON or not an object
-is a 400 (InvalidOption); what the provider refuses is its 501
-(ProviderUnsupportedOption). While an availability zone uses a profile, its
-provider_name and data cannot change and it cannot be deleted (409
-ObjectInUse); its name can.
+(``availability_zone_data``) of a zone, with the rules of
+:mod:`lbaas.api.profiles`: the data must be a JSON object the provider's
+``validate_availability_zone`` accepts; while an availability zone uses a
+profile, its provider_name and data cannot change and it cannot be deleted.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from lbaas.api import deps
-from lbaas.api.deps import Ctx, Db, Listing, State
-from lbaas.api.query import columns_of, paginate, select_fields
+from lbaas.api import deps, profiles
+from lbaas.api.deps import Ctx, Db, Fields, Listing, State
+from lbaas.api.query import columns_of
 from lbaas.api.schemas import availabilityzoneprofile as s
-from lbaas.common import exceptions as exc
 from lbaas.db import models as m
 
 router = APIRouter(tags=["Availability Zone Profiles"])
 RESOURCE = "availability-zone-profile"
 COLUMNS = columns_of(m.AvailabilityZoneProfile)
-NAMED = "Availability Zone Profile"
+KIND = profiles.ProfileKind(data_field="availability_zone_data",
+                            used_by=m.AvailabilityZone.availability_zone_profile_id,
+                            named="Availability Zone Profile",
+                            check=lambda d: d.validate_availability_zone)
 
 
-def get_availability_zone_profile(db: Session, profile_id: str) -> m.AvailabilityZoneProfile:
-    """The availability zone profile ``profile_id``, else NotFound (404)."""
-    profile = db.get(m.AvailabilityZoneProfile, profile_id)
-    if profile is None:
-        raise exc.NotFound(resource=NAMED, id=profile_id)
-    return profile
-
-
-def _in_use(db: Session, profile_id: str) -> bool:
-    used = db.scalar(select(func.count()).select_from(m.AvailabilityZone)
-                     .where(m.AvailabilityZone.availability_zone_profile_id == profile_id))
-    return bool(used)
-
-
-def _validate(state: deps.ApiState, provider_name: str, zone_data: str) -> None:
-    data = deps.json_object(zone_data, "availability_zone_data")
-    driver = deps.provider_driver(state, provider_name)
-    deps.call_provider(provider_name, driver.validate_availability_zone, data)
-
-
-@router.get("/availabilityzoneprofiles", response_model=s.AvailabilityZoneProfilesRoot)
-def list_availability_zone_profiles(request: Request, ctx: Ctx, db: Db, listing: Listing,
-                                    state: State) -> JSONResponse:
+@router.get("/availabilityzoneprofiles", response_model=s.AvailabilityZoneProfilePage)
+def list_availability_zone_profiles(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List availability zone profiles."""
     ctx.authorize(RESOURCE, "get_all")
-    page = paginate(db, request, listing, select(m.AvailabilityZoneProfile),
-                    m.AvailabilityZoneProfile, COLUMNS, state.settings.api_base_uri)
-    return JSONResponse({
-        "availability_zone_profiles": [
-            select_fields(s.AvailabilityZoneProfileResponse.dump(p), listing.fields)
-            for p in page.rows],
-        "availability_zone_profile_links": page.links})
+    return listing.respond("availability_zone_profiles", select(m.AvailabilityZoneProfile),
+                           m.AvailabilityZoneProfile, COLUMNS,
+                           s.AvailabilityZoneProfileResponse.dump,
+                           links_key="availability_zone_profile_links")
 
 
 @router.post("/availabilityzoneprofiles", status_code=201,
@@ -72,7 +46,7 @@ def create_availability_zone_profile(body: s.AvailabilityZoneProfileCreateRoot, 
     """Create an availability zone profile for an enabled provider."""
     ctx.authorize(RESOURCE, "post")
     data = body.availability_zone_profile
-    _validate(state, data.provider_name, data.availability_zone_data)
+    profiles.validate(state, KIND, data.provider_name, data.availability_zone_data)
     profile = m.AvailabilityZoneProfile(
         id=m.new_id(), name=data.name, provider_name=data.provider_name,
         availability_zone_data=data.availability_zone_data)
@@ -84,14 +58,13 @@ def create_availability_zone_profile(body: s.AvailabilityZoneProfileCreateRoot, 
 
 @router.get("/availabilityzoneprofiles/{profile_id}",
             response_model=s.AvailabilityZoneProfileRoot)
-def show_availability_zone_profile(profile_id: str, request: Request, ctx: Ctx,
+def show_availability_zone_profile(profile_id: str, fields: Fields, ctx: Ctx,
                                    db: Db) -> JSONResponse:
     """Show one availability zone profile."""
     ctx.authorize(RESOURCE, "get_one")
-    profile = get_availability_zone_profile(db, profile_id)
+    profile = deps.get_or_404(db, m.AvailabilityZoneProfile, profile_id)
     return deps.respond("availability_zone_profile",
-                        s.AvailabilityZoneProfileResponse.dump(profile),
-                        fields=deps.fields_of(request))
+                        s.AvailabilityZoneProfileResponse.dump(profile), fields=fields)
 
 
 @router.put("/availabilityzoneprofiles/{profile_id}",
@@ -106,14 +79,8 @@ def update_availability_zone_profile(profile_id: str,
     ctx.authorize(RESOURCE, "put")
     changes = body.availability_zone_profile.model_dump(exclude_unset=True)
     deps.refuse_nulls(changes, ("name", "provider_name", "availability_zone_data"))
-    profile = get_availability_zone_profile(db, profile_id)
-    if {"provider_name", "availability_zone_data"} & changes.keys():
-        if _in_use(db, profile.id):
-            raise exc.ObjectInUse(object=NAMED, id=profile.id)
-        _validate(state, changes.get("provider_name", profile.provider_name),
-                  changes.get("availability_zone_data", profile.availability_zone_data))
-    for key, value in changes.items():
-        setattr(profile, key, value)
+    profile = deps.get_or_404(db, m.AvailabilityZoneProfile, profile_id)
+    profiles.change(db, state, KIND, profile, changes)
     db.commit()
     return deps.respond("availability_zone_profile",
                         s.AvailabilityZoneProfileResponse.dump(profile))
@@ -124,12 +91,5 @@ def update_availability_zone_profile(profile_id: str,
 def delete_availability_zone_profile(profile_id: str, ctx: Ctx, db: Db) -> Response:
     """Delete an availability zone profile no zone uses (else ObjectInUse, 409)."""
     ctx.authorize(RESOURCE, "delete")
-    profile = get_availability_zone_profile(db, profile_id)
-    if _in_use(db, profile.id):
-        raise exc.ObjectInUse(object=NAMED, id=profile.id)
-    db.delete(profile)
-    try:
-        db.commit()
-    except IntegrityError:  # a zone took it meanwhile
-        raise exc.ObjectInUse(object=NAMED, id=profile_id) from None
-    return deps.no_content()
+    profile = deps.get_or_404(db, m.AvailabilityZoneProfile, profile_id)
+    return profiles.delete(db, KIND, profile)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lbaas.api import deps
-from lbaas.api.deps import Ctx, Db, Listing, State
-from lbaas.api.query import columns_of, paginate
+from lbaas.api.deps import Ctx, Db, Fields, Listing
+from lbaas.api.query import columns_of
 from lbaas.api.schemas import flavor as s
 from lbaas.common import exceptions as exc
 from lbaas.db import models as m
@@ -26,14 +25,6 @@ from lbaas.db import models as m
 router = APIRouter(tags=["Flavors"])
 RESOURCE = "flavor"
 COLUMNS = columns_of(m.Flavor)
-
-
-def get_flavor(db: Session, flavor_id: str) -> m.Flavor:
-    """The flavor ``flavor_id``, else NotFound (404)."""
-    flavor = db.get(m.Flavor, flavor_id)
-    if flavor is None:
-        raise exc.NotFound(resource="Flavor", id=flavor_id)
-    return flavor
 
 
 def _name_taken(name: str) -> exc.APIError:
@@ -47,23 +38,11 @@ def _check_name_free(db: Session, name: str, flavor_id: str | None = None) -> No
         raise _name_taken(name)
 
 
-def _commit(db: Session, name: str | None) -> None:
-    try:
-        db.commit()
-    except IntegrityError:  # another request took the name meanwhile
-        db.rollback()
-        raise _name_taken(name or "") from None
-
-
-@router.get("/flavors", response_model=s.FlavorsRoot)
-def list_flavors(request: Request, ctx: Ctx, db: Db, listing: Listing,
-                 state: State) -> JSONResponse:
+@router.get("/flavors", response_model=s.FlavorPage)
+def list_flavors(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List flavors."""
     ctx.authorize(RESOURCE, "get_all")
-    page = paginate(db, request, listing, select(m.Flavor), m.Flavor, COLUMNS,
-                    state.settings.api_base_uri)
-    return deps.respond_list("flavors", [s.FlavorResponse.dump(f) for f in page.rows],
-                             page.links, listing.fields)
+    return listing.respond("flavors", select(m.Flavor), m.Flavor, COLUMNS, s.FlavorResponse.dump)
 
 
 @router.post("/flavors", status_code=201, response_model=s.FlavorRoot)
@@ -80,17 +59,18 @@ def create_flavor(body: s.FlavorCreateRoot, ctx: Ctx, db: Db) -> JSONResponse:
     _check_name_free(db, data.name)
     flavor = m.Flavor(id=m.new_id(), name=data.name, description=data.description,
                       enabled=data.enabled, flavor_profile_id=data.flavor_profile_id)
-    db.add(flavor)
-    _commit(db, data.name)
+    with deps.conflicts_as(db, _name_taken(data.name)):
+        db.add(flavor)
+        db.commit()
     return deps.respond("flavor", s.FlavorResponse.dump(flavor), 201)
 
 
 @router.get("/flavors/{flavor_id}", response_model=s.FlavorRoot)
-def show_flavor(flavor_id: str, request: Request, ctx: Ctx, db: Db) -> JSONResponse:
+def show_flavor(flavor_id: str, fields: Fields, ctx: Ctx, db: Db) -> JSONResponse:
     """Show one flavor."""
     ctx.authorize(RESOURCE, "get_one")
-    return deps.respond("flavor", s.FlavorResponse.dump(get_flavor(db, flavor_id)),
-                        fields=deps.fields_of(request))
+    return deps.respond("flavor", s.FlavorResponse.dump(deps.get_or_404(db, m.Flavor, flavor_id)),
+                        fields=fields)
 
 
 @router.put("/flavors/{flavor_id}", response_model=s.FlavorRoot)
@@ -103,12 +83,12 @@ def update_flavor(flavor_id: str, body: s.FlavorUpdateRoot, ctx: Ctx,
     ctx.authorize(RESOURCE, "put")
     changes: dict[str, Any] = body.flavor.model_dump(exclude_unset=True)
     deps.refuse_nulls(changes, ("name", "enabled"))
-    flavor = get_flavor(db, flavor_id)
+    flavor = deps.get_or_404(db, m.Flavor, flavor_id)
     if "name" in changes:
         _check_name_free(db, changes["name"], flavor.id)
-    for key, value in changes.items():
-        setattr(flavor, key, value)
-    _commit(db, changes.get("name"))
+    with deps.conflicts_as(db, _name_taken(changes.get("name", flavor.name))):
+        deps.apply_changes(flavor, changes)
+        db.commit()
     return deps.respond("flavor", s.FlavorResponse.dump(flavor))
 
 
@@ -116,14 +96,6 @@ def update_flavor(flavor_id: str, body: s.FlavorUpdateRoot, ctx: Ctx,
 def delete_flavor(flavor_id: str, ctx: Ctx, db: Db) -> Response:
     """Delete a flavor no load balancer uses (else ObjectInUse, 409)."""
     ctx.authorize(RESOURCE, "delete")
-    flavor = get_flavor(db, flavor_id)
-    used = db.scalar(select(func.count()).select_from(m.LoadBalancer)
-                     .where(m.LoadBalancer.flavor_id == flavor.id))
-    if used:
-        raise exc.ObjectInUse(object="Flavor", id=flavor.id)
-    db.delete(flavor)
-    try:
-        db.commit()
-    except IntegrityError:  # a load balancer took it meanwhile
-        raise exc.ObjectInUse(object="Flavor", id=flavor_id) from None
-    return deps.no_content()
+    flavor = deps.get_or_404(db, m.Flavor, flavor_id)
+    return deps.delete_unused(db, flavor, deps.used_by(db, m.LoadBalancer.flavor_id, flavor.id),
+                              exc.ObjectInUse(object="Flavor", id=flavor.id))

@@ -67,11 +67,10 @@ def build_graph(db: Session, ctx: RequestContext, state: ApiState, lb: m.LoadBal
 
     for li in listeners:
         default_pool = by_name[li.default_pool.name] if li.default_pool else None
-        new_listener = listener.build_listener(db, ctx, state, lb, li, default_pool)
+        new_listener = listener.build_listener(db, state, lb, li, default_pool)
         for policy_data in li.l7policies:
             redirect = (by_name[policy_data.redirect_pool.name]
                         if policy_data.redirect_pool else None)
-            policy = l7policy.build_l7policy(db, ctx, state, new_listener, policy_data,
-                                             redirect)
+            policy = l7policy.build_l7policy(db, state, new_listener, policy_data, redirect)
             for rule_data in policy_data.rules:
-                l7rule.build_l7rule(db, ctx, state, policy, rule_data)
+                l7rule.build_l7rule(db, state, policy, rule_data)

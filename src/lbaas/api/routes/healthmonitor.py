@@ -23,16 +23,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lbaas.api import deps
-from lbaas.api.deps import ApiState, Ctx, Db, Listing, State
-from lbaas.api.policy import RequestContext
-from lbaas.api.query import columns_of, paginate
+from lbaas.api.deps import ApiState, Ctx, Db, Fields, Listing, State
+from lbaas.api.query import columns_of
 from lbaas.api.schemas import healthmonitor as s
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
@@ -55,12 +53,6 @@ DEFAULT_EXPECTED_CODES = "200"
 _HTTP_DEFAULTS = {"http_method": DEFAULT_HTTP_METHOD, "url_path": DEFAULT_URL_PATH,
                   "expected_codes": DEFAULT_EXPECTED_CODES,
                   "max_retries_down": c.DEFAULT_MAX_RETRIES_DOWN}
-
-
-def get_health_monitor(db: Session, ctx: RequestContext, hm_id: str) -> m.HealthMonitor:
-    """The health monitor ``hm_id`` if the caller may see it, else NotFound (404)."""
-    hm = db.get(m.HealthMonitor, hm_id)
-    return deps.visible_or_404(ctx, hm, "Health Monitor", hm_id)
 
 
 # -- rules ---------------------------------------------------------------------
@@ -137,7 +129,7 @@ def new_health_monitor(pool: m.Pool, data: s.HealthMonitorSingleCreate) -> m.Hea
     return _attach(pool, _create_fields(pool, data), data.tags)
 
 
-def build_health_monitor(db: Session, ctx: RequestContext, state: ApiState, pool: m.Pool,
+def build_health_monitor(db: Session, state: ApiState, pool: m.Pool,
                          data: s.HealthMonitorSingleCreate) -> m.HealthMonitor:
     """Validate ``data``, check the quota and attach a new monitor (OFFLINE) to ``pool``.
 
@@ -145,7 +137,7 @@ def build_health_monitor(db: Session, ctx: RequestContext, state: ApiState, pool
     QuotaExceeded (403), DuplicateHealthMonitor (409) if ``pool`` has one.
     """
     fields = _create_fields(pool, data)
-    deps.check_quota(db, state, pool.project_id or ctx.project_id, "healthmonitor")
+    deps.check_quota(db, state, pool.load_balancer, "healthmonitor")
     if pool.health_monitor is not None:
         raise exc.DuplicateHealthMonitor()
     return _attach(pool, fields, data.tags)
@@ -166,19 +158,13 @@ def _check_update(hm: m.HealthMonitor, changes: dict[str, Any]) -> None:
 
 # -- handlers ------------------------------------------------------------------
 
-@router.get("/healthmonitors", response_model=s.HealthMonitorsRoot)
-def list_health_monitors(request: Request, ctx: Ctx, db: Db, listing: Listing,
-                         state: State) -> JSONResponse:
+@router.get("/healthmonitors", response_model=s.HealthMonitorPage)
+def list_health_monitors(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List health monitors visible to the caller."""
     ctx.authorize(RESOURCE, "get_all")
-    stmt = select(m.HealthMonitor)
-    if not ctx.sees_all_projects:
-        stmt = stmt.where(m.HealthMonitor.project_id == ctx.project_id)
-    page = paginate(db, request, listing, stmt, m.HealthMonitor, COLUMNS,
-                    state.settings.api_base_uri)
-    return deps.respond_list("healthmonitors", [s.HealthMonitorResponse.dump(hm)
-                                                for hm in page.rows],
-                             page.links, listing.fields)
+    stmt = deps.visible_rows(ctx, select(m.HealthMonitor), m.HealthMonitor)
+    return listing.respond("healthmonitors", stmt, m.HealthMonitor, COLUMNS,
+                           s.HealthMonitorResponse.dump)
 
 
 @router.post("/healthmonitors", status_code=201, response_model=s.HealthMonitorRoot)
@@ -186,48 +172,37 @@ def create_health_monitor(body: s.HealthMonitorCreateRoot, ctx: Ctx, db: Db,
                           state: State) -> JSONResponse:
     """Create a health monitor (PENDING_CREATE) for a pool."""
     data = body.healthmonitor
-    pool = deps.visible_or_404(ctx, db.get(m.Pool, data.pool_id), "Pool", data.pool_id)
+    pool = deps.get_visible(db, ctx, m.Pool, data.pool_id)
     ctx.authorize(RESOURCE, "post", pool.project_id)
-    hm = build_health_monitor(db, ctx, state, pool, data)
-    try:
+    hm = build_health_monitor(db, state, pool, data)
+    with deps.conflicts_as(db, exc.DuplicateHealthMonitor()):  # one monitor per pool
         status.begin_create(db, pool.load_balancer_id, [hm], [pool, *pool.listeners])
         db.flush()
-    except IntegrityError:  # another request gave the pool a monitor meanwhile
-        db.rollback()
-        raise exc.DuplicateHealthMonitor() from None
     deps.check_provider(state, pool.load_balancer)
     deps.commit(db, state)
     return deps.respond("healthmonitor", s.HealthMonitorResponse.dump(hm), 201)
 
 
 @router.get("/healthmonitors/{healthmonitor_id}", response_model=s.HealthMonitorRoot)
-def show_health_monitor(healthmonitor_id: str, request: Request, ctx: Ctx,
+def show_health_monitor(healthmonitor_id: str, fields: Fields, ctx: Ctx,
                         db: Db) -> JSONResponse:
     """Show one health monitor."""
-    hm = get_health_monitor(db, ctx, healthmonitor_id)
+    hm = deps.get_visible(db, ctx, m.HealthMonitor, healthmonitor_id)
     ctx.authorize(RESOURCE, "get_one", hm.project_id)
-    return deps.respond("healthmonitor", s.HealthMonitorResponse.dump(hm),
-                        fields=deps.fields_of(request))
+    return deps.respond("healthmonitor", s.HealthMonitorResponse.dump(hm), fields=fields)
 
 
 @router.put("/healthmonitors/{healthmonitor_id}", response_model=s.HealthMonitorRoot)
 def update_health_monitor(healthmonitor_id: str, body: s.HealthMonitorUpdateRoot, ctx: Ctx,
                           db: Db, state: State) -> JSONResponse:
     """Update a health monitor's timing, HTTP check, name, admin state or tags."""
-    hm = get_health_monitor(db, ctx, healthmonitor_id)
+    hm = deps.get_visible(db, ctx, m.HealthMonitor, healthmonitor_id)
     ctx.authorize(RESOURCE, "put", hm.project_id)
     changes = body.healthmonitor.model_dump(exclude_unset=True)
     _check_update(hm, changes)
     pool = hm.pool
     status.begin_update(db, pool.load_balancer_id, hm, [pool, *pool.listeners])
-    for key, value in changes.items():
-        if key == "tags":
-            hm.tags = list(value or [])
-        elif key == "admin_state_up":
-            if value is not None:
-                hm.admin_state_up = value
-        else:
-            setattr(hm, key, value)
+    deps.apply_changes(hm, changes)
     deps.check_provider(state, pool.load_balancer)
     deps.commit(db, state)
     return deps.respond("healthmonitor", s.HealthMonitorResponse.dump(hm))
@@ -236,7 +211,7 @@ def update_health_monitor(healthmonitor_id: str, body: s.HealthMonitorUpdateRoot
 @router.delete("/healthmonitors/{healthmonitor_id}", status_code=204, response_class=Response)
 def delete_health_monitor(healthmonitor_id: str, ctx: Ctx, db: Db, state: State) -> Response:
     """Delete a health monitor; its pool's members are then no longer checked."""
-    hm = get_health_monitor(db, ctx, healthmonitor_id)
+    hm = deps.get_visible(db, ctx, m.HealthMonitor, healthmonitor_id)
     ctx.authorize(RESOURCE, "delete", hm.project_id)
     pool = hm.pool
     status.begin_delete(db, pool.load_balancer_id, hm, [pool, *pool.listeners])

@@ -20,17 +20,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from lbaas.api import deps
-from lbaas.api.deps import ApiState, Ctx, Db, Listing, State
-from lbaas.api.policy import RequestContext
-from lbaas.api.query import columns_of, paginate
-from lbaas.api.routes.l7rule import build_l7rule, get_l7policy
-from lbaas.api.routes.listener import check_pool_protocol, get_listener
+from lbaas.api.deps import ApiState, Ctx, Db, Fields, Listing, State
+from lbaas.api.query import columns_of
+from lbaas.api.routes.l7rule import build_l7rule
+from lbaas.api.routes.listener import check_pool_protocol, pool_of
 from lbaas.api.schemas import l7policy as s
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
@@ -54,18 +53,13 @@ _NEEDS = {REDIRECT_TO_POOL: ("redirect_pool_id", "redirect_pool_id or redirect_p
           REDIRECT_PREFIX: ("redirect_prefix", "redirect_prefix")}
 
 
-@router.get("/l7policies", response_model=s.L7PoliciesRoot)
-def list_l7policies(request: Request, ctx: Ctx, db: Db, listing: Listing,
-                    state: State) -> JSONResponse:
+@router.get("/l7policies", response_model=s.L7PolicyPage)
+def list_l7policies(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List L7 policies visible to the caller (``listener_id`` filters by listener)."""
     ctx.authorize(RESOURCE, "get_all")
     stmt = select(m.L7Policy).options(selectinload(m.L7Policy.rules))
-    if not ctx.sees_all_projects:
-        stmt = stmt.where(m.L7Policy.project_id == ctx.project_id)
-    page = paginate(db, request, listing, stmt, m.L7Policy, COLUMNS,
-                    state.settings.api_base_uri)
-    return deps.respond_list("l7policies", [s.L7PolicyResponse.dump(p) for p in page.rows],
-                             page.links, listing.fields)
+    return listing.respond("l7policies", deps.visible_rows(ctx, stmt, m.L7Policy), m.L7Policy,
+                           COLUMNS, s.L7PolicyResponse.dump)
 
 
 @router.post("/l7policies", status_code=201, response_model=s.L7PolicyRoot)
@@ -74,14 +68,14 @@ def create_l7policy(body: s.L7PolicyCreateRoot, ctx: Ctx, db: Db,
     """Create a policy, with its rules (PENDING_CREATE); listener and load balancer
     go PENDING_UPDATE."""
     data = body.l7policy
-    listener = get_listener(db, ctx, data.listener_id)
+    listener = deps.get_visible(db, ctx, m.Listener, data.listener_id)
     ctx.authorize(RESOURCE, "post", listener.project_id)
-    policy = build_l7policy(db, ctx, state, listener, data, None)
+    policy = build_l7policy(db, state, listener, data, None)
     rules = data.rules or []
     if len(rules) > c.MAX_L7RULES_PER_L7POLICY:
         raise exc.TooManyL7RulesOnL7Policy(id=policy.id)
     for rule in rules:
-        build_l7rule(db, ctx, state, policy, rule)
+        build_l7rule(db, state, policy, rule)
     status.begin_create(db, listener.load_balancer_id, [policy], parents=[listener])
     db.flush()
     deps.check_provider(state, listener.load_balancer)
@@ -90,12 +84,11 @@ def create_l7policy(body: s.L7PolicyCreateRoot, ctx: Ctx, db: Db,
 
 
 @router.get("/l7policies/{l7policy_id}", response_model=s.L7PolicyRoot)
-def show_l7policy(l7policy_id: str, request: Request, ctx: Ctx, db: Db) -> JSONResponse:
+def show_l7policy(l7policy_id: str, fields: Fields, ctx: Ctx, db: Db) -> JSONResponse:
     """Show one L7 policy."""
-    policy = get_l7policy(db, ctx, l7policy_id)
+    policy = deps.get_visible(db, ctx, m.L7Policy, l7policy_id)
     ctx.authorize(RESOURCE, "get_one", policy.project_id)
-    return deps.respond("l7policy", s.L7PolicyResponse.dump(policy),
-                        fields=deps.fields_of(request))
+    return deps.respond("l7policy", s.L7PolicyResponse.dump(policy), fields=fields)
 
 
 @router.put("/l7policies/{l7policy_id}", response_model=s.L7PolicyRoot)
@@ -103,13 +96,14 @@ def update_l7policy(l7policy_id: str, body: s.L7PolicyUpdateRoot, ctx: Ctx, db: 
                     state: State) -> JSONResponse:
     """Change a policy; a redirect field given switches the action to match
     (PENDING_UPDATE)."""
-    policy = get_l7policy(db, ctx, l7policy_id)
+    policy = deps.get_visible(db, ctx, m.L7Policy, l7policy_id)
     ctx.authorize(RESOURCE, "put", policy.project_id)
     listener = policy.listener
     changes = sanitize(body.l7policy.model_dump(exclude_unset=True))
     pool = None
     if changes.get("redirect_pool_id"):
-        pool = _redirect_pool(db, listener, changes["redirect_pool_id"])
+        pool = pool_of(db, listener.load_balancer, changes["redirect_pool_id"])
+        check_pool_protocol(listener.protocol, pool.protocol)
     action = changes.get("action", policy.action)
     redirects = {k: changes.get(k, getattr(policy, k)) for k in _REDIRECTS}
     redirects = _settle(action, redirects)
@@ -121,13 +115,8 @@ def update_l7policy(l7policy_id: str, body: s.L7PolicyUpdateRoot, ctx: Ctx, db: 
         policy.redirect_pool = None
     elif pool is not None:
         policy.redirect_pool = pool
-    for key in ("name", "description"):
-        if key in changes:
-            setattr(policy, key, changes[key])
-    if changes.get("admin_state_up") is not None:
-        policy.admin_state_up = changes["admin_state_up"]
-    if "tags" in changes:
-        policy.tags = list(changes["tags"] or [])
+    deps.apply_changes(policy, {k: v for k, v in changes.items()
+                                if k in ("name", "description", "admin_state_up", "tags")})
     if changes.get("position") is not None:
         _place(listener, policy, changes["position"])
     deps.check_provider(state, listener.load_balancer)
@@ -141,7 +130,7 @@ def delete_l7policy(l7policy_id: str, ctx: Ctx, db: Db, state: State) -> Respons
 
     The listener's other policies are renumbered at once.
     """
-    policy = get_l7policy(db, ctx, l7policy_id)
+    policy = deps.get_visible(db, ctx, m.L7Policy, l7policy_id)
     ctx.authorize(RESOURCE, "delete", policy.project_id)
     listener = policy.listener
     status.begin_delete(db, listener.load_balancer_id, policy, parents=[listener])
@@ -152,7 +141,7 @@ def delete_l7policy(l7policy_id: str, ctx: Ctx, db: Db, state: State) -> Respons
 
 # -- construction and rules ----------------------------------------------------
 
-def build_l7policy(db: Session, ctx: RequestContext, state: ApiState, listener: m.Listener,
+def build_l7policy(db: Session, state: ApiState, listener: m.Listener,
                    data: s.L7PolicySingleCreate, redirect_pool: m.Pool | None,
                    ) -> m.L7Policy:
     """Validate ``data`` and add a new policy to ``listener.l7policies`` at its position.
@@ -163,24 +152,24 @@ def build_l7policy(db: Session, ctx: RequestContext, state: ApiState, listener: 
     Checks the ``l7policy`` quota. Rules are added by the caller
     (:func:`lbaas.api.routes.l7rule.build_l7rule`). Neither locks nor commits.
 
-    Raises ListenerNoChildren (400: PROMETHEUS listener), BadRequest (400:
-    inconsistent action and redirect fields), NotFound (404: the pool is not
-    on the listener's load balancer), ValidationError (400: incompatible pool
-    protocol), QuotaExceeded (403).
+    Raises ListenerNoChildren (400: PROMETHEUS listener), InvalidL7PolicyArgs /
+    InvalidL7PolicyAction (400: inconsistent action and redirect fields),
+    NotFound (404: the pool is not on the listener's load balancer),
+    ValidationError (400: incompatible pool protocol), QuotaExceeded (403).
     """
     if listener.protocol == c.PROMETHEUS:
         raise exc.ListenerNoChildren(protocol=c.PROMETHEUS)
     if redirect_pool is None and isinstance(data, s.L7PolicyCreate) and data.redirect_pool_id:
-        redirect_pool = _redirect_pool(db, listener, data.redirect_pool_id)
-    elif redirect_pool is not None:
-        _check_redirect_pool(listener, redirect_pool)
+        redirect_pool = pool_of(db, listener.load_balancer, data.redirect_pool_id)
+    if redirect_pool is not None:
+        check_pool_protocol(listener.protocol, redirect_pool.protocol)
     fields: dict[str, Any] = {
         "action": data.action, "redirect_url": data.redirect_url,
         "redirect_prefix": data.redirect_prefix, "redirect_http_code": data.redirect_http_code,
         "redirect_pool_id": (redirect_pool.id or "new") if redirect_pool else None}
     fields = sanitize(fields, create=True)
     redirects = _settle(fields["action"], {k: fields.get(k) for k in _REDIRECTS})
-    deps.check_quota(db, state, listener.project_id or "", "l7policy")
+    deps.check_quota(db, state, listener.load_balancer, "l7policy")
     # No autoflush until the policy hangs from its listener: the pool's
     # backref would otherwise flush a policy that is in no session yet.
     with db.no_autoflush:
@@ -198,30 +187,6 @@ def build_l7policy(db: Session, ctx: RequestContext, state: ApiState, listener: 
     return policy
 
 
-def _redirect_pool(db: Session, listener: m.Listener, pool_id: str) -> m.Pool:
-    """Pool ``pool_id`` on ``listener``'s load balancer with a compatible protocol.
-
-    NotFound (404) if it is elsewhere or absent, ValidationError (400) if the
-    listener cannot send to it.
-    """
-    pool = db.get(m.Pool, pool_id)
-    if pool is None or pool.provisioning_status == c.DELETED:
-        raise exc.NotFound(resource="Pool", id=pool_id)
-    _check_redirect_pool(listener, pool)
-    return pool
-
-
-def _check_redirect_pool(listener: m.Listener, pool: m.Pool) -> None:
-    lb = listener.load_balancer
-    if pool.load_balancer is not lb and pool.load_balancer_id != listener.load_balancer_id:
-        raise exc.NotFound(resource="Pool", id=pool.id)
-    check_pool_protocol(listener.protocol, pool.protocol)
-
-
-def _bad_args(reason: str) -> exc.BadRequest:
-    return exc.BadRequest(detail=f"Invalid L7 Policy arguments: {reason}")
-
-
 def sanitize(fields: dict[str, Any], create: bool = False) -> dict[str, Any]:
     """Make ``action`` and the redirect fields of a request consistent.
 
@@ -232,8 +197,9 @@ def sanitize(fields: dict[str, Any], create: bool = False) -> dict[str, Any]:
     then the URL, then the prefix), and a URL or prefix redirect defaults to
     HTTP 302. Unlike Octavia, REJECT also drops a ``redirect_prefix`` rather
     than turning into REDIRECT_PREFIX. Returns the changed copy; raises
-    BadRequest (400, "Invalid L7 Policy arguments: ...") and refuses an
-    empty update ("Invalid update options").
+    InvalidL7PolicyArgs (400, "Invalid L7 Policy arguments: ..."), also for an
+    empty update ("Invalid update options"), and InvalidL7PolicyAction (400)
+    for a create without an action.
     """
     out = dict(fields)
     if "action" in out:
@@ -243,14 +209,14 @@ def sanitize(fields: dict[str, Any], create: bool = False) -> dict[str, Any]:
         elif action in _NEEDS:
             needed, words = _NEEDS[action]
             if not out.get(needed):
-                raise _bad_args(f"{words} must not be None")
+                raise exc.InvalidL7PolicyArgs(msg=f"{words} must not be None")
             if action == REDIRECT_TO_URL:
                 out["redirect_pool_id"] = None
             elif action == REDIRECT_TO_POOL:
                 out["redirect_url"] = None
     if out.get("redirect_pool_id") and (out.get("redirect_url") or out.get("redirect_prefix")):
-        raise _bad_args("Cannot specify redirect_pool_id and redirect_url or redirect_prefix "
-                        "at the same time")
+        raise exc.InvalidL7PolicyArgs(msg="Cannot specify redirect_pool_id and redirect_url "
+                                          "or redirect_prefix at the same time")
     if out.get("redirect_pool_id"):
         out.update(action=REDIRECT_TO_POOL, redirect_url=None, redirect_prefix=None,
                    redirect_http_code=None)
@@ -263,21 +229,21 @@ def sanitize(fields: dict[str, Any], create: bool = False) -> dict[str, Any]:
             if not out.get("redirect_http_code"):
                 out["redirect_http_code"] = DEFAULT_REDIRECT_HTTP_CODE
     if create and "action" not in out:
-        raise exc.BadRequest(detail="Invalid L7 Policy action specified: None")
+        raise exc.InvalidL7PolicyAction(action="None")
     if not out:
-        raise _bad_args("Invalid update options")
+        raise exc.InvalidL7PolicyArgs(msg="Invalid update options")
     return out
 
 
 def _settle(action: str, redirects: dict[str, Any]) -> dict[str, Any]:
     """The redirect fields as stored for ``action``: those it does not use are
-    cleared, the one it needs must be there (BadRequest, 400)."""
+    cleared, the one it needs must be there (InvalidL7PolicyArgs, 400)."""
     keep = _KEEPS[action]
     out = {k: (v if k in keep else None) for k, v in redirects.items()}
     if action in _NEEDS:
         needed, words = _NEEDS[action]
         if not out.get(needed):
-            raise _bad_args(f"{words} must not be None")
+            raise exc.InvalidL7PolicyArgs(msg=f"{words} must not be None")
     return out
 
 

@@ -20,21 +20,19 @@ no certificate store to check them against (Octavia asks Barbican).
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from lbaas.api import deps
-from lbaas.api.deps import ApiState, Ctx, Db, Listing, State
-from lbaas.api.policy import RequestContext
-from lbaas.api.query import columns_of, paginate
+from lbaas.api import deps, tls
+from lbaas.api.deps import ApiState, Ctx, Db, Fields, Listing, State
+from lbaas.api.query import columns_of
 from lbaas.api.schemas import listener as s
+from lbaas.api.schemas.common import Stats, StatsRoot
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
 from lbaas.db import models as m
@@ -43,19 +41,6 @@ from lbaas.worker import status
 router = APIRouter(tags=["Listeners"])
 RESOURCE = "listener"
 COLUMNS = columns_of(m.Listener, aliases={"loadbalancer_id": m.Listener.load_balancer_id})
-
-# Octavia's [api_settings] defaults for TLS-terminating listeners
-# (default_listener_ciphers = CIPHERS_OWASP_SUITE_B, default_listener_tls_versions,
-# default_listener_alpn_protocols).
-DEFAULT_TLS_CIPHERS = (
-    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
-    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305")
-DEFAULT_TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
-DEFAULT_ALPN_PROTOCOLS = ("h2", "http/1.1", "http/1.0")
-TLS_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
 # Header insertion (octavia-lib SUPPORTED_HTTP_HEADERS / SUPPORTED_SSL_HEADERS).
 # A header is inserted when its value is "true" (any case), as Octavia's template.
@@ -68,8 +53,6 @@ HEADER_INSERTION_PROTOCOLS = (c.HTTP, c.TERMINATED_HTTPS)
 # may share a port number only across transports (Octavia's L4_PROTOCOL_MAP).
 L4_PROTOCOL = {c.TCP: c.TCP, c.HTTP: c.TCP, c.HTTPS: c.TCP, c.TERMINATED_HTTPS: c.TCP,
                c.PROMETHEUS: c.TCP, c.UDP: c.UDP, c.SCTP: c.SCTP}
-
-_CIPHER_STRING = re.compile(r"[A-Za-z0-9\-+!:@=_.]+\Z")
 
 # Request fields stored in a listener column of the same name.
 _STORED = tuple(k for k in s.ListenerUpdate.model_fields
@@ -86,24 +69,13 @@ _CREATE_DEFAULTS: dict[str, Any] = {
 }
 
 
-def get_listener(db: Session, ctx: RequestContext, listener_id: str) -> m.Listener:
-    """The listener ``listener_id`` if the caller may see it, else NotFound (404)."""
-    listener = db.get(m.Listener, listener_id)
-    return deps.visible_or_404(ctx, listener, "Listener", listener_id)
-
-
-@router.get("/listeners", response_model=s.ListenersRoot)
-def list_listeners(request: Request, ctx: Ctx, db: Db, listing: Listing,
-                   state: State) -> JSONResponse:
+@router.get("/listeners", response_model=s.ListenerPage)
+def list_listeners(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List listeners visible to the caller (``loadbalancer_id`` filters by load balancer)."""
     ctx.authorize(RESOURCE, "get_all")
     stmt = select(m.Listener).options(selectinload(m.Listener.l7policies))
-    if not ctx.sees_all_projects:
-        stmt = stmt.where(m.Listener.project_id == ctx.project_id)
-    page = paginate(db, request, listing, stmt, m.Listener, COLUMNS,
-                    state.settings.api_base_uri)
-    return deps.respond_list("listeners", [s.ListenerResponse.dump(li) for li in page.rows],
-                             page.links, listing.fields)
+    return listing.respond("listeners", deps.visible_rows(ctx, stmt, m.Listener), m.Listener,
+                           COLUMNS, s.ListenerResponse.dump)
 
 
 @router.post("/listeners", status_code=201, response_model=s.ListenerRoot)
@@ -111,11 +83,13 @@ def create_listener(body: s.ListenerCreateRoot, ctx: Ctx, db: Db,
                     state: State) -> JSONResponse:
     """Create a listener (PENDING_CREATE); its load balancer goes PENDING_UPDATE."""
     data = body.listener
-    lb = deps.visible_or_404(ctx, db.get(m.LoadBalancer, data.loadbalancer_id),
-                             "Load Balancer", data.loadbalancer_id)
+    lb = deps.get_visible(db, ctx, m.LoadBalancer, data.loadbalancer_id)
     ctx.authorize(RESOURCE, "post", lb.project_id)
-    listener = build_listener(db, ctx, state, lb, data, None)
-    _flush(db, listener)
+    listener = build_listener(db, state, lb, data, None)
+    # The table's unique key on protocol and port: a twin committed meanwhile.
+    with deps.conflicts_as(db, exc.DuplicateListenerEntry(protocol=listener.protocol,
+                                                          port=listener.protocol_port)):
+        db.flush()
     status.begin_create(db, lb.id, [listener])
     deps.check_provider(state, lb)
     deps.commit(db, state)
@@ -123,26 +97,25 @@ def create_listener(body: s.ListenerCreateRoot, ctx: Ctx, db: Db,
 
 
 @router.get("/listeners/{listener_id}", response_model=s.ListenerRoot)
-def show_listener(listener_id: str, request: Request, ctx: Ctx, db: Db) -> JSONResponse:
+def show_listener(listener_id: str, fields: Fields, ctx: Ctx, db: Db) -> JSONResponse:
     """Show one listener."""
-    listener = get_listener(db, ctx, listener_id)
+    listener = deps.get_visible(db, ctx, m.Listener, listener_id)
     ctx.authorize(RESOURCE, "get_one", listener.project_id)
-    return deps.respond("listener", s.ListenerResponse.dump(listener),
-                        fields=deps.fields_of(request))
+    return deps.respond("listener", s.ListenerResponse.dump(listener), fields=fields)
 
 
 @router.put("/listeners/{listener_id}", response_model=s.ListenerRoot)
 def update_listener(listener_id: str, body: s.ListenerUpdateRoot, ctx: Ctx, db: Db,
                     state: State) -> JSONResponse:
     """Change a listener; a null resets a field to its default (PENDING_UPDATE)."""
-    listener = get_listener(db, ctx, listener_id)
+    listener = deps.get_visible(db, ctx, m.Listener, listener_id)
     ctx.authorize(RESOURCE, "put", listener.project_id)
     lb = listener.load_balancer
     changes = body.listener.model_dump(exclude_unset=True)
     pool = None
     if changes.get("default_pool_id") is not None:
-        pool = _pool_of(db, lb, changes["default_pool_id"])
-        _check_default_pool(lb, listener.protocol, pool)
+        pool = pool_of(db, lb, changes["default_pool_id"])
+        check_pool_protocol(listener.protocol, pool.protocol)
     values = {k: getattr(listener, k) for k in _STORED}
     values.update({k: v for k, v in changes.items() if k in _STORED})
     values = _with_defaults(listener.protocol, values, resetting=set(changes))
@@ -152,10 +125,8 @@ def update_listener(listener_id: str, body: s.ListenerUpdateRoot, ctx: Ctx, db: 
         setattr(listener, key, value)
     if "default_pool_id" in changes:
         listener.default_pool = pool
-    if changes.get("admin_state_up") is not None:
-        listener.admin_state_up = changes["admin_state_up"]
-    if "tags" in changes:
-        listener.tags = list(changes["tags"] or [])
+    deps.apply_changes(listener, {k: v for k, v in changes.items()
+                                  if k in ("admin_state_up", "tags")})
     deps.check_provider(state, lb)
     deps.commit(db, state)
     return deps.respond("listener", s.ListenerResponse.dump(listener))
@@ -164,27 +135,26 @@ def update_listener(listener_id: str, body: s.ListenerUpdateRoot, ctx: Ctx, db: 
 @router.delete("/listeners/{listener_id}", status_code=204, response_class=Response)
 def delete_listener(listener_id: str, ctx: Ctx, db: Db, state: State) -> Response:
     """Delete a listener and its L7 policies (PENDING_DELETE; the worker removes them)."""
-    listener = get_listener(db, ctx, listener_id)
+    listener = deps.get_visible(db, ctx, m.Listener, listener_id)
     ctx.authorize(RESOURCE, "delete", listener.project_id)
     status.begin_delete(db, listener.load_balancer_id, listener)
     deps.commit(db, state)
     return deps.no_content()
 
 
-@router.get("/listeners/{listener_id}/stats", response_model=s.ListenerStatsRoot)
+@router.get("/listeners/{listener_id}/stats", response_model=StatsRoot)
 def listener_stats(listener_id: str, ctx: Ctx, db: Db) -> JSONResponse:
     """Cumulative traffic counters of one listener (zeros before any traffic)."""
-    listener = get_listener(db, ctx, listener_id)
+    listener = deps.get_visible(db, ctx, m.Listener, listener_id)
     ctx.authorize(RESOURCE, "get_stats", listener.project_id)
     row = db.get(m.ListenerStatistics, listener.id)
-    keys = ("active_connections", "bytes_in", "bytes_out", "request_errors",
-            "total_connections")
-    return deps.respond("stats", {k: int(getattr(row, k) or 0) if row else 0 for k in keys})
+    return deps.respond("stats", {k: int(getattr(row, k) or 0) if row else 0
+                                  for k in Stats.model_fields})
 
 
 # -- construction and rules ----------------------------------------------------
 
-def build_listener(db: Session, ctx: RequestContext, state: ApiState, lb: m.LoadBalancer,
+def build_listener(db: Session, state: ApiState, lb: m.LoadBalancer,
                    data: s.ListenerSingleCreate, default_pool: m.Pool | None,
                    ) -> m.Listener:
     """Validate ``data`` and add a new listener to ``lb.listeners``.
@@ -199,14 +169,14 @@ def build_listener(db: Session, ctx: RequestContext, state: ApiState, lb: m.Load
     the rules in the module doc), DuplicateListenerEntry (409), QuotaExceeded (403).
     """
     if default_pool is None and data.default_pool_id is not None:
-        default_pool = _pool_of(db, lb, data.default_pool_id)
+        default_pool = pool_of(db, lb, data.default_pool_id)
     if default_pool is not None:
-        _check_default_pool(lb, data.protocol, default_pool)
+        check_pool_protocol(data.protocol, default_pool.protocol)
     values = _with_defaults(data.protocol,
                             {k: getattr(data, k) for k in _STORED}, resetting=set(_STORED))
     _check_settings(lb, data.protocol, values, updating=False)
     _check_port_free(lb, data.protocol, data.protocol_port)
-    deps.check_quota(db, state, lb.project_id or "", "listener")
+    deps.check_quota(db, state, lb, "listener")
     listener = m.Listener(
         id=m.new_id(), project_id=lb.project_id, load_balancer_id=lb.id,
         protocol=data.protocol, protocol_port=data.protocol_port,
@@ -217,41 +187,25 @@ def build_listener(db: Session, ctx: RequestContext, state: ApiState, lb: m.Load
     return listener
 
 
-def _flush(db: Session, listener: m.Listener) -> None:
-    """Insert a new listener; a twin committed meanwhile on the same protocol and
-    port (the table's unique key) is a 409, not a 500."""
-    try:
-        db.flush()
-    except IntegrityError:
-        raise exc.DuplicateListenerEntry(protocol=listener.protocol,
-                                         port=listener.protocol_port) from None
-
-
-def _pool_of(db: Session, lb: m.LoadBalancer, pool_id: str) -> m.Pool:
-    """Pool ``pool_id`` of load balancer ``lb``, else NotFound (404) as Octavia."""
+def pool_of(db: Session, lb: m.LoadBalancer, pool_id: str) -> m.Pool:
+    """Pool ``pool_id`` of load balancer ``lb`` (a listener's default pool, an L7
+    policy's redirect pool), else NotFound (404), as Octavia's ``_validate_pool``.
+    """
     pool = db.get(m.Pool, pool_id)
     if pool is None or pool.load_balancer_id != lb.id or pool.provisioning_status == c.DELETED:
         raise exc.NotFound(resource="Pool", id=pool_id)
     return pool
 
 
-def _check_default_pool(lb: m.LoadBalancer, protocol: str, pool: m.Pool) -> None:
-    """A default pool must be on ``lb`` and speak a protocol ``protocol`` can use.
-
-    A pool may be the default pool of several listeners (Octavia allows it).
-    """
-    if protocol == c.PROMETHEUS:
-        raise exc.ListenerNoChildren(protocol=c.PROMETHEUS)
-    if pool.load_balancer is not lb and pool.load_balancer_id != lb.id:
-        raise exc.NotFound(resource="Pool", id=pool.id)
-    check_pool_protocol(protocol, pool.protocol)
-
-
 def check_pool_protocol(listener_protocol: str, pool_protocol: str) -> None:
-    """Raise ValidationError (400) unless a ``listener_protocol`` listener may send
-    to a ``pool_protocol`` pool (VALID_LISTENER_POOL_PROTOCOL_MAP; Octavia's
-    ``BaseController._validate_protocol``).
+    """Raise unless a ``listener_protocol`` listener may send to a ``pool_protocol`` pool.
+
+    A pool may serve several listeners (Octavia allows it). Raises
+    ListenerNoChildren (400) for a PROMETHEUS listener, ValidationError (400)
+    outside VALID_LISTENER_POOL_PROTOCOL_MAP (Octavia's ``_validate_protocol``).
     """
+    if listener_protocol == c.PROMETHEUS:
+        raise exc.ListenerNoChildren(protocol=c.PROMETHEUS)
     if pool_protocol not in c.VALID_LISTENER_POOL_PROTOCOL_MAP[listener_protocol]:
         raise exc.ValidationError(
             detail=f"The pool protocol '{pool_protocol}' is invalid while the listener "
@@ -295,11 +249,7 @@ def _with_defaults(protocol: str, values: dict[str, Any], resetting: set[str],
         if key in resetting and out.get(key) is None:
             out[key] = default
     if _terminates_tls(protocol, out):
-        for key, tls_default in (("tls_ciphers", DEFAULT_TLS_CIPHERS),
-                                 ("tls_versions", list(DEFAULT_TLS_VERSIONS)),
-                                 ("alpn_protocols", list(DEFAULT_ALPN_PROTOCOLS))):
-            if out.get(key) is None:
-                out[key] = tls_default
+        out = tls.with_defaults(out)
     out["insert_headers"] = dict(out.get("insert_headers") or {})
     out["sni_container_refs"] = list(dict.fromkeys(out.get("sni_container_refs") or []))
     out["allowed_cidrs"] = list(dict.fromkeys(out.get("allowed_cidrs") or [])) or None
@@ -337,12 +287,9 @@ def _check_settings(lb: m.LoadBalancer, protocol: str, values: Mapping[str, Any]
     if values.get("client_crl_container_ref") and not values.get("client_ca_tls_container_ref"):
         raise exc.ValidationError(detail="A client authentication CA reference is required to "
                                          "specify a client authentication revocation list.")
-    ciphers = values.get("tls_ciphers")
-    if ciphers is not None and not _CIPHER_STRING.match(ciphers):
-        raise exc.ValidationError(detail="Invalid characters in cipher string. Only "
-                                         "alphanumeric, -, +, !, :, @, =, _, and . are "
-                                         "allowed.")
-    _check_tls_lists(values)
+    tls.check_ciphers(values.get("tls_ciphers"))
+    tls.check_tls_versions(values.get("tls_versions"))
+    tls.check_alpn_protocols(values.get("alpn_protocols"))
     _check_allowed_cidrs(lb, values.get("allowed_cidrs") or [])
     _check_hsts(protocol, values, updating)
 
@@ -358,23 +305,6 @@ def _check_insert_headers(protocol: str, names: list[str]) -> None:
     ssl = [n for n in names if n in SSL_HEADERS]
     if ssl and protocol != c.TERMINATED_HTTPS:
         raise exc.InvalidOption(value=ssl, option=f"{protocol} protocol listener.")
-
-
-def _check_tls_lists(values: Mapping[str, Any]) -> None:
-    versions = values.get("tls_versions")
-    if versions is not None:
-        if not versions:
-            raise exc.ValidationError(detail="Empty TLS version list. Either specify at least "
-                                             "one TLS version or remove this parameter to use "
-                                             "the default.")
-        bad = [v for v in versions if v not in TLS_VERSIONS]
-        if bad:
-            raise exc.ValidationError(detail="Invalid TLS versions: " + ", ".join(bad))
-    alpn = values.get("alpn_protocols")
-    if alpn is not None and not alpn:
-        raise exc.ValidationError(detail="Empty ALPN protocol list. Either specify at least one "
-                                         "ALPN protocol or remove this parameter to use the "
-                                         "default.")
 
 
 def _check_allowed_cidrs(lb: m.LoadBalancer, cidrs: list[str]) -> None:

@@ -9,19 +9,19 @@ health monitor; ``pools``) in one request.
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from lbaas.api import deps
-from lbaas.api.deps import Ctx, Db, Listing, State
+from lbaas.api.deps import Ctx, Db, Fields, Listing, State
 from lbaas.api.policy import RequestContext
-from lbaas.api.query import columns_of, paginate
+from lbaas.api.query import columns_of
 from lbaas.api.routes import fully_populated
 from lbaas.api.schemas import loadbalancer as s
+from lbaas.api.schemas.common import Stats, StatsRoot
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
 from lbaas.db import ipam
@@ -34,25 +34,14 @@ COLUMNS = columns_of(m.LoadBalancer, exclude=("failover_requested", "topology",
                                               "provisioning_status_reason"))
 
 
-def get_load_balancer(db: Session, ctx: RequestContext, lb_id: str) -> m.LoadBalancer:
-    """The load balancer ``lb_id`` if the caller may see it, else NotFound (404)."""
-    lb = db.get(m.LoadBalancer, lb_id)
-    return deps.visible_or_404(ctx, lb, "Load Balancer", lb_id)
-
-
-@router.get("/loadbalancers", response_model=s.LoadBalancersRoot)
-def list_load_balancers(request: Request, ctx: Ctx, db: Db, listing: Listing,
-                        state: State) -> JSONResponse:
+@router.get("/loadbalancers", response_model=s.LoadBalancerPage)
+def list_load_balancers(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List load balancers visible to the caller."""
     ctx.authorize(RESOURCE, "get_all")
     stmt = select(m.LoadBalancer).options(selectinload(m.LoadBalancer.listeners),
                                           selectinload(m.LoadBalancer.pools))
-    if not ctx.sees_all_projects:
-        stmt = stmt.where(m.LoadBalancer.project_id == ctx.project_id)
-    page = paginate(db, request, listing, stmt, m.LoadBalancer, COLUMNS,
-                    state.settings.api_base_uri)
-    return deps.respond_list("loadbalancers", [s.LoadBalancerResponse.dump(lb)
-                                               for lb in page.rows], page.links, listing.fields)
+    return listing.respond("loadbalancers", deps.visible_rows(ctx, stmt, m.LoadBalancer),
+                           m.LoadBalancer, COLUMNS, s.LoadBalancerResponse.dump)
 
 
 @router.post("/loadbalancers", status_code=201,
@@ -69,7 +58,7 @@ def create_load_balancer(body: s.LoadBalancerCreateRoot, ctx: Ctx, db: Db,
         vip_sg_ids=data.vip_sg_ids, operating_status=c.OFFLINE)
     _apply_provider_and_flavor(db, state, lb, data)
     _apply_availability_zone(db, lb, data.availability_zone)
-    deps.check_quota(db, state, project_id, "loadbalancer")
+    deps.check_quota(db, state, lb, "loadbalancer")
     _allocate_vips(db, ctx, state, lb, data)
     lb.tags = list(data.tags or [])
     db.add(lb)
@@ -86,30 +75,22 @@ def create_load_balancer(body: s.LoadBalancerCreateRoot, ctx: Ctx, db: Db,
 
 
 @router.get("/loadbalancers/{loadbalancer_id}", response_model=s.LoadBalancerRoot)
-def show_load_balancer(loadbalancer_id: str, request: Request, ctx: Ctx, db: Db) -> JSONResponse:
+def show_load_balancer(loadbalancer_id: str, fields: Fields, ctx: Ctx, db: Db) -> JSONResponse:
     """Show one load balancer."""
-    lb = get_load_balancer(db, ctx, loadbalancer_id)
+    lb = deps.get_visible(db, ctx, m.LoadBalancer, loadbalancer_id)
     ctx.authorize(RESOURCE, "get_one", lb.project_id)
-    return deps.respond("loadbalancer", s.LoadBalancerResponse.dump(lb),
-                        fields=deps.fields_of(request))
+    return deps.respond("loadbalancer", s.LoadBalancerResponse.dump(lb), fields=fields)
 
 
 @router.put("/loadbalancers/{loadbalancer_id}", response_model=s.LoadBalancerRoot)
 def update_load_balancer(loadbalancer_id: str, body: s.LoadBalancerUpdateRoot, ctx: Ctx,
                          db: Db, state: State) -> JSONResponse:
     """Update name, description, admin_state_up, tags, QoS or security groups."""
-    lb = get_load_balancer(db, ctx, loadbalancer_id)
+    lb = deps.get_visible(db, ctx, m.LoadBalancer, loadbalancer_id)
     ctx.authorize(RESOURCE, "put", lb.project_id)
     changes = body.loadbalancer.model_dump(exclude_unset=True)
     status.begin_update_load_balancer(db, lb)
-    for key, value in changes.items():
-        if key == "tags":
-            lb.tags = list(value or [])
-        elif key == "admin_state_up":
-            if value is not None:
-                lb.admin_state_up = value
-        else:
-            setattr(lb, key, value)
+    deps.apply_changes(lb, changes)
     deps.check_provider(state, lb)
     deps.commit(db, state)
     return deps.respond("loadbalancer", s.LoadBalancerResponse.dump(lb))
@@ -120,7 +101,7 @@ def delete_load_balancer(loadbalancer_id: str, ctx: Ctx, db: Db, state: State,
                          cascade: bool = Query(False, description="Delete the whole tree."),
                          ) -> Response:
     """Delete a load balancer; with ``cascade=true`` everything under it too."""
-    lb = get_load_balancer(db, ctx, loadbalancer_id)
+    lb = deps.get_visible(db, ctx, m.LoadBalancer, loadbalancer_id)
     ctx.authorize(RESOURCE, "delete", lb.project_id)
     if (lb.listeners or lb.pools) and not cascade:
         raise exc.ValidationError(
@@ -135,70 +116,46 @@ def delete_load_balancer(loadbalancer_id: str, ctx: Ctx, db: Db, state: State,
             response_class=Response)
 def failover_load_balancer(loadbalancer_id: str, ctx: Ctx, db: Db, state: State) -> Response:
     """Rebuild the load balancer's data plane from the database (admin)."""
-    lb = get_load_balancer(db, ctx, loadbalancer_id)
+    lb = deps.get_visible(db, ctx, m.LoadBalancer, loadbalancer_id)
     ctx.authorize(RESOURCE, "put_failover", lb.project_id)
     status.begin_failover(db, lb)
     deps.commit(db, state)
     return Response(status_code=202)
 
 
-@router.get("/loadbalancers/{loadbalancer_id}/stats", response_model=s.LoadBalancerStatsRoot)
+@router.get("/loadbalancers/{loadbalancer_id}/stats", response_model=StatsRoot)
 def load_balancer_stats(loadbalancer_id: str, ctx: Ctx, db: Db) -> JSONResponse:
     """Cumulative traffic counters, summed over the load balancer's listeners."""
-    lb = get_load_balancer(db, ctx, loadbalancer_id)
+    lb = deps.get_visible(db, ctx, m.LoadBalancer, loadbalancer_id)
     ctx.authorize(RESOURCE, "get_stats", lb.project_id)
-    st = m.ListenerStatistics
+    keys = list(Stats.model_fields)
     row = db.execute(
-        select(func.coalesce(func.sum(st.active_connections), 0),
-               func.coalesce(func.sum(st.bytes_in), 0),
-               func.coalesce(func.sum(st.bytes_out), 0),
-               func.coalesce(func.sum(st.request_errors), 0),
-               func.coalesce(func.sum(st.total_connections), 0))
-        .join(m.Listener, m.Listener.id == st.listener_id)
+        select(*[func.coalesce(func.sum(getattr(m.ListenerStatistics, k)), 0) for k in keys])
+        .join(m.Listener, m.Listener.id == m.ListenerStatistics.listener_id)
         .where(m.Listener.load_balancer_id == lb.id)).one()
-    keys = ("active_connections", "bytes_in", "bytes_out", "request_errors",
-            "total_connections")
     return deps.respond("stats", {k: int(v) for k, v in zip(keys, row, strict=True)})
 
 
 @router.get("/loadbalancers/{loadbalancer_id}/status", response_model=s.StatusTreeRoot)
 def load_balancer_status(loadbalancer_id: str, ctx: Ctx, db: Db) -> JSONResponse:
     """The status tree: load balancer -> listeners -> pools -> health monitor, members."""
-    lb = get_load_balancer(db, ctx, loadbalancer_id)
+    lb = deps.get_visible(db, ctx, m.LoadBalancer, loadbalancer_id)
     ctx.authorize(RESOURCE, "get_status", lb.project_id)
     graph.load_graph(db, lb.id)
-    tree = s.LoadBalancerStatus.model_validate({
-        "id": lb.id, "name": lb.name, "operating_status": lb.operating_status,
-        "provisioning_status": lb.provisioning_status,
-        "listeners": [_listener_status(li) for li in lb.listeners],
-    })
-    return JSONResponse({"statuses": {"loadbalancer": tree.model_dump(mode="json")}})
+    tree = s.LoadBalancerStatus.dump(lb, listeners=[
+        s.ListenerStatus.dump(li, pools=_pools_used_by(li)) for li in lb.listeners])
+    return JSONResponse({"statuses": {"loadbalancer": tree}})
 
 
-def _listener_status(li: m.Listener) -> dict[str, Any]:
+def _pools_used_by(listener: m.Listener) -> list[m.Pool]:
+    """The listener's default pool and the redirect pools of its enabled L7 policies that
+    have rules, each once (Octavia's ``Listener.pools``: the pools it really uses)."""
     pools: dict[str, m.Pool] = {}
-    if li.default_pool is not None:
-        pools[li.default_pool.id] = li.default_pool
-    for policy in li.l7policies:
-        if policy.redirect_pool is not None:
-            pools.setdefault(policy.redirect_pool.id, policy.redirect_pool)
-    return {"id": li.id, "name": li.name, "operating_status": li.operating_status,
-            "provisioning_status": li.provisioning_status,
-            "pools": [_pool_status(p) for p in pools.values()]}
-
-
-def _pool_status(p: m.Pool) -> dict[str, Any]:
-    hm = p.health_monitor
-    return {"id": p.id, "name": p.name, "operating_status": p.operating_status,
-            "provisioning_status": p.provisioning_status,
-            "health_monitor": None if hm is None else {
-                "id": hm.id, "name": hm.name, "type": hm.type,
-                "provisioning_status": hm.provisioning_status,
-                "operating_status": hm.operating_status},
-            "members": [{"id": mb.id, "name": mb.name, "operating_status": mb.operating_status,
-                         "provisioning_status": mb.provisioning_status,
-                         "address": mb.address, "protocol_port": mb.protocol_port}
-                        for mb in p.members]}
+    for pool in (listener.default_pool, *[p.redirect_pool for p in listener.l7policies
+                                          if p.admin_state_up and p.rules]):
+        if pool is not None:
+            pools.setdefault(pool.id, pool)
+    return list(pools.values())
 
 
 # -- create helpers ---------------------------------------------------------
@@ -213,19 +170,15 @@ def _apply_provider_and_flavor(db: Session, state: deps.ApiState, lb: m.LoadBala
         if not flavor.enabled:
             raise exc.DisabledOption(option="flavor", value=data.flavor_id)
         profile_provider = flavor.flavor_profile.provider_name
-        if provider is not None and (c.PROVIDER_ALIASES.get(provider, provider)
-                                     != c.PROVIDER_ALIASES.get(profile_provider,
-                                                               profile_provider)):
+        if provider is not None and (deps.driver_name(provider)
+                                     != deps.driver_name(profile_provider)):
             raise exc.ProviderFlavorMismatch(flav=data.flavor_id, prov=provider)
         provider = profile_provider
         flavor_data = json.loads(flavor.flavor_profile.flavor_data or "{}")
         lb.topology = flavor_data.get("loadbalancer_topology", c.TOPOLOGY_SINGLE)
         lb.flavor_id = flavor.id
     provider = provider or state.settings.default_provider
-    if provider not in state.settings.enabled_providers:
-        raise exc.ProviderNotEnabled(prov=provider)
-    if c.PROVIDER_ALIASES.get(provider, provider) not in state.drivers:
-        raise exc.ProviderNotFound(prov=provider)
+    deps.provider_driver(state, provider)
     lb.provider = provider
 
 
@@ -240,19 +193,6 @@ def _apply_availability_zone(db: Session, lb: m.LoadBalancer, name: str | None) 
     lb.availability_zone = zone.name
 
 
-def _usable_subnet(db: Session, ctx: RequestContext, subnet_id: str) -> m.Subnet:
-    subnet = db.get(m.Subnet, subnet_id)
-    if subnet is None or not (subnet.project_id == ctx.project_id
-                              or _may_use(ctx, subnet.network)):
-        raise exc.InvalidSubresource(resource="Subnet", id=subnet_id)
-    return subnet
-
-
-def _may_use(ctx: RequestContext, network: m.Network) -> bool:
-    return (network.shared or network.project_id in (None, ctx.project_id)
-            or ctx.is_lb_admin)
-
-
 def _allocate_vips(db: Session, ctx: RequestContext, state: deps.ApiState,
                    lb: m.LoadBalancer, data: s.LoadBalancerCreate) -> None:
     """Pick the VIP subnet and take the VIP (and additional VIPs) from it."""
@@ -262,14 +202,12 @@ def _allocate_vips(db: Session, ctx: RequestContext, state: deps.ApiState,
             raise exc.InvalidSubresource(resource="Port", id=data.vip_port_id)
         raise exc.VIPAddressConflict(msg=f"port {port.id} is already in use")
     if data.vip_subnet_id is not None:
-        subnet = _usable_subnet(db, ctx, data.vip_subnet_id)
+        subnet = deps.usable_subnet(db, ctx, data.vip_subnet_id)
         if data.vip_network_id is not None and subnet.network_id != data.vip_network_id:
             raise exc.ValidationError(
                 detail=f"Subnet {subnet.id} is not on network {data.vip_network_id}.")
     elif data.vip_network_id is not None:
-        network = db.get(m.Network, data.vip_network_id)
-        if network is None or not _may_use(ctx, network):
-            raise exc.InvalidSubresource(resource="Network", id=data.vip_network_id)
+        network = deps.usable_network(db, ctx, data.vip_network_id)
         candidates = [sn for sn in network.subnets
                       if data.vip_address is None or ipam.in_subnet(sn, data.vip_address)]
         if not candidates:
@@ -285,7 +223,7 @@ def _allocate_vips(db: Session, ctx: RequestContext, state: deps.ApiState,
     lb.vip_network_id = subnet.network_id
     extra = []
     for vip in data.additional_vips:
-        extra_subnet = _usable_subnet(db, ctx, vip.subnet_id)
+        extra_subnet = deps.usable_subnet(db, ctx, vip.subnet_id)
         extra_port = ipam.allocate(db, extra_subnet, lb.id, vip.ip_address)
         extra.append({"subnet_id": extra_subnet.id, "ip_address": extra_port.ip_address,
                       "port_id": extra_port.id})

@@ -18,20 +18,17 @@ Octavia), new ones are created, and members left out are deleted unless
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lbaas.api import deps
-from lbaas.api.deps import ApiState, Ctx, Db, Listing, State
+from lbaas.api.deps import ApiState, Ctx, Db, Fields, Listing, State
 from lbaas.api.policy import RequestContext
-from lbaas.api.query import columns_of, paginate
+from lbaas.api.query import columns_of
 from lbaas.api.schemas import member as s
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
@@ -44,24 +41,19 @@ COLUMNS = columns_of(m.Member)
 
 # Octavia's [networking] reserved_ips default: the cloud metadata address.
 RESERVED_ADDRESSES = frozenset({"169.254.169.254"})
-SRIOV_REFUSED = "The load balancer flavor does not allow SR-IOV member ports."
 # What a batch update resets when an entry leaves a field out (Octavia's MemberPOST defaults).
 BATCH_DEFAULTS = ("admin_state_up", "weight", "backup", "monitor_address", "monitor_port")
 BATCH_IF_GIVEN = ("name", "tags", "subnet_id")
+# What a null resets in an update (Octavia's MemberPUT).
+NULL_DEFAULTS = {"weight": c.DEFAULT_WEIGHT, "backup": False}
 
 
-def get_pool(db: Session, ctx: RequestContext, pool_id: str) -> m.Pool:
-    """The pool ``pool_id`` if the caller may see it, else NotFound (404)."""
-    pool = db.get(m.Pool, pool_id)
-    return deps.visible_or_404(ctx, pool, "Pool", pool_id)
-
-
-def get_member(db: Session, ctx: RequestContext, pool: m.Pool, member_id: str) -> m.Member:
-    """Member ``member_id`` of ``pool``, else NotFound (404), also for another pool's."""
-    member = db.get(m.Member, member_id)
-    if member is not None and member.pool_id != pool.id:
-        member = None
-    return deps.visible_or_404(ctx, member, "Member", member_id)
+def _pool_and_member(db: Session, ctx: RequestContext, pool_id: str,
+                     member_id: str) -> tuple[m.Pool, m.Member]:
+    """The pool in the path and its member, else NotFound (404), also for
+    another pool's member."""
+    pool = deps.get_visible(db, ctx, m.Pool, pool_id)
+    return pool, deps.get_visible(db, ctx, m.Member, member_id, pool_id=pool.id)
 
 
 # -- rules ---------------------------------------------------------------------
@@ -73,29 +65,21 @@ def check_address(address: str) -> None:
         raise exc.InvalidOption(value=exploded, option="member address")
 
 
-def check_subnet(db: Session, ctx: RequestContext, subnet_id: str) -> None:
-    """Raise InvalidSubresource (400, "Subnet <id> not found.") unless the caller may use it.
-
-    Usable: the subnet exists and its network is shared, unowned, the
-    caller's, or the caller is a load-balancer admin.
-    """
-    subnet = db.get(m.Subnet, subnet_id)
-    network = subnet.network if subnet is not None else None
-    if network is None or not (network.shared or network.project_id in (None, ctx.project_id)
-                               or ctx.is_lb_admin):
-        raise exc.InvalidSubresource(resource="Subnet", id=subnet_id)
+def _check_subnet(db: Session, ctx: RequestContext, subnet_id: str | None,
+                  usable: set[str]) -> None:
+    """InvalidSubresource (400) unless the caller may use subnet ``subnet_id``
+    (:func:`lbaas.api.deps.usable_subnet`); ``usable`` remembers those checked."""
+    if subnet_id is not None and subnet_id not in usable:
+        deps.usable_subnet(db, ctx, subnet_id)
+        usable.add(subnet_id)
 
 
 def _check_new(db: Session, ctx: RequestContext, data: s.MemberSingleCreate,
                usable_subnets: set[str] | None = None) -> None:
     check_address(data.address)
-    if data.subnet_id is not None and (usable_subnets is None
-                                       or data.subnet_id not in usable_subnets):
-        check_subnet(db, ctx, data.subnet_id)
-        if usable_subnets is not None:
-            usable_subnets.add(data.subnet_id)
+    _check_subnet(db, ctx, data.subnet_id, set() if usable_subnets is None else usable_subnets)
     if data.request_sriov:
-        raise exc.BadRequest(detail=SRIOV_REFUSED)
+        raise exc.MemberSRIOVDisabled()
 
 
 def _check_unique(pool: m.Pool, address: str, port: int) -> None:
@@ -122,7 +106,7 @@ def new_member(db: Session, ctx: RequestContext, pool: m.Pool,
 
     For :func:`lbaas.api.routes.pool.build_pool`, which checks the quotas of
     the whole tree first. Raises InvalidOption / InvalidSubresource /
-    BadRequest (400), DuplicateMemberEntry (409).
+    MemberSRIOVDisabled (400), DuplicateMemberEntry (409).
     """
     _check_new(db, ctx, data)
     _check_unique(pool, data.address, data.protocol_port)
@@ -134,55 +118,37 @@ def build_member(db: Session, ctx: RequestContext, state: ApiState, pool: m.Pool
     """Validate ``data``, check the quota and append a new member to ``pool``.
 
     No locking, no commit. Raises InvalidOption (reserved address),
-    InvalidSubresource (unknown subnet), BadRequest (SR-IOV) (400),
+    InvalidSubresource (unknown subnet), MemberSRIOVDisabled (400),
     QuotaExceeded (403), DuplicateMemberEntry (409).
     """
     _check_new(db, ctx, data)
-    deps.check_quota(db, state, pool.project_id or ctx.project_id, "member")
+    deps.check_quota(db, state, pool.load_balancer, "member")
     _check_unique(pool, data.address, data.protocol_port)
     return _attach(pool, data)
 
 
-@contextmanager
-def _races_as_conflicts(db: Session, member: m.Member | None = None) -> Iterator[None]:
-    """Turn a unique-constraint failure on flush into a 409 instead of a 500.
-
-    The duplicate checks run before the load balancer is locked; a request
-    that added the same address+port meanwhile (and finished) is caught here.
-    """
-    key = (member.address, member.protocol_port) if member is not None else None
-    try:
-        yield
-    except IntegrityError:
-        db.rollback()
-        if key is not None:
-            raise exc.DuplicateMemberEntry(ip_address=key[0], port=key[1]) from None
-        raise exc.Conflict(detail="Another member on this pool is already using one of the "
-                                  "requested addresses and protocol ports.") from None
-
-
 # -- handlers ------------------------------------------------------------------
 
-@router.get("/pools/{pool_id}/members", response_model=s.MembersRoot)
-def list_members(pool_id: str, request: Request, ctx: Ctx, db: Db, listing: Listing,
-                 state: State) -> JSONResponse:
+@router.get("/pools/{pool_id}/members", response_model=s.MemberPage)
+def list_members(pool_id: str, ctx: Ctx, db: Db, listing: Listing) -> JSONResponse:
     """List the members of a pool."""
-    pool = get_pool(db, ctx, pool_id)
+    pool = deps.get_visible(db, ctx, m.Pool, pool_id)
     ctx.authorize(RESOURCE, "get_all", pool.project_id)
-    stmt = select(m.Member).where(m.Member.pool_id == pool.id)
-    page = paginate(db, request, listing, stmt, m.Member, COLUMNS, state.settings.api_base_uri)
-    return deps.respond_list("members", [s.MemberResponse.dump(mb) for mb in page.rows],
-                             page.links, listing.fields)
+    return listing.respond("members", select(m.Member).where(m.Member.pool_id == pool.id),
+                           m.Member, COLUMNS, s.MemberResponse.dump)
 
 
 @router.post("/pools/{pool_id}/members", status_code=201, response_model=s.MemberRoot)
 def create_member(pool_id: str, body: s.MemberCreateRoot, ctx: Ctx, db: Db,
                   state: State) -> JSONResponse:
     """Create a member (PENDING_CREATE) in a pool."""
-    pool = get_pool(db, ctx, pool_id)
+    pool = deps.get_visible(db, ctx, m.Pool, pool_id)
     ctx.authorize(RESOURCE, "post", pool.project_id)
     member = build_member(db, ctx, state, pool, body.member)
-    with _races_as_conflicts(db, member):
+    # The duplicate check ran before the load balancer was locked: a request
+    # that added the same address and port meanwhile is caught by the table's key.
+    with deps.conflicts_as(db, exc.DuplicateMemberEntry(ip_address=member.address,
+                                                        port=member.protocol_port)):
         status.begin_create(db, pool.load_balancer_id, [member], [pool, *pool.listeners])
         db.flush()
     deps.check_provider(state, pool.load_balancer)
@@ -201,7 +167,7 @@ def batch_update_members(pool_id: str, body: s.MembersBatchRoot, ctx: Ctx, db: D
     Raises ValidationError (400) if one member is listed twice,
     DuplicateMemberEntry (409) if a new address+port is listed twice.
     """
-    pool = get_pool(db, ctx, pool_id)
+    pool = deps.get_visible(db, ctx, m.Pool, pool_id)
     ctx.authorize(RESOURCE, "post", pool.project_id)
     ctx.authorize(RESOURCE, "put", pool.project_id)
     if not additive_only:
@@ -214,9 +180,11 @@ def batch_update_members(pool_id: str, body: s.MembersBatchRoot, ctx: Ctx, db: D
         return Response(status_code=202)
     growth = len(plan.new) - len(plan.deleted)
     if growth > 0:
-        deps.check_quota(db, state, pool.project_id or ctx.project_id, "member", adding=growth)
+        deps.check_quota(db, state, lb, "member", adding=growth)
     created = [_attach(pool, data) for data in plan.new]
-    with _races_as_conflicts(db):
+    with deps.conflicts_as(db, exc.Conflict(detail=(
+            "Another member on this pool is already using one of the requested addresses "
+            "and protocol ports."))):
         status.begin_batch(db, lb.id, created, [mb for mb, _ in plan.updates], plan.deleted,
                            [pool, *pool.listeners])
         for member, data in plan.updates:
@@ -256,9 +224,7 @@ def _plan_batch(db: Session, ctx: RequestContext, pool: m.Pool, entries: list[s.
             raise exc.DuplicateMemberEntry(ip_address=data.address, port=data.protocol_port)
         listed.add(key)
         if key in existing:
-            if data.subnet_id is not None and data.subnet_id not in subnets:
-                check_subnet(db, ctx, data.subnet_id)
-                subnets.add(data.subnet_id)
+            _check_subnet(db, ctx, data.subnet_id, subnets)
             plan.updates.append((existing[key], data))
         else:
             _check_new(db, ctx, data, subnets)
@@ -269,47 +235,31 @@ def _plan_batch(db: Session, ctx: RequestContext, pool: m.Pool, entries: list[s.
 
 
 def _apply_batch_entry(member: m.Member, data: s.MemberCreate) -> None:
-    for name in BATCH_DEFAULTS:
-        setattr(member, name, getattr(data, name))
-    for name in BATCH_IF_GIVEN:
-        if name in data.model_fields_set:
-            value = getattr(data, name)
-            if name == "tags":
-                member.tags = list(value or [])
-            else:
-                setattr(member, name, value)
+    deps.apply_changes(member, {
+        **{name: getattr(data, name) for name in BATCH_DEFAULTS},
+        **{name: getattr(data, name) for name in BATCH_IF_GIVEN
+           if name in data.model_fields_set}}, keep_on_null=())
 
 
 @router.get("/pools/{pool_id}/members/{member_id}", response_model=s.MemberRoot)
-def show_member(pool_id: str, member_id: str, request: Request, ctx: Ctx,
+def show_member(pool_id: str, member_id: str, fields: Fields, ctx: Ctx,
                 db: Db) -> JSONResponse:
     """Show one member."""
-    member = get_member(db, ctx, get_pool(db, ctx, pool_id), member_id)
+    _pool, member = _pool_and_member(db, ctx, pool_id, member_id)
     ctx.authorize(RESOURCE, "get_one", member.project_id)
-    return deps.respond("member", s.MemberResponse.dump(member), fields=deps.fields_of(request))
+    return deps.respond("member", s.MemberResponse.dump(member), fields=fields)
 
 
 @router.put("/pools/{pool_id}/members/{member_id}", response_model=s.MemberRoot)
 def update_member(pool_id: str, member_id: str, body: s.MemberUpdateRoot, ctx: Ctx, db: Db,
                   state: State) -> JSONResponse:
     """Update a member's weight, backup flag, monitor address/port, name, state or tags."""
-    pool = get_pool(db, ctx, pool_id)
-    member = get_member(db, ctx, pool, member_id)
+    pool, member = _pool_and_member(db, ctx, pool_id, member_id)
     ctx.authorize(RESOURCE, "put", member.project_id)
     changes = body.member.model_dump(exclude_unset=True)
     status.begin_update(db, pool.load_balancer_id, member, [pool, *pool.listeners])
-    for key, value in changes.items():
-        if key == "tags":
-            member.tags = list(value or [])
-        elif key == "admin_state_up":
-            if value is not None:
-                member.admin_state_up = value
-        elif key == "weight":
-            member.weight = c.DEFAULT_WEIGHT if value is None else value
-        elif key == "backup":
-            member.backup = bool(value)
-        else:
-            setattr(member, key, value)
+    deps.apply_changes(member, {k: NULL_DEFAULTS[k] if v is None and k in NULL_DEFAULTS else v
+                                for k, v in changes.items()})
     deps.check_provider(state, pool.load_balancer)
     deps.commit(db, state)
     return deps.respond("member", s.MemberResponse.dump(member))
@@ -319,8 +269,7 @@ def update_member(pool_id: str, member_id: str, body: s.MemberUpdateRoot, ctx: C
                response_class=Response)
 def delete_member(pool_id: str, member_id: str, ctx: Ctx, db: Db, state: State) -> Response:
     """Delete a member."""
-    pool = get_pool(db, ctx, pool_id)
-    member = get_member(db, ctx, pool, member_id)
+    pool, member = _pool_and_member(db, ctx, pool_id, member_id)
     ctx.authorize(RESOURCE, "delete", member.project_id)
     status.begin_delete(db, pool.load_balancer_id, member, [pool, *pool.listeners])
     deps.commit(db, state)

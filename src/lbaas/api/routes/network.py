@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from lbaas.api import deps
-from lbaas.api.deps import Ctx, Db, Listing, State
+from lbaas.api.deps import Ctx, Db, Fields, Listing
 from lbaas.api.policy import RequestContext
-from lbaas.api.query import columns_of, paginate
+from lbaas.api.query import columns_of
 from lbaas.api.schemas import network as s
 from lbaas.common import exceptions as exc
 from lbaas.db import models as m
@@ -43,19 +42,15 @@ def get_network(db: Session, ctx: RequestContext, network_id: str) -> m.Network:
     return network
 
 
-@router.get("/networks", response_model=s.NetworksRoot)
-def list_networks(request: Request, ctx: Ctx, db: Db, listing: Listing,
-                  state: State) -> JSONResponse:
+@router.get("/networks", response_model=s.NetworkPage)
+def list_networks(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List the networks the caller may see (its project's and the shared ones)."""
     ctx.authorize(RESOURCE, "get_all")
     stmt = select(m.Network).options(selectinload(m.Network.subnets))
     if not ctx.sees_all_projects:
         stmt = stmt.where(or_(m.Network.shared.is_(True),
                               m.Network.project_id == ctx.project_id))
-    page = paginate(db, request, listing, stmt, m.Network, COLUMNS,
-                    state.settings.api_base_uri)
-    return deps.respond_list("networks", [s.NetworkResponse.dump(n) for n in page.rows],
-                             page.links, listing.fields)
+    return listing.respond("networks", stmt, m.Network, COLUMNS, s.NetworkResponse.dump)
 
 
 @router.post("/networks", status_code=201, response_model=s.NetworkRoot)
@@ -73,12 +68,11 @@ def create_network(body: s.NetworkCreateRoot, ctx: Ctx, db: Db) -> JSONResponse:
 
 
 @router.get("/networks/{network_id}", response_model=s.NetworkRoot)
-def show_network(network_id: str, request: Request, ctx: Ctx, db: Db) -> JSONResponse:
+def show_network(network_id: str, fields: Fields, ctx: Ctx, db: Db) -> JSONResponse:
     """Show one network."""
     network = get_network(db, ctx, network_id)
     ctx.authorize(RESOURCE, "get_one")
-    return deps.respond("network", s.NetworkResponse.dump(network),
-                        fields=deps.fields_of(request))
+    return deps.respond("network", s.NetworkResponse.dump(network), fields=fields)
 
 
 @router.put("/networks/{network_id}", response_model=s.NetworkRoot)
@@ -96,8 +90,7 @@ def update_network(network_id: str, body: s.NetworkUpdateRoot, ctx: Ctx,
     if changes.get("shared") is False and network.shared and _other_projects_on(db, network):
         raise exc.Conflict(detail=f"Unable to reconfigure sharing settings for network "
                                   f"{network.id}. Multiple tenants are using it.")
-    for key, value in changes.items():
-        setattr(network, key, value)
+    deps.apply_changes(network, changes, keep_on_null=())
     db.commit()
     return deps.respond("network", s.NetworkResponse.dump(network))
 
@@ -116,17 +109,8 @@ def delete_network(network_id: str, ctx: Ctx, db: Db) -> Response:
     """Delete a network and its subnets (admin); a 409 while VIPs are on it."""
     network = get_network(db, ctx, network_id)
     ctx.authorize(RESOURCE, "delete")
-    if db.scalar(select(m.Port.id).where(m.Port.network_id == network.id).limit(1)):
-        raise _in_use(network.id)
-    db.delete(network)
-    try:
-        db.commit()
-    except IntegrityError:  # a VIP was taken on it meanwhile
-        raise _in_use(network_id) from None
-    return deps.no_content()
-
-
-def _in_use(network_id: str) -> exc.APIError:
     # Neutron's NetworkInUse.
-    return exc.Conflict(detail=f"Unable to complete operation on network {network_id}. "
-                               "There are one or more ports still in use on the network.")
+    in_use = exc.Conflict(detail=f"Unable to complete operation on network {network.id}. "
+                                 "There are one or more ports still in use on the network.")
+    return deps.delete_unused(db, network, deps.used_by(db, m.Port.network_id, network.id),
+                              in_use)

@@ -15,34 +15,33 @@ Rules (Octavia ``api/v2/controllers/pool.py`` and ``common/validate.py``):
   APP_COOKIE; ``persistence_timeout`` (seconds) and
   ``persistence_granularity`` only for UDP/SCTP pools, which take SOURCE_IP
   persistence only;
-- TLS towards members: a CRL needs a CA; cipher strings are OpenSSL's
-  characters; with ``tls_enabled`` the ciphers, TLS versions and ALPN
-  protocols default to :data:`DEFAULT_TLS_CIPHERS`,
-  :data:`DEFAULT_TLS_VERSIONS`, :data:`DEFAULT_ALPN_PROTOCOLS` (Octavia's
-  ``[api_settings]`` defaults). Certificate references are stored as given
-  (there is no certificate store to check them against).
+- TLS towards members: a CRL needs a CA; ciphers, TLS versions and ALPN
+  protocols follow :mod:`lbaas.api.tls` and default to Octavia's
+  ``[api_settings]`` defaults with ``tls_enabled``. Certificate references
+  are stored as given (there is no certificate store to check them against).
 
 :func:`build_pool` also serves the fully-populated load balancer create.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from lbaas.api import deps
-from lbaas.api.deps import ApiState, Ctx, Db, Listing, State
+from lbaas.api import deps, tls
+from lbaas.api.deps import ApiState, Ctx, Db, Fields, Listing, State
 from lbaas.api.policy import RequestContext
-from lbaas.api.query import columns_of, paginate
+from lbaas.api.query import columns_of
 from lbaas.api.routes import healthmonitor, member
+from lbaas.api.routes.listener import check_pool_protocol
 from lbaas.api.schemas import pool as s
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
+from lbaas.common import validate
 from lbaas.db import models as m
 from lbaas.worker import status
 
@@ -50,56 +49,22 @@ router = APIRouter(tags=["Pools"])
 RESOURCE = "pool"
 COLUMNS = columns_of(m.Pool, aliases={"loadbalancer_id": m.Pool.load_balancer_id})
 
-# Octavia's [api_settings] default_pool_ciphers / _tls_versions / _alpn_protocols.
-DEFAULT_TLS_CIPHERS = (
-    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
-    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305")
-DEFAULT_TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
-DEFAULT_ALPN_PROTOCOLS = ("h2", "http/1.1", "http/1.0")
-# Octavia's TLS_ALL_VERSIONS, oldest first.
-TLS_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
-
-_CIPHER_STRING = re.compile(r"^[A-Za-z0-9\-+!:@=_.]+\Z")
-# Characters RFC 6265 forbids in a cookie name (Octavia check_session_persistence).
-_BAD_COOKIE_CHARS = re.compile(
-    r"[\x00-\x20\x22\x28-\x29\x2c\x2f\x3a-\x40\x5b-\x5d\x7b\x7d\x7f]+")
-_LATIN1 = re.compile(r"[\x00-\xff]+")
 _UDP_SCTP = (c.UDP, c.SCTP)
 TLS_FIELDS = ("tls_enabled", "tls_container_ref", "ca_tls_container_ref", "crl_container_ref",
               "tls_ciphers", "tls_versions", "alpn_protocols")
 
 
-def get_pool(db: Session, ctx: RequestContext, pool_id: str) -> m.Pool:
-    """The pool ``pool_id`` if the caller may see it, else NotFound (404)."""
-    return deps.visible_or_404(ctx, db.get(m.Pool, pool_id), "Pool", pool_id)
-
-
 # -- rules ---------------------------------------------------------------------
-
-def check_listener_protocol(listener: m.Listener, pool_protocol: str) -> None:
-    """Raise unless a ``pool_protocol`` pool may serve ``listener``.
-
-    ListenerNoChildren (400) for PROMETHEUS listeners, ValidationError (400)
-    for a protocol outside VALID_LISTENER_POOL_PROTOCOL_MAP.
-    """
-    if listener.protocol == c.PROMETHEUS:
-        raise exc.ListenerNoChildren(protocol=c.PROMETHEUS)
-    if pool_protocol not in c.VALID_LISTENER_POOL_PROTOCOL_MAP.get(listener.protocol, ()):
-        raise exc.ValidationError(detail=(
-            f"The pool protocol '{pool_protocol}' is invalid while the listener protocol "
-            f"is '{listener.protocol}'."))
-
 
 def check_session_persistence(protocol: str, sp: dict[str, Any] | None,
                               updating: bool = False) -> None:
     """Raise ValidationError (400) if ``sp`` does not suit a ``protocol`` pool.
 
     ``sp`` has the keys type, cookie_name, persistence_timeout,
-    persistence_granularity (None when not given). The texts are Octavia's,
-    including the one that differs between create and update.
+    persistence_granularity (None when not given). The texts are Octavia's
+    (``validate.check_session_persistence`` and the pool controller),
+    including the one that differs between create and update; a cookie name
+    is :func:`lbaas.common.validate.cookie_name`.
     """
     if not sp:
         return
@@ -126,8 +91,10 @@ def check_session_persistence(protocol: str, sp: dict[str, Any] | None,
             raise exc.ValidationError(detail=(
                 'Field "cookie_name" can only be specified with session persistence of type '
                 '"APP_COOKIE".'))
-        if _BAD_COOKIE_CHARS.search(cookie) or not _LATIN1.search(cookie):
-            raise exc.ValidationError(detail='Supplied "cookie_name" is invalid.')
+        try:
+            validate.cookie_name(cookie)
+        except ValueError:
+            raise exc.ValidationError(detail='Supplied "cookie_name" is invalid.') from None
     if sp["type"] is None:
         raise exc.ValidationError(detail="Invalid session_persistence provided.")
     if sp["type"] == c.SP_APP_COOKIE and not cookie:
@@ -136,53 +103,19 @@ def check_session_persistence(protocol: str, sp: dict[str, Any] | None,
             "persistence type."))
 
 
-def check_tls_versions(versions: list[str] | None) -> None:
-    """Raise ValidationError (400) for an empty list or an unknown version."""
-    if versions is None:
-        return
-    if not versions:
-        raise exc.ValidationError(detail=(
-            "Empty TLS version list. Either specify at least one TLS version or remove this "
-            "parameter to use the default."))
-    unknown = [v for v in versions if v not in TLS_VERSIONS]
-    if unknown:
-        raise exc.ValidationError(detail="Invalid TLS versions: " + ", ".join(unknown))
-
-
-def check_alpn_protocols(protocols: list[str] | None) -> None:
-    """Raise ValidationError (400) for an empty list (the values are checked by the schema)."""
-    if protocols is not None and not protocols:
-        raise exc.ValidationError(detail=(
-            "Empty ALPN protocol list. Either specify at least one ALPN protocol or remove "
-            "this parameter to use the default."))
-
-
-def check_ciphers(ciphers: str | None) -> None:
-    """Raise ValidationError (400) if an OpenSSL cipher string has unsafe characters."""
-    if ciphers and not _CIPHER_STRING.match(ciphers):
-        raise exc.ValidationError(detail=(
-            "Invalid characters in cipher string. Only alphanumeric, -, +, !, :, @, =, _, "
-            "and . are allowed."))
-
-
 def _create_tls(data: s.PoolSingleCreate) -> dict[str, Any]:
     """The TLS columns of a new pool, Octavia's defaults applied and checked."""
     if data.crl_container_ref and not data.ca_tls_container_ref:
         raise exc.ValidationError(
             detail="A CA certificate reference is required to specify a revocation list.")
-    tls: dict[str, Any] = {name: getattr(data, name) for name in TLS_FIELDS}
+    settings: dict[str, Any] = {name: getattr(data, name) for name in TLS_FIELDS}
     if data.tls_enabled:
-        if tls["tls_ciphers"] is None:
-            tls["tls_ciphers"] = DEFAULT_TLS_CIPHERS
-        if tls["tls_versions"] is None:
-            tls["tls_versions"] = list(DEFAULT_TLS_VERSIONS)
-        if tls["alpn_protocols"] is None:
-            tls["alpn_protocols"] = list(DEFAULT_ALPN_PROTOCOLS)
-    check_ciphers(tls["tls_ciphers"])
+        settings = tls.with_defaults(settings)
+    tls.check_ciphers(settings["tls_ciphers"])
     if data.tls_enabled:
-        check_tls_versions(tls["tls_versions"])
-        check_alpn_protocols(tls["alpn_protocols"])
-    return tls
+        tls.check_tls_versions(settings["tls_versions"])
+        tls.check_alpn_protocols(settings["alpn_protocols"])
+    return settings
 
 
 def _check_update_tls(pool: m.Pool, changes: dict[str, Any]) -> None:
@@ -201,11 +134,9 @@ def _check_update_tls(pool: m.Pool, changes: dict[str, Any]) -> None:
                 "present." if pool.ca_tls_container_ref else required))
     elif crl and not pool.ca_tls_container_ref:
         raise exc.ValidationError(detail=required)
-    check_ciphers(changes.get("tls_ciphers"))
-    if "tls_versions" in changes:
-        check_tls_versions(changes["tls_versions"])
-    if "alpn_protocols" in changes:
-        check_alpn_protocols(changes["alpn_protocols"])
+    tls.check_ciphers(changes.get("tls_ciphers"))
+    tls.check_tls_versions(changes.get("tls_versions"))
+    tls.check_alpn_protocols(changes.get("alpn_protocols"))
 
 
 def _update_changes(pool: m.Pool, data: s.PoolUpdate) -> dict[str, Any]:
@@ -221,10 +152,9 @@ def _update_changes(pool: m.Pool, data: s.PoolUpdate) -> dict[str, Any]:
             sp["type"] = pool.session_persistence.get("type")
         check_session_persistence(pool.protocol, sp, updating=True)
         changes["session_persistence"] = sp
-    for key, default in (("tls_versions", list(DEFAULT_TLS_VERSIONS)),
-                         ("tls_ciphers", DEFAULT_TLS_CIPHERS)):
-        if key in changes and changes[key] is None:
-            changes[key] = default
+    # A null resets the TLS versions and ciphers to the defaults (Octavia's pool PUT).
+    changes = tls.with_defaults(changes, [k for k in ("tls_versions", "tls_ciphers")
+                                          if k in changes])
     _check_update_tls(pool, changes)
     return changes
 
@@ -250,17 +180,16 @@ def build_pool(db: Session, ctx: RequestContext, state: ApiState, lb: m.LoadBala
             detail=f"Pool definition for '{data.name}' missing required attribute: {attr}")
     sp = data.session_persistence.model_dump() if data.session_persistence else None
     check_session_persistence(protocol, sp)
-    tls = _create_tls(data)
-    project = lb.project_id or ctx.project_id
-    deps.check_quota(db, state, project, "pool")
+    tls_settings = _create_tls(data)
+    deps.check_quota(db, state, lb, "pool")
     if data.healthmonitor is not None:
-        deps.check_quota(db, state, project, "healthmonitor")
+        deps.check_quota(db, state, lb, "healthmonitor")
     if data.members:
-        deps.check_quota(db, state, project, "member", adding=len(data.members))
+        deps.check_quota(db, state, lb, "member", adding=len(data.members))
     pool = m.Pool(id=m.new_id(), project_id=lb.project_id, name=data.name,
                   description=data.description, admin_state_up=data.admin_state_up,
                   protocol=protocol, lb_algorithm=algorithm, session_persistence=sp,
-                  operating_status=c.OFFLINE, **tls)
+                  operating_status=c.OFFLINE, **tls_settings)
     pool.tags = list(data.tags or [])
     lb.pools.append(pool)
     if data.healthmonitor is not None:
@@ -272,19 +201,16 @@ def build_pool(db: Session, ctx: RequestContext, state: ApiState, lb: m.LoadBala
 
 # -- handlers ------------------------------------------------------------------
 
-@router.get("/pools", response_model=s.PoolsRoot)
-def list_pools(request: Request, ctx: Ctx, db: Db, listing: Listing, state: State) -> JSONResponse:
+@router.get("/pools", response_model=s.PoolPage)
+def list_pools(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List pools visible to the caller (``loadbalancer_id`` filters by load balancer)."""
     ctx.authorize(RESOURCE, "get_all")
     stmt = select(m.Pool).options(
         selectinload(m.Pool.members), selectinload(m.Pool.health_monitor),
         selectinload(m.Pool.default_listeners),
         selectinload(m.Pool.l7policies).selectinload(m.L7Policy.listener))
-    if not ctx.sees_all_projects:
-        stmt = stmt.where(m.Pool.project_id == ctx.project_id)
-    page = paginate(db, request, listing, stmt, m.Pool, COLUMNS, state.settings.api_base_uri)
-    return deps.respond_list("pools", [s.PoolResponse.dump(p) for p in page.rows],
-                             page.links, listing.fields)
+    return listing.respond("pools", deps.visible_rows(ctx, stmt, m.Pool), m.Pool, COLUMNS,
+                           s.PoolResponse.dump)
 
 
 @router.post("/pools", status_code=201, response_model=s.PoolRoot)
@@ -293,11 +219,9 @@ def create_pool(body: s.PoolCreateRoot, ctx: Ctx, db: Db, state: State) -> JSONR
     data = body.pool
     listener = None
     if data.listener_id is not None:
-        listener = deps.visible_or_404(ctx, db.get(m.Listener, data.listener_id), "Listener",
-                                       data.listener_id)
+        listener = deps.get_visible(db, ctx, m.Listener, data.listener_id)
     if data.loadbalancer_id is not None:
-        lb = deps.visible_or_404(ctx, db.get(m.LoadBalancer, data.loadbalancer_id),
-                                 "Load Balancer", data.loadbalancer_id)
+        lb = deps.get_visible(db, ctx, m.LoadBalancer, data.loadbalancer_id)
         if listener is not None and listener.load_balancer_id != lb.id:
             raise exc.ValidationError(detail=(
                 f"Listener {listener.id} is not on load balancer {lb.id}."))
@@ -308,7 +232,7 @@ def create_pool(body: s.PoolCreateRoot, ctx: Ctx, db: Db, state: State) -> JSONR
                                          "listener_id")
     ctx.authorize(RESOURCE, "post", lb.project_id)
     if listener is not None:
-        check_listener_protocol(listener, data.protocol)
+        check_pool_protocol(listener.protocol, data.protocol)
         if listener.default_pool_id is not None:
             raise exc.DuplicatePoolEntry()
     pool = build_pool(db, ctx, state, lb, data)
@@ -322,29 +246,23 @@ def create_pool(body: s.PoolCreateRoot, ctx: Ctx, db: Db, state: State) -> JSONR
 
 
 @router.get("/pools/{pool_id}", response_model=s.PoolRoot)
-def show_pool(pool_id: str, request: Request, ctx: Ctx, db: Db) -> JSONResponse:
+def show_pool(pool_id: str, fields: Fields, ctx: Ctx, db: Db) -> JSONResponse:
     """Show one pool."""
-    pool = get_pool(db, ctx, pool_id)
+    pool = deps.get_visible(db, ctx, m.Pool, pool_id)
     ctx.authorize(RESOURCE, "get_one", pool.project_id)
-    return deps.respond("pool", s.PoolResponse.dump(pool), fields=deps.fields_of(request))
+    return deps.respond("pool", s.PoolResponse.dump(pool), fields=fields)
 
 
 @router.put("/pools/{pool_id}", response_model=s.PoolRoot)
 def update_pool(pool_id: str, body: s.PoolUpdateRoot, ctx: Ctx, db: Db,
                 state: State) -> JSONResponse:
     """Update a pool's algorithm, session persistence, TLS settings, name, state or tags."""
-    pool = get_pool(db, ctx, pool_id)
+    pool = deps.get_visible(db, ctx, m.Pool, pool_id)
     ctx.authorize(RESOURCE, "put", pool.project_id)
     changes = _update_changes(pool, body.pool)
     status.begin_update(db, pool.load_balancer_id, pool, pool.listeners)
-    for key, value in changes.items():
-        if key == "tags":
-            pool.tags = list(value or [])
-        elif key in ("admin_state_up", "lb_algorithm", "tls_enabled"):
-            if value is not None:
-                setattr(pool, key, value)
-        else:
-            setattr(pool, key, value)
+    deps.apply_changes(pool, changes, keep_on_null=("admin_state_up", "lb_algorithm",
+                                                    "tls_enabled"))
     deps.check_provider(state, pool.load_balancer)
     deps.commit(db, state)
     return deps.respond("pool", s.PoolResponse.dump(pool))
@@ -356,7 +274,7 @@ def delete_pool(pool_id: str, ctx: Ctx, db: Db, state: State) -> Response:
 
     Raises PoolInUseByL7Policy (409) while an L7 policy redirects to it.
     """
-    pool = get_pool(db, ctx, pool_id)
+    pool = deps.get_visible(db, ctx, m.Pool, pool_id)
     ctx.authorize(RESOURCE, "delete", pool.project_id)
     if pool.l7policies:
         raise exc.PoolInUseByL7Policy(id=pool.id, l7policy_id=pool.l7policies[0].id)

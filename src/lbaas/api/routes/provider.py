@@ -35,7 +35,7 @@ def _name_descriptions(request: Request, key: str, items: dict[str, str]) -> JSO
         wanted = params.getlist(attr)
         if wanted:
             rows = [row for row in rows if row[attr] in wanted]
-    fields = deps.fields_of(request)
+    fields = deps.get_fields(request)
     return JSONResponse({key: [select_fields(row, fields) for row in rows]})
 
 

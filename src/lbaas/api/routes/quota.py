@@ -11,15 +11,15 @@ project's row (back to the defaults); a project without one is a 404.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lbaas.api import deps
-from lbaas.api.deps import Ctx, Db, Listing, State
-from lbaas.api.query import columns_of, paginate
+from lbaas.api.deps import Ctx, Db, Fields, Listing, State
+from lbaas.api.query import columns_of
 from lbaas.api.schemas import quota as s
 from lbaas.common import exceptions as exc
 from lbaas.config import QuotaDefaults
@@ -45,23 +45,20 @@ def _defaults(state: deps.ApiState) -> dict[str, int]:
     return effective(None, state.settings.quotas)
 
 
-@router.get("/quotas", response_model=s.QuotasRoot)
-def list_quotas(request: Request, ctx: Ctx, db: Db, listing: Listing,
-                state: State) -> JSONResponse:
+@router.get("/quotas", response_model=s.QuotaPage)
+def list_quotas(ctx: Ctx, listing: Listing, state: State) -> JSONResponse:
     """List the projects that have quotas set (admins and quota admins see all
     projects, others only their own; ``project_id=`` of another project is a 403).
     """
     stmt = select(m.Quota)
     if not ctx.allowed(RESOURCE, "get_all-global"):
-        asked = set(listing.filters.get("project_id", []) + listing.filters.get("tenant_id", []))
+        filters = listing.query.filters
+        asked = set(filters.get("project_id", []) + filters.get("tenant_id", []))
         for project_id in asked or {ctx.project_id}:
             ctx.authorize(RESOURCE, "get_all", project_id)
         stmt = stmt.where(m.Quota.project_id == ctx.project_id)
-    page = paginate(db, request, deps.ordered_by(listing, "project_id"), stmt, m.Quota,
-                    COLUMNS, state.settings.api_base_uri)
-    bodies = [s.QuotaResponse.dump(row.project_id, effective(row, state.settings.quotas))
-              for row in page.rows]
-    return deps.respond_list("quotas", bodies, page.links, listing.fields)
+    return listing.respond("quotas", stmt, m.Quota, COLUMNS, lambda row: s.QuotaResponse.of(
+        row.project_id, effective(row, state.settings.quotas)))
 
 
 @router.get("/quotas/defaults", response_model=s.QuotaDefaultsRoot)
@@ -72,20 +69,20 @@ def show_quota_defaults(ctx: Ctx, state: State) -> JSONResponse:
 
 
 @router.get("/quotas/{project_id}", response_model=s.QuotaRoot)
-def show_quota(project_id: str, request: Request, ctx: Ctx, db: Db,
+def show_quota(project_id: str, fields: Fields, ctx: Ctx, db: Db,
                state: State) -> JSONResponse:
     """A project's effective quotas: those set for it, the defaults elsewhere."""
     ctx.authorize(RESOURCE, "get_one", project_id)
     row = db.get(m.Quota, project_id)
-    return deps.respond("quota", s.QuotaResponse.dump(
-        project_id, effective(row, state.settings.quotas)), fields=deps.fields_of(request))
+    return deps.respond("quota", s.QuotaResponse.of(
+        project_id, effective(row, state.settings.quotas)), fields=fields)
 
 
 @router.get("/quotas/{project_id}/default", response_model=s.QuotaRoot)
 def show_project_quota_defaults(project_id: str, ctx: Ctx, state: State) -> JSONResponse:
     """The defaults a project would have without quotas of its own."""
     ctx.authorize(RESOURCE, "get_defaults", project_id)
-    return deps.respond("quota", s.QuotaResponse.dump(project_id, _defaults(state)))
+    return deps.respond("quota", s.QuotaResponse.of(project_id, _defaults(state)))
 
 
 @router.put("/quotas/{project_id}", status_code=202, response_model=s.QuotaRoot)
@@ -103,7 +100,7 @@ def update_quota(project_id: str, body: s.QuotaUpdateRoot, ctx: Ctx, db: Db,
         # A concurrent PUT created the row first: apply ours on top of it.
         db.rollback()
         row = _upsert(db, project_id, changes)
-    return deps.respond("quota", s.QuotaResponse.dump(
+    return deps.respond("quota", s.QuotaResponse.of(
         project_id, effective(row, state.settings.quotas)), status=202)
 
 
@@ -112,8 +109,7 @@ def _upsert(db: Session, project_id: str, changes: dict[str, int | None]) -> m.Q
     if row is None:
         row = m.Quota(project_id=project_id)
         db.add(row)
-    for key, value in changes.items():
-        setattr(row, key, value)
+    deps.apply_changes(row, changes, keep_on_null=())
     db.commit()
     return row
 

@@ -26,16 +26,15 @@ import ipaddress
 import itertools
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lbaas.api import deps
-from lbaas.api.deps import Ctx, Db, Listing, State
+from lbaas.api.deps import Ctx, Db, Fields, Listing
 from lbaas.api.policy import RequestContext
-from lbaas.api.query import columns_of, paginate
+from lbaas.api.query import columns_of
 from lbaas.api.routes.network import network_visible
 from lbaas.api.schemas import subnet as s
 from lbaas.common import exceptions as exc
@@ -156,9 +155,8 @@ def _overlaps_sibling(network: m.Network, net: Network) -> bool:
 
 # -- handlers -----------------------------------------------------------------
 
-@router.get("/subnets", response_model=s.SubnetsRoot)
-def list_subnets(request: Request, ctx: Ctx, db: Db, listing: Listing,
-                 state: State) -> JSONResponse:
+@router.get("/subnets", response_model=s.SubnetPage)
+def list_subnets(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List the subnets the caller may see."""
     ctx.authorize(RESOURCE, "get_all")
     stmt = select(m.Subnet).join(m.Subnet.network)
@@ -166,9 +164,7 @@ def list_subnets(request: Request, ctx: Ctx, db: Db, listing: Listing,
         stmt = stmt.where(or_(m.Network.shared.is_(True),
                               m.Network.project_id == ctx.project_id,
                               m.Subnet.project_id == ctx.project_id))
-    page = paginate(db, request, listing, stmt, m.Subnet, COLUMNS, state.settings.api_base_uri)
-    return deps.respond_list("subnets", [s.SubnetResponse.dump(sn) for sn in page.rows],
-                             page.links, listing.fields)
+    return listing.respond("subnets", stmt, m.Subnet, COLUMNS, s.SubnetResponse.dump)
 
 
 @router.post("/subnets", status_code=201, response_model=s.SubnetRoot)
@@ -212,11 +208,11 @@ def create_subnet(body: s.SubnetCreateRoot, ctx: Ctx, db: Db) -> JSONResponse:
 
 
 @router.get("/subnets/{subnet_id}", response_model=s.SubnetRoot)
-def show_subnet(subnet_id: str, request: Request, ctx: Ctx, db: Db) -> JSONResponse:
+def show_subnet(subnet_id: str, fields: Fields, ctx: Ctx, db: Db) -> JSONResponse:
     """Show one subnet."""
     subnet = get_subnet(db, ctx, subnet_id)
     ctx.authorize(RESOURCE, "get_one")
-    return deps.respond("subnet", s.SubnetResponse.dump(subnet), fields=deps.fields_of(request))
+    return deps.respond("subnet", s.SubnetResponse.dump(subnet), fields=fields)
 
 
 @router.put("/subnets/{subnet_id}", response_model=s.SubnetRoot)
@@ -245,8 +241,7 @@ def update_subnet(subnet_id: str, body: s.SubnetUpdateRoot, ctx: Ctx, db: Db) ->
             raise exc.Conflict(detail=f"Unable to complete operation for network "
                                       f"{subnet.network_id}. The IP address {gateway} "
                                       "is in use.")
-    for key, value in changes.items():
-        setattr(subnet, key, value)
+    deps.apply_changes(subnet, changes, keep_on_null=())
     db.commit()
     return deps.respond("subnet", s.SubnetResponse.dump(subnet))
 
@@ -256,17 +251,7 @@ def delete_subnet(subnet_id: str, ctx: Ctx, db: Db) -> Response:
     """Delete a subnet (admin); a 409 while VIPs are on it."""
     subnet = get_subnet(db, ctx, subnet_id)
     ctx.authorize(RESOURCE, "delete")
-    if db.scalar(select(m.Port.id).where(m.Port.subnet_id == subnet.id).limit(1)):
-        raise _in_use(subnet.id)
-    db.delete(subnet)
-    try:
-        db.commit()
-    except IntegrityError:  # a VIP was taken on it meanwhile
-        raise _in_use(subnet_id) from None
-    return deps.no_content()
-
-
-def _in_use(subnet_id: str) -> exc.APIError:
     # Neutron's SubnetInUse.
-    return exc.Conflict(detail=f"Unable to complete operation on subnet {subnet_id}: "
-                               "One or more ports have an IP allocation from this subnet.")
+    in_use = exc.Conflict(detail=f"Unable to complete operation on subnet {subnet.id}: "
+                                 "One or more ports have an IP allocation from this subnet.")
+    return deps.delete_unused(db, subnet, deps.used_by(db, m.Port.subnet_id, subnet.id), in_use)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from lbaas.api.schemas.common import (
     Description,
     Name,
     NameOut,
-    PageLink,
     RequestModel,
     ResponseModel,
     UUIDStr,
+    envelope,
+    page_envelope,
 )
-from lbaas.db import models as m
 
 
 class AvailabilityZoneCreate(RequestModel):
@@ -52,20 +50,6 @@ class AvailabilityZoneResponse(ResponseModel):
     enabled: bool
     availability_zone_profile_id: str
 
-    @classmethod
-    def dump(cls, zone: m.AvailabilityZone) -> dict[str, Any]:
-        """The JSON body of ``zone``."""
-        return cls.model_validate(zone).model_dump(mode="json")
 
-
-class AvailabilityZoneRoot(ResponseModel):
-    """``{"availability_zone": {...}}``."""
-
-    availability_zone: AvailabilityZoneResponse
-
-
-class AvailabilityZonesRoot(ResponseModel):
-    """GET /v2/lbaas/availabilityzones."""
-
-    availability_zones: list[AvailabilityZoneResponse]
-    availability_zones_links: list[PageLink]
+AvailabilityZoneRoot = envelope("availability_zone", AvailabilityZoneResponse)
+AvailabilityZonePage = page_envelope("availability_zones", AvailabilityZoneResponse)

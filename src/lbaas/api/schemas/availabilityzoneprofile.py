@@ -7,11 +7,15 @@ characters) and returned as sent; its keys are the provider's business
 
 from __future__ import annotations
 
-from typing import Any
-
-from lbaas.api.schemas.common import Name, NameOut, PageLink, RequestModel, ResponseModel
+from lbaas.api.schemas.common import (
+    Name,
+    NameOut,
+    RequestModel,
+    ResponseModel,
+    envelope,
+    page_envelope,
+)
 from lbaas.api.schemas.flavorprofile import ProfileData, ProviderName
-from lbaas.db import models as m
 
 
 class AvailabilityZoneProfileCreate(RequestModel):
@@ -53,20 +57,10 @@ class AvailabilityZoneProfileResponse(ResponseModel):
     provider_name: str
     availability_zone_data: str
 
-    @classmethod
-    def dump(cls, profile: m.AvailabilityZoneProfile) -> dict[str, Any]:
-        """The JSON body of ``profile``."""
-        return cls.model_validate(profile).model_dump(mode="json")
 
-
-class AvailabilityZoneProfileRoot(ResponseModel):
-    """``{"availability_zone_profile": {...}}``."""
-
-    availability_zone_profile: AvailabilityZoneProfileResponse
-
-
-class AvailabilityZoneProfilesRoot(ResponseModel):
-    """The list; Octavia names its links ``availability_zone_profile_links``."""
-
-    availability_zone_profiles: list[AvailabilityZoneProfileResponse]
-    availability_zone_profile_links: list[PageLink]
+AvailabilityZoneProfileRoot = envelope("availability_zone_profile",
+                                       AvailabilityZoneProfileResponse)
+# Octavia names the links "availability_zone_profile_links" (singular).
+AvailabilityZoneProfilePage = page_envelope("availability_zone_profiles",
+                                            AvailabilityZoneProfileResponse,
+                                            "availability_zone_profile_links")

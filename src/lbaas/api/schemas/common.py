@@ -1,15 +1,28 @@
 """Field types and base classes shared by every resource's schemas.
 
 Request models are strict and forbid unknown attributes (Octavia's wsme types
-refuse them too); a violation becomes Octavia's 400 naming the field.
+refuse them too); a violation becomes Octavia's 400 naming the field. No
+request string may hold a NUL character (PostgreSQL cannot store one):
+:class:`RequestModel` refuses it in every field, nested ones included.
+
+The annotations word their refusals as wsme does, the texts Octavia's
+clients see: :class:`OneOf` (an enumeration), :class:`Range` (an integer
+range), :func:`checked` (a grammar of :mod:`lbaas.common.validate`).
+:data:`Tags` is a tag list without repeats (tags are a set, and a repeat
+would break the tag table's key).
+
 Response models read ORM rows (``from_attributes``) and print timestamps the
-way Octavia does (``2017-02-28T00:41:44``).
+way Octavia does (``2017-02-28T00:41:44``); :func:`envelope` and
+:func:`page_envelope` name the ``{"pool": {...}}`` and
+``{"pools": [...], "pools_links": [...]}`` shapes for the OpenAPI document.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -19,8 +32,95 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PlainSerializer,
+    create_model,
+    field_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
+
+from lbaas.common import constants as c
+from lbaas.common import validate
+
+
+class _AfterCheck:
+    """An annotation whose ``check`` runs after the annotated type's own validation."""
+
+    def check(self, value: Any) -> Any:
+        """``value`` if acceptable, else ValueError with the 400's detail."""
+        raise NotImplementedError
+
+    def __get_pydantic_core_schema__(self, source: Any,
+                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+
+@dataclass(frozen=True)
+class OneOf(_AfterCheck):
+    """``Annotated[str, OneOf(values)]``: one of ``values`` (Octavia's wsme ``Enum``).
+
+    A refusal reads "Value should be one of: A, B" as wsme words it; the
+    OpenAPI document lists the values as an ``enum``. Values may be strings
+    or numbers (redirect HTTP codes, HTTP versions).
+    """
+
+    values: tuple[Any, ...]
+
+    def check(self, value: Any) -> Any:
+        """``value`` if allowed, else ValueError."""
+        if value not in self.values:
+            raise ValueError(f"Value should be one of: {', '.join(map(str, self.values))}")
+        return value
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(schema), "enum": list(self.values)}
+
+
+@dataclass(frozen=True)
+class Range(_AfterCheck):
+    """``Annotated[int, Range(low, high)]``: an int within ``low .. high``.
+
+    A refusal reads "Value should be greater or equal to 0" / "Value should
+    be lower or equal to 2073600000" as wsme words it; the OpenAPI document
+    shows ``minimum``/``maximum``.
+    """
+
+    low: int | None
+    high: int | None = None
+
+    def check(self, value: int) -> int:
+        """``value`` if within the range, else ValueError."""
+        if self.low is not None and value < self.low:
+            raise ValueError(f"Value should be greater or equal to {self.low}")
+        if self.high is not None and value > self.high:
+            raise ValueError(f"Value should be lower or equal to {self.high}")
+        return value
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        out = dict(handler(schema))
+        if self.low is not None:
+            out["minimum"] = self.low
+        if self.high is not None:
+            out["maximum"] = self.high
+        return out
+
+
+def checked(check: Callable[[str], None]) -> AfterValidator:
+    """An AfterValidator running a :mod:`lbaas.common.validate` check.
+
+    ``Annotated[str, checked(validate.url)]``: the check's ValueError is the
+    400's detail.
+    """
+
+    def run(value: str) -> str:
+        check(value)
+        return value
+
+    return AfterValidator(run)
 
 
 def _uuid(value: str) -> str:
@@ -44,6 +144,17 @@ def _cidr(value: str) -> str:
         raise ValueError("Value should be IPv4 or IPv6 CIDR format") from None
 
 
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _alpn(value: str) -> str:
+    # Octavia's AlpnProtocolType words it so, not as an enumeration.
+    if value not in c.ALPN_PROTOCOLS:
+        raise ValueError("Value should be a valid ALPN protocol ID")
+    return value
+
+
 def _timestamp(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S") if value is not None else None
 
@@ -56,23 +167,73 @@ Name = Annotated[str, Field(max_length=255)]
 Description = Annotated[str, Field(max_length=255)]
 ProjectId = Annotated[str, Field(max_length=36)]
 Tag = Annotated[str, Field(max_length=255)]
+Tags = Annotated[list[Tag], AfterValidator(_unique)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+# TLS settings of listeners (towards clients) and pools (towards members).
+ContainerRef = Annotated[str, Field(max_length=255)]
+CipherString = Annotated[str, Field(max_length=2048)]
+TlsVersion = Annotated[str, Field(max_length=32)]
+AlpnProtocol = Annotated[str, AfterValidator(_alpn)]
 
 # Response-side: Octavia prints a missing name or description as "".
 NameOut = Annotated[str, BeforeValidator(lambda v: v or "")]
 Timestamp = Annotated[datetime | None, PlainSerializer(_timestamp, return_type=str | None)]
 
 
+def _strings(value: Any) -> Iterator[str]:
+    """The strings in a field's value: itself, list items, dict keys and values."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
 class RequestModel(BaseModel):
-    """Base of request bodies: strict types, unknown attributes refused."""
+    """Base of request bodies: strict types, unknown attributes and NUL refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # Nested request models check their own fields.
+        for text in _strings(value):
+            validate.no_nul(text)
+        return value
 
 
 class ResponseModel(BaseModel):
     """Base of response bodies, read from ORM rows."""
 
     model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def dump(cls, obj: Any, **given: Any) -> dict[str, Any]:
+        """The JSON body of ``obj``: each field is ``obj``'s attribute of that name,
+        or the value in ``given`` (fields computed by a subclass's ``dump``).
+        """
+        body = {name: given[name] if name in given else getattr(obj, name)
+                for name in cls.model_fields}
+        return cls.model_validate(body).model_dump(mode="json")
+
+
+class ProvisionedResponse(ResponseModel):
+    """What every object of a load balancer's graph shows: its id, project,
+    statuses, admin state, timestamps and tags."""
+
+    id: str
+    project_id: str | None
+    provisioning_status: str
+    operating_status: str
+    admin_state_up: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+    tags: list[str]
 
 
 class IdOnly(ResponseModel):
@@ -88,6 +249,38 @@ class PageLink(BaseModel):
     rel: str
 
 
-def id_refs(objs: Any) -> list[dict[str, str]]:
-    """``[{"id": ...}, ...]`` for a collection of rows."""
-    return [{"id": o.id} for o in objs]
+class Stats(ResponseModel):
+    """Cumulative traffic counters of a listener or a load balancer."""
+
+    active_connections: int
+    bytes_in: int
+    bytes_out: int
+    request_errors: int
+    total_connections: int
+
+
+def envelope(key: str, body: Any, name: str | None = None) -> type[ResponseModel]:
+    """The response shape ``{key: body}``.
+
+    Named ``name`` in the OpenAPI document, by default ``body``'s class name
+    with ``Response`` made ``Root`` (``PoolResponse`` -> ``PoolRoot``).
+    """
+    name = name or body.__name__.replace("Response", "") + "Root"
+    fields: dict[str, Any] = {key: (body, ...)}
+    return create_model(name, __base__=ResponseModel, **fields)
+
+
+def page_envelope(key: str, body: type[BaseModel],
+                  links_key: str | None = None) -> type[ResponseModel]:
+    """The shape of a list: ``{key: [body, ...], key_links: [PageLink, ...]}``.
+
+    ``links_key`` where Octavia names the links otherwise
+    (``flavorprofile_links``). Named like ``PoolPage`` in the OpenAPI document.
+    """
+    fields: dict[str, Any] = {key: (list[body], ...),  # type: ignore[valid-type]
+                              links_key or f"{key}_links": (list[PageLink], ...)}
+    return create_model(body.__name__.replace("Response", "") + "Page", __base__=ResponseModel,
+                        **fields)
+
+
+StatsRoot = envelope("stats", Stats)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from lbaas.api.schemas.common import (
     Description,
     Name,
     NameOut,
-    PageLink,
     RequestModel,
     ResponseModel,
     UUIDStr,
+    envelope,
+    page_envelope,
 )
-from lbaas.db import models as m
 
 
 class FlavorCreate(RequestModel):
@@ -54,20 +52,6 @@ class FlavorResponse(ResponseModel):
     enabled: bool
     flavor_profile_id: str
 
-    @classmethod
-    def dump(cls, flavor: m.Flavor) -> dict[str, Any]:
-        """The JSON body of ``flavor``."""
-        return cls.model_validate(flavor).model_dump(mode="json")
 
-
-class FlavorRoot(ResponseModel):
-    """``{"flavor": {...}}``."""
-
-    flavor: FlavorResponse
-
-
-class FlavorsRoot(ResponseModel):
-    """GET /v2/lbaas/flavors."""
-
-    flavors: list[FlavorResponse]
-    flavors_links: list[PageLink]
+FlavorRoot = envelope("flavor", FlavorResponse)
+FlavorPage = page_envelope("flavors", FlavorResponse)

@@ -7,12 +7,18 @@ and returned as sent; which keys it may hold is the provider's business
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field
 
-from lbaas.api.schemas.common import Name, NameOut, PageLink, RequestModel, ResponseModel
-from lbaas.db import models as m
+from lbaas.api.schemas.common import (
+    Name,
+    NameOut,
+    RequestModel,
+    ResponseModel,
+    envelope,
+    page_envelope,
+)
 
 ProviderName = Annotated[str, Field(max_length=255)]
 ProfileData = Annotated[str, Field(max_length=4096)]
@@ -57,20 +63,7 @@ class FlavorProfileResponse(ResponseModel):
     provider_name: str
     flavor_data: str
 
-    @classmethod
-    def dump(cls, profile: m.FlavorProfile) -> dict[str, Any]:
-        """The JSON body of ``profile``."""
-        return cls.model_validate(profile).model_dump(mode="json")
 
-
-class FlavorProfileRoot(ResponseModel):
-    """``{"flavorprofile": {...}}``."""
-
-    flavorprofile: FlavorProfileResponse
-
-
-class FlavorProfilesRoot(ResponseModel):
-    """The list; Octavia names its links ``flavorprofile_links`` (singular)."""
-
-    flavorprofiles: list[FlavorProfileResponse]
-    flavorprofile_links: list[PageLink]
+FlavorProfileRoot = envelope("flavorprofile", FlavorProfileResponse)
+# Octavia names the links "flavorprofile_links" (singular).
+FlavorProfilePage = page_envelope("flavorprofiles", FlavorProfileResponse, "flavorprofile_links")

@@ -6,89 +6,30 @@ failures that take it down (``fall``). The HTTP fields (``http_method``,
 ``url_path``, ``expected_codes``, ``http_version``, ``domain_name``) apply to
 HTTP and HTTPS monitors only; the rules that tie fields together live in
 :mod:`lbaas.api.routes.healthmonitor`.
-
-:class:`OneOf` (an enumerated string, refused with wsme's "Value should be
-one of: ..." as Octavia prints it), :func:`checked` and :data:`Tags` (a tag
-list without repeats: tags are a set, and a repeat would break the tag
-table's key) are shared with the pool and member schemas; they belong in
-:mod:`lbaas.api.schemas.common`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    Field,
-    GetCoreSchemaHandler,
-    GetJsonSchemaHandler,
-)
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import core_schema
+from pydantic import BeforeValidator, Field
 
 from lbaas.api.schemas.common import (
     IdOnly,
     Name,
     NameOut,
-    PageLink,
+    OneOf,
     ProjectId,
+    ProvisionedResponse,
     RequestModel,
-    ResponseModel,
-    Tag,
-    Timestamp,
+    Tags,
     UUIDStr,
+    checked,
+    envelope,
+    page_envelope,
 )
 from lbaas.common import constants as c
 from lbaas.common import validate
-from lbaas.db import models as m
-
-
-@dataclass(frozen=True)
-class OneOf:
-    """Annotation: the string must be one of ``values`` (Octavia's wsme ``Enum``).
-
-    A refusal reads "Value should be one of: A, B" as wsme words it; the
-    OpenAPI document lists the values as an ``enum``.
-    """
-
-    values: tuple[str, ...]
-
-    def check(self, value: str) -> str:
-        """``value`` if allowed, else ValueError."""
-        if value not in self.values:
-            raise ValueError(f"Value should be one of: {', '.join(self.values)}")
-        return value
-
-    def __get_pydantic_core_schema__(self, source: Any,
-                                     handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self.check, handler(source))
-
-    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
-                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        json_schema = handler(schema)
-        json_schema["enum"] = list(self.values)
-        return json_schema
-
-
-def checked(check: Callable[[str], None]) -> Callable[[str], str]:
-    """An AfterValidator body from a :mod:`lbaas.common.validate` check."""
-
-    def run(value: str) -> str:
-        check(value)
-        return value
-
-    return run
-
-
-def _unique(values: list[str]) -> list[str]:
-    return list(dict.fromkeys(values))
-
-
-Tags = Annotated[list[Tag], AfterValidator(_unique)]
 
 
 def _http_version(value: Any) -> Any:
@@ -103,25 +44,16 @@ def _http_version(value: Any) -> Any:
     return value
 
 
-def _known_http_version(value: float) -> float:
-    if value not in c.HTTP_VERSIONS:
-        raise ValueError("Value should be one of: " + ", ".join(str(v) for v in c.HTTP_VERSIONS))
-    return value
-
-
 HealthMonitorType = Annotated[str, OneOf(c.HEALTH_MONITOR_TYPES)]
 HttpMethod = Annotated[str, OneOf(c.HEALTH_MONITOR_HTTP_METHODS)]
 # Seconds; at most HAProxy's (and Octavia's listener) 24-day ceiling on any timer.
 MAX_SECONDS = c.MAX_TIMEOUT // 1000
 Seconds = Annotated[int, Field(ge=0, le=MAX_SECONDS, description="Seconds.")]
 Retries = Annotated[int, Field(ge=c.MIN_HM_RETRIES, le=c.MAX_HM_RETRIES)]
-UrlPath = Annotated[str, AfterValidator(checked(validate.url_path))]
-ExpectedCodes = Annotated[str, AfterValidator(checked(validate.expected_codes))]
-HttpVersion = Annotated[float, BeforeValidator(_http_version),
-                        AfterValidator(_known_http_version),
-                        Field(json_schema_extra={"enum": list(c.HTTP_VERSIONS)})]
-DomainName = Annotated[str, Field(min_length=1, max_length=255),
-                       AfterValidator(checked(validate.domain_name))]
+UrlPath = Annotated[str, checked(validate.url_path)]
+ExpectedCodes = Annotated[str, checked(validate.expected_codes)]
+HttpVersion = Annotated[float, BeforeValidator(_http_version), OneOf(c.HTTP_VERSIONS)]
+DomainName = Annotated[str, Field(min_length=1, max_length=255), checked(validate.domain_name)]
 
 
 class HealthMonitorSingleCreate(RequestModel):
@@ -193,10 +125,9 @@ class HealthMonitorUpdateRoot(RequestModel):
     healthmonitor: HealthMonitorUpdate
 
 
-class HealthMonitorFullResponse(ResponseModel):
+class HealthMonitorFullResponse(ProvisionedResponse):
     """A health monitor as nested in a fully-populated load balancer (no ``pools``)."""
 
-    id: str
     name: NameOut
     type: str
     delay: int
@@ -208,22 +139,6 @@ class HealthMonitorFullResponse(ResponseModel):
     expected_codes: str | None
     http_version: float | None
     domain_name: str | None
-    admin_state_up: bool
-    project_id: str | None
-    provisioning_status: str
-    operating_status: str
-    created_at: Timestamp
-    updated_at: Timestamp
-    tags: list[str]
-
-    @classmethod
-    def dump(cls, hm: m.HealthMonitor) -> dict[str, Any]:
-        """The JSON body of ``hm``."""
-        body = {k: getattr(hm, k) for k in cls.model_fields if k not in ("tags", "pools")}
-        body["tags"] = list(hm.tags)
-        if "pools" in cls.model_fields:
-            body["pools"] = [{"id": hm.pool_id}]
-        return cls.model_validate(body).model_dump(mode="json")
 
 
 class HealthMonitorResponse(HealthMonitorFullResponse):
@@ -231,16 +146,11 @@ class HealthMonitorResponse(HealthMonitorFullResponse):
 
     pools: list[IdOnly]
 
+    @classmethod
+    def dump(cls, obj: Any, **given: Any) -> dict[str, Any]:
+        """The JSON body of health monitor ``obj``."""
+        return super().dump(obj, pools=[{"id": obj.pool_id}], **given)
 
-class HealthMonitorRoot(ResponseModel):
-    """One health monitor: ``{"healthmonitor": {...}}``."""
 
-    healthmonitor: HealthMonitorResponse
-
-
-class HealthMonitorsRoot(ResponseModel):
-    """A page of health monitors with its pagination links."""
-
-    healthmonitors: list[HealthMonitorResponse]
-    healthmonitors_links: list[PageLink]
-
+HealthMonitorRoot = envelope("healthmonitor", HealthMonitorResponse)
+HealthMonitorPage = page_envelope("healthmonitors", HealthMonitorResponse)

@@ -12,44 +12,39 @@ its rules match. How the action and redirect fields are made consistent is
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from lbaas.api.schemas.common import (
     Description,
     IdOnly,
     Name,
     NameOut,
-    PageLink,
+    OneOf,
     ProjectId,
+    ProvisionedResponse,
+    Range,
     RequestModel,
-    ResponseModel,
-    Tag,
-    Timestamp,
+    Tags,
     UUIDStr,
-    id_refs,
+    checked,
+    envelope,
+    page_envelope,
 )
-from lbaas.api.schemas.l7rule import L7RuleSingleCreate
-from lbaas.api.schemas.listener import OneOf, Range
+from lbaas.api.schemas.l7rule import L7RuleResponse, L7RuleSingleCreate
 from lbaas.common import constants as c
 from lbaas.common import validate
-from lbaas.db import models as m
-
-
-def _url(value: str) -> str:
-    validate.url(value)
-    return value
-
 
 Action = Annotated[str, OneOf(c.L7POLICY_ACTIONS)]
-RedirectUrl = Annotated[str, Field(max_length=2048), AfterValidator(_url)]
+RedirectUrl = Annotated[str, Field(max_length=2048), checked(validate.url)]
 RedirectHttpCode = Annotated[int, OneOf(c.L7POLICY_REDIRECT_HTTP_CODES)]
 Position = Annotated[int, Range(c.MIN_POLICY_POSITION, c.MAX_POLICY_POSITION)]
 
 
 class L7PolicySingleCreate(RequestModel):
-    """An L7 policy in any create form (the lead's fully-populated schema adds
+    """An L7 policy in any create form (:class:`L7PolicyCreate`, and
+    :class:`lbaas.api.schemas.fully_populated.L7PolicyGraph`, which adds
     ``redirect_pool`` and ``rules``).
 
     ``position`` defaults to last; a position past the end means last.
@@ -64,7 +59,7 @@ class L7PolicySingleCreate(RequestModel):
     redirect_http_code: RedirectHttpCode | None = Field(
         default=None, description="Default 302 for REDIRECT_TO_URL and REDIRECT_PREFIX.")
     position: Position | None = c.MAX_POLICY_POSITION
-    tags: list[Tag] | None = None
+    tags: Tags | None = None
 
 
 class L7PolicyCreate(L7PolicySingleCreate):
@@ -100,21 +95,16 @@ class L7PolicyUpdate(RequestModel):
     redirect_prefix: RedirectUrl | None = None
     redirect_http_code: RedirectHttpCode | None = None
     position: Position | None = None
-    tags: list[Tag] | None = None
+    tags: Tags | None = None
 
 
 class L7PolicyUpdateRoot(RequestModel):
     l7policy: L7PolicyUpdate
 
 
-class L7PolicyResponse(ResponseModel):
-    id: str
+class L7PolicyResponse(ProvisionedResponse):
     name: NameOut
     description: NameOut
-    provisioning_status: str
-    operating_status: str
-    admin_state_up: bool
-    project_id: str | None
     action: str
     listener_id: str
     redirect_pool_id: str | None
@@ -123,24 +113,13 @@ class L7PolicyResponse(ResponseModel):
     redirect_http_code: int | None
     position: int
     rules: list[IdOnly]
-    created_at: Timestamp
-    updated_at: Timestamp
-    tags: list[str]
-
-    @classmethod
-    def dump(cls, policy: m.L7Policy) -> dict[str, Any]:
-        """The JSON body of ``policy``; ``rules`` is ``[{"id": ...}]``."""
-        return cls.model_validate({
-            **{k: getattr(policy, k) for k in cls.model_fields if k not in ("rules", "tags")},
-            "rules": id_refs(policy.rules),
-            "tags": list(policy.tags),
-        }).model_dump(mode="json")
 
 
-class L7PolicyRoot(ResponseModel):
-    l7policy: L7PolicyResponse
+class L7PolicyFullResponse(L7PolicyResponse):
+    """An L7 policy in a fully-populated load balancer: its rules in full."""
+
+    rules: list[L7RuleResponse]  # type: ignore[assignment]
 
 
-class L7PoliciesRoot(ResponseModel):
-    l7policies: list[L7PolicyResponse]
-    l7policies_links: list[PageLink]
+L7PolicyRoot = envelope("l7policy", L7PolicyResponse)
+L7PolicyPage = page_envelope("l7policies", L7PolicyResponse)

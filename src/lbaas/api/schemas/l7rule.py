@@ -11,32 +11,26 @@ need a key, which compare types a type allows, value grammar) are checked by
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from lbaas.api.schemas.common import (
-    PageLink,
+    OneOf,
     ProjectId,
+    ProvisionedResponse,
     RequestModel,
-    ResponseModel,
-    Tag,
-    Timestamp,
+    Tags,
+    checked,
+    envelope,
+    page_envelope,
 )
-from lbaas.api.schemas.listener import OneOf
 from lbaas.common import constants as c
 from lbaas.common import validate
-from lbaas.db import models as m
-
-
-def _single_line(value: str) -> str:
-    validate.no_control_characters(value)
-    return value
-
 
 RuleType = Annotated[str, OneOf(c.L7RULE_TYPES)]
 CompareType = Annotated[str, OneOf(c.L7RULE_COMPARE_TYPES)]
-RuleText = Annotated[str, Field(max_length=255), AfterValidator(_single_line)]
+RuleText = Annotated[str, Field(max_length=255), checked(validate.no_control_characters)]
 
 
 class L7RuleSingleCreate(RequestModel):
@@ -48,7 +42,7 @@ class L7RuleSingleCreate(RequestModel):
     value: RuleText
     invert: bool | None = False
     admin_state_up: bool | None = True
-    tags: list[Tag] | None = None
+    tags: Tags | None = None
 
 
 class L7RuleCreate(L7RuleSingleCreate):
@@ -79,41 +73,21 @@ class L7RuleUpdate(RequestModel):
     value: RuleText | None = None
     invert: bool | None = None
     admin_state_up: bool | None = None
-    tags: list[Tag] | None = None
+    tags: Tags | None = None
 
 
 class L7RuleUpdateRoot(RequestModel):
     rule: L7RuleUpdate
 
 
-class L7RuleResponse(ResponseModel):
-    id: str
+class L7RuleResponse(ProvisionedResponse):
     type: str
     compare_type: str
     key: str | None
     value: str
     invert: bool
-    provisioning_status: str
-    operating_status: str
-    created_at: Timestamp
-    updated_at: Timestamp
-    project_id: str | None
-    admin_state_up: bool
-    tags: list[str]
-
-    @classmethod
-    def dump(cls, rule: m.L7Rule) -> dict[str, Any]:
-        """The JSON body of ``rule`` in Octavia's shape."""
-        return cls.model_validate({
-            **{k: getattr(rule, k) for k in cls.model_fields if k != "tags"},
-            "tags": list(rule.tags),
-        }).model_dump(mode="json")
 
 
-class L7RuleRoot(ResponseModel):
-    rule: L7RuleResponse
-
-
-class L7RulesRoot(ResponseModel):
-    rules: list[L7RuleResponse]
-    rules_links: list[PageLink]
+# Octavia's envelope key is "rule"/"rules".
+L7RuleRoot = envelope("rule", L7RuleResponse)
+L7RulePage = page_envelope("rules", L7RuleResponse)

@@ -10,111 +10,46 @@ default", a null in an update body resets the field to its default
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
-from pydantic_core import CoreSchema, core_schema
+from pydantic import Field
 
 from lbaas.api.schemas.common import (
+    AlpnProtocol,
     CidrStr,
+    CipherString,
+    ContainerRef,
     Description,
     IdOnly,
     Name,
     NameOut,
-    PageLink,
+    OneOf,
     Port,
     ProjectId,
+    ProvisionedResponse,
+    Range,
     RequestModel,
-    ResponseModel,
-    Tag,
-    Timestamp,
+    Tags,
+    TlsVersion,
     UUIDStr,
-    id_refs,
+    envelope,
+    page_envelope,
 )
+from lbaas.api.schemas.l7policy import L7PolicyFullResponse
 from lbaas.common import constants as c
-from lbaas.db import models as m
-
-
-@dataclass(frozen=True)
-class Range:
-    """``Annotated[int, Range(low, high)]``: an int within ``low .. high``.
-
-    A violation is worded as wsme words it ("Value should be greater or equal
-    to 0" / "Value should be lower or equal to 2073600000"), the texts
-    Octavia's clients see; the OpenAPI document shows ``minimum``/``maximum``.
-    """
-
-    low: int | None
-    high: int | None = None
-
-    def check(self, value: int) -> int:
-        if self.low is not None and value < self.low:
-            raise ValueError(f"Value should be greater or equal to {self.low}")
-        if self.high is not None and value > self.high:
-            raise ValueError(f"Value should be lower or equal to {self.high}")
-        return value
-
-    def __get_pydantic_core_schema__(self, source: Any,
-                                     handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.no_info_after_validator_function(self.check, handler(source))
-
-    def __get_pydantic_json_schema__(self, schema: CoreSchema,
-                                     handler: GetJsonSchemaHandler) -> dict[str, Any]:
-        out = dict(handler(schema))
-        if self.low is not None:
-            out["minimum"] = self.low
-        if self.high is not None:
-            out["maximum"] = self.high
-        return out
-
-
-@dataclass(frozen=True)
-class OneOf:
-    """``Annotated[str, OneOf(values)]``: one of ``values``, worded as wsme's Enum.
-
-    ("Value should be one of: A, B"); the OpenAPI document lists the values.
-    """
-
-    values: tuple[Any, ...]
-
-    def check(self, value: Any) -> Any:
-        if value not in self.values:
-            raise ValueError(f"Value should be one of: {', '.join(map(str, self.values))}")
-        return value
-
-    def __get_pydantic_core_schema__(self, source: Any,
-                                     handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.no_info_after_validator_function(self.check, handler(source))
-
-    def __get_pydantic_json_schema__(self, schema: CoreSchema,
-                                     handler: GetJsonSchemaHandler) -> dict[str, Any]:
-        return {**handler(schema), "enum": list(self.values)}
-
-
-def _alpn(value: str) -> str:
-    if value not in c.ALPN_PROTOCOLS:
-        raise ValueError("Value should be a valid ALPN protocol ID")
-    return value
-
 
 ListenerProtocol = Annotated[str, OneOf(c.LISTENER_PROTOCOLS)]
 ClientAuthentication = Annotated[str, OneOf(c.CLIENT_AUTH_MODES)]
 TimeoutMs = Annotated[int, Range(c.MIN_TIMEOUT, c.MAX_TIMEOUT)]
 ConnectionLimit = Annotated[int, Range(c.MIN_CONNECTION_LIMIT)]
 HstsMaxAge = Annotated[int, Range(0)]  # seconds (Strict-Transport-Security max-age)
-ContainerRef = Annotated[str, Field(max_length=255)]
-CipherString = Annotated[str, Field(max_length=2048)]
-TlsVersion = Annotated[str, Field(max_length=32)]
-AlpnProtocol = Annotated[str, AfterValidator(_alpn)]
 HeaderValue = Annotated[str, Field(max_length=255)]
 
 
 class ListenerSingleCreate(RequestModel):
-    """A listener in any create form.
-
-    The lead's fully-populated schema subclasses it to add ``default_pool``
-    and ``l7policies``.
+    """A listener in any create form (:class:`ListenerCreate`, and
+    :class:`lbaas.api.schemas.fully_populated.ListenerGraph`, which adds
+    ``default_pool`` and ``l7policies``).
     """
 
     name: Name | None = None
@@ -137,7 +72,7 @@ class ListenerSingleCreate(RequestModel):
         default=None, description="Backend member inactivity timeout, ms (default 50000).")
     timeout_tcp_inspect: TimeoutMs | None = Field(
         default=None, description="Time to wait for TCP content inspection, ms (default 0).")
-    tags: list[Tag] | None = None
+    tags: Tags | None = None
     client_ca_tls_container_ref: ContainerRef | None = None
     client_authentication: ClientAuthentication | None = "NONE"
     client_crl_container_ref: ContainerRef | None = None
@@ -181,7 +116,7 @@ class ListenerUpdate(RequestModel):
     timeout_member_connect: TimeoutMs | None = None
     timeout_member_data: TimeoutMs | None = None
     timeout_tcp_inspect: TimeoutMs | None = None
-    tags: list[Tag] | None = None
+    tags: Tags | None = None
     client_ca_tls_container_ref: ContainerRef | None = None
     client_authentication: ClientAuthentication | None = None
     client_crl_container_ref: ContainerRef | None = None
@@ -198,30 +133,22 @@ class ListenerUpdateRoot(RequestModel):
     listener: ListenerUpdate
 
 
-class ListenerResponse(ResponseModel):
-    id: str
+class _ListenerResponseFields(ProvisionedResponse):
+    """What every listener body shows; ``l7policies`` and ``loadbalancers`` differ."""
+
     name: NameOut
     description: NameOut
-    provisioning_status: str
-    operating_status: str
-    admin_state_up: bool
-    project_id: str | None
     protocol: str
     protocol_port: int
     connection_limit: int
     default_tls_container_ref: str | None
     sni_container_refs: list[str]
     default_pool_id: str | None
-    l7policies: list[IdOnly]
-    loadbalancers: list[IdOnly]
     insert_headers: dict[str, str]
-    created_at: Timestamp
-    updated_at: Timestamp
     timeout_client_data: int = Field(description="Milliseconds.")
     timeout_member_connect: int = Field(description="Milliseconds.")
     timeout_member_data: int = Field(description="Milliseconds.")
     timeout_tcp_inspect: int = Field(description="Milliseconds.")
-    tags: list[str]
     client_ca_tls_container_ref: str | None
     client_authentication: str
     client_crl_container_ref: str | None
@@ -234,44 +161,39 @@ class ListenerResponse(ResponseModel):
     hsts_preload: bool
 
     @classmethod
-    def dump(cls, listener: m.Listener) -> dict[str, Any]:
-        """The JSON body of ``listener`` in Octavia's shape.
+    def dump(cls, obj: Any, **given: Any) -> dict[str, Any]:
+        """The JSON body of listener ``obj`` in Octavia's shape.
 
-        ``loadbalancers`` and ``l7policies`` are ``[{"id": ...}]`` (policies by
-        position), ``insert_headers`` is ``{}`` and ``sni_container_refs``
-        ``[]`` when empty, ``allowed_cidrs`` is null when empty.
+        ``l7policies`` by position, ``insert_headers`` is ``{}`` and
+        ``sni_container_refs`` ``[]`` when empty, ``allowed_cidrs`` is null
+        when empty.
         """
-        special = ("l7policies", "loadbalancers", "tags", "insert_headers",
-                   "sni_container_refs", "allowed_cidrs")
-        return cls.model_validate({
-            **{k: getattr(listener, k) for k in cls.model_fields if k not in special},
-            "l7policies": id_refs(sorted(listener.l7policies, key=lambda p: p.position)),
-            "loadbalancers": [{"id": listener.load_balancer_id}],
-            "tags": list(listener.tags),
-            "insert_headers": dict(listener.insert_headers or {}),
-            "sni_container_refs": list(listener.sni_container_refs or []),
-            "allowed_cidrs": list(listener.allowed_cidrs) if listener.allowed_cidrs else None,
-        }).model_dump(mode="json")
+        return super().dump(obj, **{
+            "l7policies": sorted(obj.l7policies, key=lambda p: p.position),
+            "insert_headers": dict(obj.insert_headers or {}),
+            "sni_container_refs": list(obj.sni_container_refs or []),
+            "allowed_cidrs": list(obj.allowed_cidrs) if obj.allowed_cidrs else None,
+            **given})
 
 
-class ListenerRoot(ResponseModel):
-    listener: ListenerResponse
+class ListenerResponse(_ListenerResponseFields):
+    """A listener: ``l7policies`` and ``loadbalancers`` as ``[{"id": ...}]``."""
+
+    l7policies: list[IdOnly]
+    loadbalancers: list[IdOnly]
+
+    @classmethod
+    def dump(cls, obj: Any, **given: Any) -> dict[str, Any]:
+        """The JSON body of listener ``obj``."""
+        return super().dump(obj, **{"loadbalancers": [{"id": obj.load_balancer_id}], **given})
 
 
-class ListenersRoot(ResponseModel):
-    listeners: list[ListenerResponse]
-    listeners_links: list[PageLink]
+class ListenerFullResponse(_ListenerResponseFields):
+    """A listener in a fully-populated load balancer, as Octavia's: policies
+    with their rules in full, no ``loadbalancers``."""
+
+    l7policies: list[L7PolicyFullResponse]
 
 
-class ListenerStats(ResponseModel):
-    """Cumulative traffic counters of one listener (bytes, connections)."""
-
-    active_connections: int
-    bytes_in: int
-    bytes_out: int
-    request_errors: int
-    total_connections: int
-
-
-class ListenerStatsRoot(ResponseModel):
-    stats: ListenerStats
+ListenerRoot = envelope("listener", ListenerResponse)
+ListenerPage = page_envelope("listeners", ListenerResponse)

@@ -12,18 +12,18 @@ from lbaas.api.schemas.common import (
     IPAddressStr,
     Name,
     NameOut,
-    PageLink,
     ProjectId,
+    ProvisionedResponse,
     RequestModel,
     ResponseModel,
-    Tag,
-    Timestamp,
+    Tags,
     UUIDStr,
-    id_refs,
+    envelope,
+    page_envelope,
 )
-from lbaas.api.schemas.fully_populated import ListenerFullResponse, ListenerGraph
+from lbaas.api.schemas.fully_populated import ListenerGraph
+from lbaas.api.schemas.listener import ListenerFullResponse
 from lbaas.api.schemas.pool import PoolFullResponse, PoolSingleCreate
-from lbaas.db import models as m
 
 
 class AdditionalVip(RequestModel):
@@ -56,7 +56,7 @@ class LoadBalancerCreate(RequestModel):
     provider: Annotated[str, Field(max_length=64)] | None = None
     flavor_id: UUIDStr | None = None
     availability_zone: Annotated[str, Field(max_length=255)] | None = None
-    tags: list[Tag] | None = None
+    tags: Tags | None = None
     listeners: list[ListenerGraph] = []
     pools: list[PoolSingleCreate] = []
 
@@ -73,7 +73,7 @@ class LoadBalancerUpdate(RequestModel):
     admin_state_up: bool | None = None
     vip_qos_policy_id: UUIDStr | None = None
     vip_sg_ids: list[UUIDStr] | None = None
-    tags: list[Tag] | None = None
+    tags: Tags | None = None
 
 
 class LoadBalancerUpdateRoot(RequestModel):
@@ -86,16 +86,9 @@ class AdditionalVipResponse(ResponseModel):
     port_id: str | None = None
 
 
-class LoadBalancerResponse(ResponseModel):
-    id: str
+class LoadBalancerResponse(ProvisionedResponse):
     name: NameOut
     description: NameOut
-    provisioning_status: str
-    operating_status: str
-    admin_state_up: bool
-    project_id: str | None
-    created_at: Timestamp
-    updated_at: Timestamp
     vip_address: str | None
     vip_port_id: str | None
     vip_subnet_id: str | None
@@ -109,24 +102,8 @@ class LoadBalancerResponse(ResponseModel):
     provider: str
     flavor_id: str | None
     availability_zone: str | None
-    tags: list[str]
     provisioning_status_reason: str | None = Field(
         default=None, description="lbaas extension: why the last change failed (ERROR).")
-
-    @classmethod
-    def dump(cls, lb: m.LoadBalancer) -> dict[str, Any]:
-        """The JSON body of ``lb``."""
-        return cls.model_validate({
-            **{k: getattr(lb, k) for k in cls.model_fields
-               if k not in ("listeners", "pools", "tags")},
-            "listeners": id_refs(lb.listeners),
-            "pools": id_refs(lb.pools),
-            "tags": list(lb.tags),
-        }).model_dump(mode="json")
-
-
-class LoadBalancerRoot(ResponseModel):
-    loadbalancer: LoadBalancerResponse
 
 
 class LoadBalancerFullResponse(LoadBalancerResponse):
@@ -136,34 +113,18 @@ class LoadBalancerFullResponse(LoadBalancerResponse):
     pools: list[PoolFullResponse]  # type: ignore[assignment]
 
     @classmethod
-    def dump(cls, lb: m.LoadBalancer) -> dict[str, Any]:
-        """``lb`` with its whole graph."""
-        return {**LoadBalancerResponse.dump(lb),
-                "listeners": [ListenerFullResponse.dump(li) for li in lb.listeners],
-                "pools": [PoolFullResponse.dump(p) for p in lb.pools]}
+    def dump(cls, obj: Any, **given: Any) -> dict[str, Any]:
+        """Load balancer ``obj`` with its whole graph (the nested bodies as
+        their own ``dump`` makes them: a pool without health monitor has no
+        ``healthmonitor``)."""
+        return {**LoadBalancerResponse.dump(obj, **given),
+                "listeners": [ListenerFullResponse.dump(li) for li in obj.listeners],
+                "pools": [PoolFullResponse.dump(p) for p in obj.pools]}
 
 
-class LoadBalancerFullRoot(ResponseModel):
-    loadbalancer: LoadBalancerFullResponse
-
-
-class LoadBalancersRoot(ResponseModel):
-    loadbalancers: list[LoadBalancerResponse]
-    loadbalancers_links: list[PageLink]
-
-
-class LoadBalancerStats(ResponseModel):
-    """Cumulative traffic counters (bytes, connections) of a load balancer."""
-
-    active_connections: int
-    bytes_in: int
-    bytes_out: int
-    request_errors: int
-    total_connections: int
-
-
-class LoadBalancerStatsRoot(ResponseModel):
-    stats: LoadBalancerStats
+LoadBalancerRoot = envelope("loadbalancer", LoadBalancerResponse)
+LoadBalancerFullRoot = envelope("loadbalancer", LoadBalancerFullResponse)
+LoadBalancerPage = page_envelope("loadbalancers", LoadBalancerResponse)
 
 
 class MemberStatus(ResponseModel):
@@ -208,11 +169,6 @@ class LoadBalancerStatus(ResponseModel):
     listeners: list[ListenerStatus]
 
 
-class StatusTree(ResponseModel):
-    loadbalancer: LoadBalancerStatus
-
-
-class StatusTreeRoot(ResponseModel):
-    """GET /v2/lbaas/loadbalancers/{id}/status (api-ref "Get the Load Balancer status tree")."""
-
-    statuses: StatusTree
+# GET /v2/lbaas/loadbalancers/{id}/status (api-ref "Get the Load Balancer status tree").
+StatusTreeRoot = envelope("statuses", envelope("loadbalancer", LoadBalancerStatus, "StatusTree"),
+                          "StatusTreeRoot")

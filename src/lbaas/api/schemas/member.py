@@ -7,7 +7,7 @@ send health checks elsewhere than ``address``/``protocol_port``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field
 
@@ -15,17 +15,16 @@ from lbaas.api.schemas.common import (
     IPAddressStr,
     Name,
     NameOut,
-    PageLink,
     Port,
     ProjectId,
+    ProvisionedResponse,
     RequestModel,
-    ResponseModel,
-    Timestamp,
+    Tags,
     UUIDStr,
+    envelope,
+    page_envelope,
 )
-from lbaas.api.schemas.healthmonitor import Tags
 from lbaas.common import constants as c
-from lbaas.db import models as m
 
 Weight = Annotated[int, Field(ge=c.MIN_WEIGHT, le=c.MAX_WEIGHT)]
 
@@ -94,43 +93,19 @@ class MemberUpdateRoot(RequestModel):
     member: MemberUpdate
 
 
-class MemberResponse(ResponseModel):
+class MemberResponse(ProvisionedResponse):
     """A member; ``vnic_type`` is always "normal" here."""
 
-    id: str
     name: NameOut
-    operating_status: str
-    provisioning_status: str
-    admin_state_up: bool
     address: str
     protocol_port: int
     weight: int
     backup: bool
     subnet_id: str | None
-    project_id: str | None
-    created_at: Timestamp
-    updated_at: Timestamp
     monitor_address: str | None
     monitor_port: int | None
-    tags: list[str]
     vnic_type: str
 
-    @classmethod
-    def dump(cls, member: m.Member) -> dict[str, Any]:
-        """The JSON body of ``member`` (also its form in a fully-populated response)."""
-        body = {k: getattr(member, k) for k in cls.model_fields if k != "tags"}
-        body["tags"] = list(member.tags)
-        return cls.model_validate(body).model_dump(mode="json")
 
-
-class MemberRoot(ResponseModel):
-    """One member: ``{"member": {...}}``."""
-
-    member: MemberResponse
-
-
-class MembersRoot(ResponseModel):
-    """A page of a pool's members with its pagination links."""
-
-    members: list[MemberResponse]
-    members_links: list[PageLink]
+MemberRoot = envelope("member", MemberResponse)
+MemberPage = page_envelope("members", MemberResponse)

@@ -17,12 +17,12 @@ from lbaas.api.schemas.common import (
     Description,
     Name,
     NameOut,
-    PageLink,
     ProjectId,
     RequestModel,
     ResponseModel,
+    envelope,
+    page_envelope,
 )
-from lbaas.db import models as m
 
 NETWORK_STATUS_ACTIVE = "ACTIVE"
 
@@ -87,25 +87,12 @@ class NetworkResponse(ResponseModel):
     updated_at: NeutronTimestamp
 
     @classmethod
-    def dump(cls, network: m.Network) -> dict[str, Any]:
-        """The JSON body of ``network``."""
-        return cls.model_validate({
-            **{k: getattr(network, k) for k in cls.model_fields
-               if k not in ("tenant_id", "status", "subnets")},
-            "tenant_id": network.project_id,
-            "status": NETWORK_STATUS_ACTIVE,
-            "subnets": [sn.id for sn in network.subnets],
-        }).model_dump(mode="json")
+    def dump(cls, obj: Any, **given: Any) -> dict[str, Any]:
+        """The JSON body of network ``obj``."""
+        return super().dump(obj, **{"tenant_id": obj.project_id,
+                                    "status": NETWORK_STATUS_ACTIVE,
+                                    "subnets": [sn.id for sn in obj.subnets], **given})
 
 
-class NetworkRoot(ResponseModel):
-    """``{"network": {...}}``."""
-
-    network: NetworkResponse
-
-
-class NetworksRoot(ResponseModel):
-    """GET /v2.0/networks."""
-
-    networks: list[NetworkResponse]
-    networks_links: list[PageLink]
+NetworkRoot = envelope("network", NetworkResponse)
+NetworkPage = page_envelope("networks", NetworkResponse)

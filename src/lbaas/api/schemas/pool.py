@@ -11,42 +11,38 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from lbaas.api.schemas.common import (
+    AlpnProtocol,
+    CipherString,
+    ContainerRef,
     Description,
     IdOnly,
     IPAddressStr,
     Name,
     NameOut,
-    PageLink,
+    OneOf,
     ProjectId,
+    ProvisionedResponse,
     RequestModel,
     ResponseModel,
-    Timestamp,
-    UUIDStr,
-    id_refs,
-)
-from lbaas.api.schemas.healthmonitor import (
-    HealthMonitorFullResponse,
-    HealthMonitorSingleCreate,
-    OneOf,
     Tags,
-    checked,
+    TlsVersion,
+    UUIDStr,
+    envelope,
+    page_envelope,
 )
+from lbaas.api.schemas.healthmonitor import HealthMonitorFullResponse, HealthMonitorSingleCreate
 from lbaas.api.schemas.member import MemberResponse, MemberSingleCreate
 from lbaas.common import constants as c
-from lbaas.common import validate
-from lbaas.db import models as m
 
 PoolProtocol = Annotated[str, OneOf(c.POOL_PROTOCOLS)]
 LbAlgorithm = Annotated[str, OneOf(c.LB_ALGORITHMS)]
 PersistenceType = Annotated[str, OneOf(c.SESSION_PERSISTENCE_TYPES)]
-CookieName = Annotated[str, Field(max_length=255), AfterValidator(checked(validate.cookie_name))]
-ContainerRef = Annotated[str, Field(max_length=255)]
-Ciphers = Annotated[str, Field(max_length=2048)]
-TlsVersion = Annotated[str, Field(max_length=32)]
-AlpnProtocol = Annotated[str, OneOf(c.ALPN_PROTOCOLS)]
+# Its grammar (lbaas.common.validate.cookie_name) is checked with the other
+# session persistence rules, in Octavia's order and words.
+CookieName = Annotated[str, Field(max_length=255)]
 
 
 class SessionPersistence(RequestModel):
@@ -93,7 +89,7 @@ class PoolSingleCreate(RequestModel):
     tls_container_ref: ContainerRef | None = None
     ca_tls_container_ref: ContainerRef | None = None
     crl_container_ref: ContainerRef | None = None
-    tls_ciphers: Ciphers | None = None
+    tls_ciphers: CipherString | None = None
     tls_versions: list[TlsVersion] | None = None
     alpn_protocols: list[AlpnProtocol] | None = None
     healthmonitor: HealthMonitorSingleCreate | None = None
@@ -141,7 +137,7 @@ class PoolUpdate(RequestModel):
     tls_container_ref: ContainerRef | None = None
     ca_tls_container_ref: ContainerRef | None = None
     crl_container_ref: ContainerRef | None = None
-    tls_ciphers: Ciphers | None = None
+    tls_ciphers: CipherString | None = None
     tls_versions: list[TlsVersion] | None = None
     alpn_protocols: list[AlpnProtocol] | None = None
 
@@ -161,21 +157,15 @@ class SessionPersistenceResponse(ResponseModel):
     persistence_granularity: str | None = None
 
 
-class _PoolResponseFields(ResponseModel):
-    id: str
+class _PoolResponseFields(ProvisionedResponse):
+    """What every pool body shows; members and health monitor differ."""
+
     name: NameOut
     description: NameOut
-    provisioning_status: str
-    operating_status: str
-    admin_state_up: bool
     protocol: str
     lb_algorithm: str
     session_persistence: SessionPersistenceResponse | None
-    project_id: str | None
     listeners: list[IdOnly]
-    created_at: Timestamp
-    updated_at: Timestamp
-    tags: list[str]
     tls_enabled: bool
     tls_container_ref: str | None
     ca_tls_container_ref: str | None
@@ -183,14 +173,6 @@ class _PoolResponseFields(ResponseModel):
     tls_ciphers: str | None
     tls_versions: list[str] | None
     alpn_protocols: list[str] | None
-
-    @classmethod
-    def _common(cls, pool: m.Pool) -> dict[str, Any]:
-        body = {k: getattr(pool, k) for k in _PoolResponseFields.model_fields
-                if k not in ("listeners", "tags")}
-        body["listeners"] = id_refs(pool.listeners)
-        body["tags"] = list(pool.tags)
-        return body
 
 
 class PoolResponse(_PoolResponseFields):
@@ -201,15 +183,12 @@ class PoolResponse(_PoolResponseFields):
     healthmonitor_id: str | None
 
     @classmethod
-    def dump(cls, pool: m.Pool) -> dict[str, Any]:
-        """The JSON body of ``pool``."""
-        hm = pool.health_monitor
-        return cls.model_validate({
-            **cls._common(pool),
-            "loadbalancers": [{"id": pool.load_balancer_id}],
-            "members": id_refs(pool.members),
-            "healthmonitor_id": hm.id if hm is not None else None,
-        }).model_dump(mode="json")
+    def dump(cls, obj: Any, **given: Any) -> dict[str, Any]:
+        """The JSON body of pool ``obj``."""
+        hm = obj.health_monitor
+        return super().dump(obj, **{"loadbalancers": [{"id": obj.load_balancer_id}],
+                                    "healthmonitor_id": hm.id if hm is not None else None,
+                                    **given})
 
 
 class PoolFullResponse(_PoolResponseFields):
@@ -224,27 +203,13 @@ class PoolFullResponse(_PoolResponseFields):
     healthmonitor: HealthMonitorFullResponse | None = None
 
     @classmethod
-    def dump(cls, pool: m.Pool) -> dict[str, Any]:
-        """The JSON body of ``pool`` with its members and health monitor."""
-        body = cls.model_validate({
-            **cls._common(pool),
-            "members": [MemberResponse.dump(mb) for mb in pool.members],
-            "healthmonitor": (HealthMonitorFullResponse.dump(pool.health_monitor)
-                              if pool.health_monitor is not None else None),
-        }).model_dump(mode="json")
+    def dump(cls, obj: Any, **given: Any) -> dict[str, Any]:
+        """The JSON body of pool ``obj`` with its members and health monitor."""
+        body = super().dump(obj, **{"healthmonitor": obj.health_monitor, **given})
         if body["healthmonitor"] is None:
             del body["healthmonitor"]
         return body
 
 
-class PoolRoot(ResponseModel):
-    """One pool: ``{"pool": {...}}``."""
-
-    pool: PoolResponse
-
-
-class PoolsRoot(ResponseModel):
-    """A page of pools with its pagination links."""
-
-    pools: list[PoolResponse]
-    pools_links: list[PageLink]
+PoolRoot = envelope("pool", PoolResponse)
+PoolPage = page_envelope("pools", PoolResponse)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lbaas.api.schemas.common import ResponseModel
+from lbaas.api.schemas.common import ResponseModel, envelope
 
 
 class NameDescription(ResponseModel):
@@ -12,19 +12,9 @@ class NameDescription(ResponseModel):
     description: str
 
 
-class ProvidersRoot(ResponseModel):
-    """GET /v2/lbaas/providers."""
-
-    providers: list[NameDescription]
-
-
-class FlavorCapabilitiesRoot(ResponseModel):
-    """GET /v2/lbaas/providers/{provider}/flavor_capabilities."""
-
-    flavor_capabilities: list[NameDescription]
-
-
-class AvailabilityZoneCapabilitiesRoot(ResponseModel):
-    """GET /v2/lbaas/providers/{provider}/availability_zone_capabilities."""
-
-    availability_zone_capabilities: list[NameDescription]
+ProvidersRoot = envelope("providers", list[NameDescription], "ProvidersRoot")
+FlavorCapabilitiesRoot = envelope("flavor_capabilities", list[NameDescription],
+                                  "FlavorCapabilitiesRoot")
+AvailabilityZoneCapabilitiesRoot = envelope("availability_zone_capabilities",
+                                            list[NameDescription],
+                                            "AvailabilityZoneCapabilitiesRoot")

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from lbaas.api.schemas.common import PageLink, RequestModel, ResponseModel
+from lbaas.api.schemas.common import RequestModel, ResponseModel, envelope, page_envelope
 from lbaas.common import constants as c
 
 QuotaValue = Annotated[int, Field(ge=c.MIN_QUOTA, le=c.MAX_QUOTA)]
@@ -89,26 +89,13 @@ class QuotaResponse(QuotaValues):
     tenant_id: str = Field(description="Deprecated alias of project_id.")
 
     @classmethod
-    def dump(cls, project_id: str, effective: dict[str, int]) -> dict[str, int | str]:
-        """The JSON body of ``project_id``'s quotas."""
+    def of(cls, project_id: str, effective: dict[str, int]) -> dict[str, int | str]:
+        """The JSON body of ``project_id``'s ``effective`` quotas (by current name)."""
         return {"project_id": project_id, "tenant_id": project_id,
                 **QuotaValues.values(effective)}
 
 
-class QuotaRoot(ResponseModel):
-    """``{"quota": {...}}``: one project's effective quotas."""
-
-    quota: QuotaResponse
-
-
-class QuotasRoot(ResponseModel):
-    """GET /v2/lbaas/quotas: the projects with quotas set."""
-
-    quotas: list[QuotaResponse]
-    quotas_links: list[PageLink]
-
-
-class QuotaDefaultsRoot(ResponseModel):
-    """GET /v2/lbaas/quotas/defaults: the configured defaults, no project."""
-
-    quota: QuotaValues
+QuotaRoot = envelope("quota", QuotaResponse)
+QuotaPage = page_envelope("quotas", QuotaResponse)
+# GET /v2/lbaas/quotas/defaults: the configured defaults, no project.
+QuotaDefaultsRoot = envelope("quota", QuotaValues, "QuotaDefaultsRoot")

@@ -20,14 +20,14 @@ from lbaas.api.schemas.common import (
     IPAddressStr,
     Name,
     NameOut,
-    PageLink,
     ProjectId,
     RequestModel,
     ResponseModel,
     UUIDStr,
+    envelope,
+    page_envelope,
 )
 from lbaas.api.schemas.network import NeutronTimestamp
-from lbaas.db import models as m
 
 
 def _subnet_cidr(value: str) -> str:
@@ -146,25 +146,13 @@ class SubnetResponse(ResponseModel):
     updated_at: NeutronTimestamp
 
     @classmethod
-    def dump(cls, subnet: m.Subnet) -> dict[str, Any]:
-        """The JSON body of ``subnet``."""
-        return cls.model_validate({
-            **{k: getattr(subnet, k) for k in cls.model_fields if k != "tenant_id"},
-            "tenant_id": subnet.project_id,
-            "allocation_pools": list(subnet.allocation_pools or []),
-            "dns_nameservers": list(subnet.dns_nameservers or []),
-            "host_routes": list(subnet.host_routes or []),
-        }).model_dump(mode="json")
+    def dump(cls, obj: Any, **given: Any) -> dict[str, Any]:
+        """The JSON body of subnet ``obj``."""
+        return super().dump(obj, **{"tenant_id": obj.project_id,
+                                    "allocation_pools": list(obj.allocation_pools or []),
+                                    "dns_nameservers": list(obj.dns_nameservers or []),
+                                    "host_routes": list(obj.host_routes or []), **given})
 
 
-class SubnetRoot(ResponseModel):
-    """``{"subnet": {...}}``."""
-
-    subnet: SubnetResponse
-
-
-class SubnetsRoot(ResponseModel):
-    """GET /v2.0/subnets."""
-
-    subnets: list[SubnetResponse]
-    subnets_links: list[PageLink]
+SubnetRoot = envelope("subnet", SubnetResponse)
+SubnetPage = page_envelope("subnets", SubnetResponse)
