@@ -116,6 +116,20 @@ _haproxy_opts = [
                       "left in maintenance until the next reload."),
 ]
 
+_health_opts = [
+    cfg.FloatOpt("health_check_interval", default=2.0, min=0.0,
+                 help="Seconds between two polls of every load balancer's HAProxy (show stat, "
+                      "show info) for operating statuses and traffic counters; 0 turns the "
+                      "health manager off."),
+    cfg.IntOpt("health_update_threads", default=2, min=1,
+               help="Load balancers polled in parallel. A poll of an answering HAProxy "
+                    "is a fraction of a millisecond of Python work, so more threads only "
+                    "add CPU (the GIL); they help when many HAProxies are slow to answer."),
+    cfg.IntOpt("unanswered_polls", default=3, min=1,
+               help="Consecutive polls in which a running HAProxy does not answer on its "
+                    "sockets before its load balancer is reported ERROR."),
+]
+
 CONF_GROUPS: dict[str | None, list[Any]] = {
     None: _default_opts,
     "api_settings": _api_opts,
@@ -125,6 +139,7 @@ CONF_GROUPS: dict[str | None, list[Any]] = {
     "networking": _network_opts,
     "provider_noop": _noop_opts,
     "haproxy_amphora": _haproxy_opts,
+    "health_manager": _health_opts,
 }
 
 
@@ -175,6 +190,15 @@ class HaproxySettings:
 
 
 @dataclass(frozen=True)
+class HealthSettings:
+    """The health manager's ``[health_manager]`` options (Octavia's group). Seconds."""
+
+    interval: float = 2.0  # 0: no health manager
+    threads: int = 2
+    unanswered_polls: int = 3
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a running lbaas needs to know, fixed at start-up.
 
@@ -202,6 +226,7 @@ class Settings:
     default_subnet_pool: tuple[str, str] = ("127.1.0.1", "127.1.255.254")
     noop_apply_delay: float = 0.0
     haproxy: HaproxySettings = HaproxySettings()
+    health: HealthSettings = HealthSettings()
 
     @property
     def haproxy_base_path(self) -> Path:
@@ -274,6 +299,11 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
             reload_timeout=conf.haproxy_amphora.reload_timeout,
             supervise_interval=conf.haproxy_amphora.supervise_interval,
             member_drain_timeout=conf.haproxy_amphora.member_drain_timeout,
+        ),
+        health=HealthSettings(
+            interval=conf.health_manager.health_check_interval,
+            threads=conf.health_manager.health_update_threads,
+            unanswered_polls=conf.health_manager.unanswered_polls,
         ),
     )
     changes = {k: v for k, v in overrides.items() if v is not None}

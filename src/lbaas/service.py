@@ -1,4 +1,5 @@
-"""Assembly: settings -> database, drivers, worker and API, started and stopped together.
+"""Assembly: settings -> database, drivers, worker, health manager and API, started and
+stopped together.
 
 ``lbaas serve`` and the tests build a :class:`Service` the same way; only the
 drivers differ when a test passes its own.
@@ -26,6 +27,7 @@ from lbaas.db.session import make_engine, make_sessionmaker, transaction
 from lbaas.drivers.base import ProviderDriver
 from lbaas.drivers.haproxy import HaproxyDriver
 from lbaas.drivers.noop import NoopDriver
+from lbaas.health.manager import HealthManager
 from lbaas.worker.reconciler import Reconciler
 
 LOG = logging.getLogger(__name__)
@@ -62,10 +64,12 @@ def default_drivers(settings: Settings,
 
 
 class Service:
-    """One lbaas process: API app, provisioning worker, database, data-plane agent.
+    """One lbaas process: API app, provisioning worker, health manager, database,
+    data-plane agent.
 
     ``drivers`` replaces :func:`default_drivers` (tests); then no agent runs
-    unless ``agent`` is given too.
+    unless ``agent`` is given too. The health manager runs unless
+    ``[health_manager] health_check_interval`` is 0 (:attr:`health` is None then).
     """
 
     def __init__(self, settings: Settings,
@@ -87,13 +91,19 @@ class Service:
         self.reconciler = Reconciler(self.sessions, self.drivers,
                                      threads=settings.worker_threads,
                                      poll_interval=settings.worker_poll_interval)
+        self.health: HealthManager | None = None
+        if settings.health.interval > 0:
+            self.health = HealthManager(self.sessions, self.drivers,
+                                        interval=settings.health.interval,
+                                        threads=settings.health.threads,
+                                        unanswered_polls=settings.health.unanswered_polls)
         self.app: FastAPI = create_app(ApiState(
             settings=settings, sessions=self.sessions,
             policy=Policy(settings.policy_file), drivers=self.drivers,
             notify=self.reconciler.notify))
 
     def start(self) -> None:
-        """Start the agent (adopting running amphorae), then the worker.
+        """Start the agent (adopting running amphorae), the worker, then the health manager.
 
         The API is served by whoever runs :attr:`app`.
         """
@@ -101,10 +111,14 @@ class Service:
             self.agent.start()
         self.reconciler.start()
         self.reconciler.notify()
+        if self.health is not None:
+            self.health.start()
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop the worker (abandoned changes stay PENDING), the agent's supervision,
         and release the database. HAProxy processes keep serving."""
+        if self.health is not None:
+            self.health.stop()
         abandoned = self.reconciler.stop(grace)
         if abandoned:
             LOG.warning("stopping with changes in flight, resumed on next start: %s",

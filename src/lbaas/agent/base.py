@@ -37,7 +37,13 @@ class AgentClient(Protocol):
         """Rebuild ``lb``'s amphora from scratch."""
 
     def stats(self, lb_id: str) -> LoadBalancerStats:
-        """Parsed ``show stat`` rows (``running=False`` when the amphora is down)."""
+        """Parsed ``show stat`` rows (``running=False`` when the amphora is down).
+
+        Also the counters of old and retired workers (``others``), so that
+        counters can be carried across reloads. An amphora found down here is
+        handed to the agent's own supervision at once; the caller never
+        restarts it.
+        """
 
     def health(self, lb_id: str) -> LoadBalancerHealth:
         """Whether the amphora runs and each member's status in it."""

@@ -14,7 +14,11 @@
   directory) is adopted as is, a dead one is started again;
 - **supervision**: a daemon thread repeats that check every
   ``supervise_interval`` seconds, restarting an HAProxy that died, with a
-  back-off (doubling up to 5 minutes) for one that keeps failing.
+  back-off (doubling up to 5 minutes) for one that keeps failing. When
+  :meth:`LocalAgent.stats` (the health manager's poll) finds a load balancer
+  with a configuration but no running HAProxy, it wakes this thread for a
+  pass at once: supervision alone restarts processes, the health manager
+  only reports what it saw.
 
 Stopping the agent stops only the supervision thread: HAProxy keeps serving.
 """
@@ -74,6 +78,7 @@ class LocalAgent:
         self._slots: dict[str, _Slot] = {}
         self._slots_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _slot(self, lb_id: str) -> _Slot:
@@ -126,8 +131,16 @@ class LocalAgent:
             return result
 
     def stats(self, lb_id: str) -> LoadBalancerStats:
-        """See :meth:`AgentClient.stats` (read-only: not serialised)."""
-        return self.amphorae.stats(lb_id)
+        """See :meth:`AgentClient.stats` (read-only: not serialised).
+
+        A load balancer that has a configuration here but no running HAProxy
+        wakes the supervision thread (a pass runs at once, not after up to
+        ``supervise_interval`` seconds).
+        """
+        stats = self.amphorae.stats(lb_id)
+        if not stats.running and lb_id in self.amphorae.lb_ids():
+            self._wake.set()
+        return stats
 
     def health(self, lb_id: str) -> LoadBalancerHealth:
         """See :meth:`AgentClient.health` (read-only: not serialised)."""
@@ -138,6 +151,7 @@ class LocalAgent:
         """Adopt or restart every amphora on this host, then supervise in a thread."""
         self.supervise_once()
         self._stopping.clear()
+        self._wake.clear()
         self._thread = threading.Thread(target=self._loop, name="lbaas-agent-supervisor",
                                         daemon=True)
         self._thread.start()
@@ -145,12 +159,17 @@ class LocalAgent:
     def stop(self) -> None:
         """Stop supervising; HAProxy processes are left running."""
         self._stopping.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None
 
     def _loop(self) -> None:
-        while not self._stopping.wait(self.supervise_interval):
+        while True:
+            self._wake.wait(self.supervise_interval)
+            self._wake.clear()
+            if self._stopping.is_set():
+                return
             try:
                 self.supervise_once()
             except Exception:  # keep supervising whatever one pass hit

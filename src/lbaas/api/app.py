@@ -27,6 +27,7 @@ from lbaas.api.routes import (
     listener,
     loadbalancer,
     member,
+    metrics,
     network,
     pool,
     provider,
@@ -79,6 +80,7 @@ def create_app(state: ApiState) -> FastAPI:
                                include_in_schema=prefix == LBAAS_PREFIXES[0])
     for router in NETWORK_ROUTERS:
         app.include_router(router, prefix="/v2.0")
+    app.include_router(metrics.router)  # /metrics (Prometheus), outside the versioned API
 
     @app.get("/", tags=["Versions"])
     def versions(request: Request) -> JSONResponse:

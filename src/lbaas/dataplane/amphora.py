@@ -23,11 +23,20 @@ apply(spec) is a transaction (style item 7; Octavia's amphora agent
 The last applied spec (``spec.json``) is used to diff only if rendering it
 again gives exactly the installed file, so a stale or foreign spec can only
 cost a reload, never a wrong runtime change.
+
+Counters across reloads. A reload starts a new worker whose counters start
+at zero; the old one finishes its connections and exits. Just before each
+reload, the current worker's frontend and server counters are appended to
+``retired-stats.json`` (the last :data:`RETIRED_KEEP` workers), and
+:meth:`Amphorae.stats` reports them with the live old workers' counters (read
+through the master CLI), so the health manager can count every byte a
+worker accounted for up to its retirement.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -52,6 +61,10 @@ case "$3" in
   *)   exec ping -n -q -c 1 -W 1 "$3" >/dev/null 2>&1 ;;
 esac
 """
+
+
+RETIRED_KEEP = 8  # retired workers whose last counters are kept (retired-stats.json)
+DEAD_RECHECK = 0.05  # seconds before a process found dead is looked at again
 
 
 @dataclass(frozen=True)
@@ -191,6 +204,7 @@ class Amphorae:
                             lb.id, e.reason)
                 f.dirty.touch()
         self.placement.prepare(lb)
+        self._retire_counters(f, proc)
         try:
             procs = proc.reload()
         except ProcessError:
@@ -288,17 +302,68 @@ class Amphorae:
             self.placement.announce(lb)
         return True
 
+    # -- counters across reloads ------------------------------------------------
+    def _retire_counters(self, f: LbFiles, proc: HaproxyProcess) -> None:
+        """Keep the current worker's counters before a reload retires it (best effort)."""
+        try:
+            worker, rows = proc.stats.show_info_stat()
+        except RuntimeApiError as e:
+            LOG.info("load balancer %s: counters before reload not read (%s)",
+                     f.root.name, e.reason)
+            return
+        kept = [w for w in self._retired(f) if w.worker != worker][-(RETIRED_KEEP - 1):]
+        kept.append(runtime.WorkerStats(worker=worker, live=False, rows=_counter_rows(rows)))
+        self._write(f.retired, json.dumps([dataclasses.asdict(w) for w in kept]))
+
+    @staticmethod
+    def _retired(f: LbFiles) -> list[runtime.WorkerStats]:
+        try:
+            data = json.loads(f.retired.read_text())
+            return [runtime.WorkerStats(worker=w["worker"], live=False,
+                                        rows=tuple(runtime.StatRow(**r) for r in w["rows"]))
+                    for w in data]
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            LOG.warning("ignoring unreadable %s: %s", f.retired, e)
+            return []
+
     # -- observe -----------------------------------------------------------------
     def stats(self, lb_id: str) -> runtime.LoadBalancerStats:
-        """``show stat`` of ``lb_id``'s HAProxy (``running=False`` and no rows if it is down)."""
+        """Counters and states of ``lb_id``'s HAProxy.
+
+        ``running=False`` (no rows) if no HAProxy runs for it; ``error`` set
+        (no rows) if it runs but a socket did not answer. Otherwise ``rows``
+        and ``worker`` come from the current worker (one connection), and
+        ``others`` holds the frontend and server counters of old workers
+        still finishing connections and of workers retired by recent reloads.
+        """
         proc = self.process(lb_id)
-        if not proc.alive():
-            return runtime.LoadBalancerStats(lb_id=lb_id, running=False)
+        master = proc.pid()
+        if master is None:
+            # The master rewrites its pid file in place on every reload: look twice
+            # before reporting a dead process.
+            time.sleep(DEAD_RECHECK)
+            master = proc.pid()
+            if master is None:
+                return runtime.LoadBalancerStats(lb_id=lb_id, running=False)
         try:
-            return runtime.LoadBalancerStats(lb_id=lb_id, running=True,
-                                             rows=proc.stats.show_stat())
-        except RuntimeApiError:
-            return runtime.LoadBalancerStats(lb_id=lb_id, running=False)
+            old_workers = proc.master.show_proc().old_workers if _may_have_old_workers(master) \
+                else ()
+            worker, rows = proc.stats.show_info_stat()
+        except RuntimeApiError as e:
+            return runtime.LoadBalancerStats(lb_id=lb_id, running=True, error=e.reason)
+        others: list[runtime.WorkerStats] = []
+        for pid in old_workers:
+            try:
+                old, old_rows = proc.master.worker_info_stat(pid)
+            except RuntimeApiError:
+                continue  # it exited in between: its last reading is among the retired
+            others.append(runtime.WorkerStats(worker=old, live=True,
+                                              rows=_counter_rows(old_rows)))
+        others += self._retired(self.files(lb_id))
+        return runtime.LoadBalancerStats(lb_id=lb_id, running=True, rows=rows, worker=worker,
+                                         others=tuple(others))
 
     def health(self, lb_id: str) -> runtime.LoadBalancerHealth:
         """Liveness of ``lb_id``'s HAProxy and each member's status in it."""
@@ -317,6 +382,22 @@ class Amphorae:
         pid = proc.pid()
         procs = proc.processes() if pid else None
         return pid, procs.workers if procs else ()
+
+
+def _may_have_old_workers(master: int) -> bool:
+    """False if the master has a single child (its current worker): no need to ask it.
+
+    Reading ``/proc/<pid>/task/<pid>/children`` costs far less than a master
+    CLI round trip, and old workers exist only for a while after a reload.
+    """
+    try:
+        return len(Path(f"/proc/{master}/task/{master}/children").read_text().split()) > 1
+    except OSError:
+        return True  # unknown here: ask the master
+
+
+def _counter_rows(rows: tuple[runtime.StatRow, ...]) -> tuple[runtime.StatRow, ...]:
+    return tuple(r for r in rows if r.type in runtime.COUNTER_ROW_TYPES)
 
 
 def _vips(lb: LoadBalancerSpec) -> tuple[str, ...]:

@@ -57,9 +57,18 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 _children_lock = threading.Lock()
 
 
-def _reap() -> None:
+def _reap(only: int | None = None) -> None:
+    """Collect exited masters this process started (all of them, or just ``only``).
+
+    Checking one PID reaps only that one: with hundreds of load balancers,
+    polling every child on every liveness check would cost O(n) each.
+    """
     with _children_lock:
-        for pid, proc in list(_children.items()):
+        if only is not None:
+            pairs = [(only, _children[only])] if only in _children else []
+        else:
+            pairs = list(_children.items())
+        for pid, proc in pairs:
             if proc.poll() is not None:
                 del _children[pid]
 
@@ -99,6 +108,11 @@ class LbFiles:
     def dirty(self) -> Path:
         """Marker: runtime API changes left the process differing from haproxy.cfg."""
         return self.root / "runtime.dirty"
+
+    @property
+    def retired(self) -> Path:
+        """The last counters of workers retired by reloads (JSON, newest last)."""
+        return self.root / "retired-stats.json"
 
     @property
     def pid(self) -> Path:
@@ -145,7 +159,7 @@ def _proc_state(pid: int) -> str | None:
 
 def process_alive(pid: int, cwd: Path | None = None) -> bool:
     """True if ``pid`` runs (zombies are dead) and, if given, its working directory is ``cwd``."""
-    _reap()
+    _reap(pid)
     state = _proc_state(pid)
     if state is None or state in ("Z", "X"):
         return False

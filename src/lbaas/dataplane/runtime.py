@@ -15,8 +15,16 @@ prefixed with ``set severity-output number`` so that a refusal is recognisable
 (``[3]: No such server.``) without matching on message text.
 
 The typed reports here (:class:`StatRow`, :class:`LoadBalancerStats`,
-:class:`ServerHealth`, :class:`LoadBalancerHealth`) are what the agent hands
-to the health manager; they are frozen and JSON-friendly (``to_dict``).
+:class:`WorkerStats`, :class:`ServerHealth`, :class:`LoadBalancerHealth`) are
+what the agent hands to the health manager; they are frozen and JSON-friendly
+(``to_dict``).
+
+Worker identity. HAProxy's counters live in a worker process and start at
+zero in every new worker (each reload and restart). A reading therefore
+carries the identity of the worker that produced it, ``"<Pid>@<Start_time_sec>"``
+from ``show info`` (the start time keeps a recycled PID from passing for the
+same worker); ``show info`` and ``show stat`` are sent on one connection so
+that both answers come from the same worker.
 """
 
 from __future__ import annotations
@@ -24,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import io
 import os
 import re
 import socket
@@ -38,6 +45,8 @@ from lbaas.dataplane.errors import RuntimeApiError
 DEFAULT_TIMEOUT = 5.0  # seconds for one command
 _SEVERITY = re.compile(r"^\[(\d)\]: ?(.*)$", re.M)
 _SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
+_PID = re.compile(r"^Pid: *(\d+)", re.M)  # show info fields naming a worker
+_START = re.compile(r"^Start_time_sec: *(\d+)", re.M)
 
 
 @contextlib.contextmanager
@@ -143,13 +152,19 @@ _INT_FIELDS = ("slim", "dreq", "ereq", "econ", "eresp", "weight", "act", "bck", 
 
 
 def parse_stat(text: str) -> tuple[StatRow, ...]:
-    """Rows of a ``show stat`` answer (CSV whose header line starts with ``# ``)."""
+    """Rows of a ``show stat`` answer (CSV whose header line starts with ``# ``).
+
+    The health manager parses every load balancer's answer every poll: keep it lean.
+    """
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines or not lines[0].startswith("# "):
         raise RuntimeApiError(f"unexpected 'show stat' answer: {text[:200]!r}")
-    reader = csv.DictReader(io.StringIO("\n".join([lines[0][2:], *lines[1:]])))
+    header = next(csv.reader([lines[0][2:]]))
+    if "pxname" not in header or "svname" not in header:
+        raise RuntimeApiError(f"unexpected 'show stat' header: {lines[0][:200]!r}")
     rows = []
-    for rec in reader:
+    for values in csv.reader(lines[1:]):
+        rec = dict(zip(header, values, strict=False))
         rows.append(StatRow(
             proxy=rec["pxname"], name=rec["svname"], type=_TYPES.get(rec.get("type", ""), "?"),
             status=rec.get("status", ""),
@@ -169,6 +184,32 @@ def parse_info(text: str) -> dict[str, str]:
         if sep:
             info[key.strip()] = value.strip()
     return info
+
+
+def worker_identity(info: dict[str, str]) -> str:
+    """``"<Pid>@<Start_time_sec>"``: one worker process, for as long as it lives.
+
+    Raises :class:`RuntimeApiError` if ``show info`` lacks either field.
+    """
+    pid, started = info.get("Pid"), info.get("Start_time_sec")
+    if not pid or not started:
+        raise RuntimeApiError("'show info' names no Pid and Start_time_sec")
+    return f"{pid}@{started}"
+
+
+def parse_info_stat(text: str) -> tuple[str, tuple[StatRow, ...]]:
+    """The answer to ``show info;show stat``: (worker identity, rows).
+
+    The ``show stat`` part starts at its CSV header (the first line starting
+    with ``# ``). Raises :class:`RuntimeApiError` for anything else.
+    """
+    head, sep, tail = text.partition("\n# ")
+    if not sep:
+        raise RuntimeApiError(f"unexpected 'show info;show stat' answer: {text[:200]!r}")
+    pid, started = _PID.search(head), _START.search(head)
+    return worker_identity({"Pid": pid.group(1) if pid else "",
+                            "Start_time_sec": started.group(1) if started else ""}), \
+        parse_stat("# " + tail)
 
 
 @dataclass(frozen=True)
@@ -214,13 +255,43 @@ def parse_proc(text: str) -> ProcessList:
                        workers=tuple(workers), old_workers=tuple(old))
 
 
+COUNTER_ROW_TYPES = ("frontend", "server")  # rows whose counters the health manager keeps
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """Counters of an HAProxy worker that no longer serves the current configuration.
+
+    ``live``: True for an old worker still finishing its connections after a
+    reload (read through the master CLI); False for the last reading taken
+    just before the worker was retired by a reload (kept by the agent, so
+    that traffic between the last poll and the reload is not lost). ``rows``
+    are its frontend and server rows only.
+    """
+
+    worker: str  # "<Pid>@<Start_time_sec>"
+    live: bool
+    rows: tuple[StatRow, ...] = ()
+
+
 @dataclass(frozen=True)
 class LoadBalancerStats:
-    """Parsed ``show stat`` of one load balancer's HAProxy (empty when not running)."""
+    """Parsed ``show stat`` of one load balancer's HAProxy (empty when not running).
+
+    ``running`` is False when no HAProxy process runs for the load balancer
+    (dead, or never started on this host). ``error`` is set, with no rows,
+    when the process runs but its sockets did not answer (e.g. overloaded):
+    nothing was observed. ``worker`` is the identity of the current worker
+    that produced ``rows``; ``others`` are the readings of old and retired
+    workers (see :class:`WorkerStats`), for counters that survive reloads.
+    """
 
     lb_id: str
     running: bool
     rows: tuple[StatRow, ...] = ()
+    worker: str | None = None
+    others: tuple[WorkerStats, ...] = ()
+    error: str | None = None
 
     @property
     def frontends(self) -> tuple[StatRow, ...]:
@@ -324,6 +395,10 @@ class StatsClient:
         """Process information (``Pid``, ``Uptime_sec``, ``CurrConns``...)."""
         return parse_info(self.raw("show info"))
 
+    def show_info_stat(self) -> tuple[str, tuple[StatRow, ...]]:
+        """(identity of the answering worker, its ``show stat`` rows), on one connection."""
+        return parse_info_stat(self.raw("show info;show stat"))
+
 
 class MasterClient:
     """The master CLI of one HAProxy (``-S``)."""
@@ -335,6 +410,11 @@ class MasterClient:
     def show_proc(self) -> ProcessList:
         """The master and its workers."""
         return parse_proc(send(self.path, "show proc", self.timeout))
+
+    def worker_info_stat(self, pid: int) -> tuple[str, tuple[StatRow, ...]]:
+        """``show info;show stat`` of worker ``pid`` (current or old), through the master."""
+        return parse_info_stat(send(self.path, f"@!{int(pid)} show info; @!{int(pid)} show stat",
+                                    self.timeout))
 
     def reload(self) -> None:
         """Ask the master to re-read its configuration (HAProxy 2.6 reports nothing back).

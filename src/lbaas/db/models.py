@@ -400,7 +400,11 @@ class ListenerStatistics(Base):
     """Cumulative traffic counters of one listener (bytes, connections).
 
     Counters survive HAProxy reloads and restarts: the health manager adds the
-    growth it observes since its last reading.
+    growth it observes since its last reading (:mod:`lbaas.health.stats`).
+    ``readings`` holds that last raw reading per HAProxy worker,
+    ``{"<pid>@<start time>": [bytes_in, bytes_out, total_connections,
+    request_errors]}``, so that a restarted control plane neither loses nor
+    double-counts traffic. ``active_connections`` is the current value.
     """
 
     __tablename__ = "listener_statistics"
@@ -412,3 +416,23 @@ class ListenerStatistics(Base):
     active_connections: Mapped[int] = mapped_column(Integer, default=0)
     total_connections: Mapped[int] = mapped_column(BigInteger, default=0)
     request_errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    readings: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True), default=dict)
+
+
+class MemberStatistics(Base):
+    """Cumulative traffic counters of one member, summed over the backends it is in.
+
+    Kept like :class:`ListenerStatistics`; ``readings`` per worker are
+    ``[bytes_in, bytes_out, total_connections]`` (``bytes_in``: bytes the
+    member received from clients through HAProxy; ``bytes_out``: bytes it sent).
+    """
+
+    __tablename__ = "member_statistics"
+
+    member_id: Mapped[str] = mapped_column(
+        ForeignKey("member.id", ondelete="CASCADE"), primary_key=True)
+    bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    active_connections: Mapped[int] = mapped_column(Integer, default=0)
+    total_connections: Mapped[int] = mapped_column(BigInteger, default=0)
+    readings: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True), default=dict)

@@ -5,12 +5,15 @@ one load balancer after every change, and :meth:`ProviderDriver.delete` when it
 goes away; both must be idempotent (safe to re-run after a crash). The API calls
 :meth:`ProviderDriver.validate` before accepting a change, so that options a
 provider cannot realise are refused with Octavia's 501 instead of failing later.
+The health manager calls :meth:`ProviderDriver.stats` for every settled load
+balancer, every poll, to learn what the data plane observes.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
+from lbaas.dataplane.runtime import LoadBalancerStats
 from lbaas.dataplane.spec import LoadBalancerSpec
 
 
@@ -33,6 +36,14 @@ class ProviderDriver(Protocol):
 
     def failover(self, lb: LoadBalancerSpec) -> None:
         """Rebuild ``lb``'s data plane from scratch (Octavia's failover)."""
+
+    def stats(self, lb_id: str) -> LoadBalancerStats | None:
+        """What the data plane observes of ``lb_id`` now, or None if this provider
+        observes nothing (then the health manager leaves its statuses and counters alone).
+
+        Must be cheap and must not wait for changes in flight: it is called for
+        every load balancer every ``[health_manager] health_check_interval``.
+        """
 
     def flavor_capabilities(self) -> dict[str, str]:
         """Keys a flavor profile's ``flavor_data`` may hold, with their descriptions."""

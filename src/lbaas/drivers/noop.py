@@ -2,6 +2,9 @@
 
 For API-only use and tests, like Octavia's noop drivers. ``apply_delay``
 (seconds) makes each call take time, so that tests can catch objects PENDING.
+Nothing is observed (:meth:`NoopDriver.stats` is None), so, as with Octavia's
+noop drivers, the health manager leaves operating statuses as created
+(OFFLINE) and counters at zero.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import time
 from typing import Any
 
 from lbaas.common.exceptions import UnsupportedOption
+from lbaas.dataplane.runtime import LoadBalancerStats
 from lbaas.dataplane.spec import LoadBalancerSpec
 
 
@@ -49,6 +53,10 @@ class NoopDriver:
     def failover(self, lb: LoadBalancerSpec) -> None:
         """Record ``lb`` as rebuilt."""
         self._record("failover", lb)
+
+    def stats(self, lb_id: str) -> LoadBalancerStats | None:
+        """Nothing is observed: None."""
+        return None
 
     def flavor_capabilities(self) -> dict[str, str]:
         """The same keys as the haproxy provider, so flavors can be tried out."""

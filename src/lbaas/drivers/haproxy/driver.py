@@ -40,6 +40,7 @@ from lbaas.common import constants as c
 from lbaas.common.exceptions import UnsupportedOption
 from lbaas.dataplane import render
 from lbaas.dataplane.errors import RenderError
+from lbaas.dataplane.runtime import LoadBalancerStats
 from lbaas.dataplane.spec import LoadBalancerSpec
 
 TOPOLOGY_DESCRIPTION = ("The load balancer topology. One of: SINGLE - One amphora per load "
@@ -128,6 +129,10 @@ class HaproxyDriver:
     def failover(self, lb: LoadBalancerSpec) -> None:
         """Rebuild ``lb``'s amphora from scratch."""
         self.agent.failover(lb)
+
+    def stats(self, lb_id: str) -> LoadBalancerStats:
+        """The amphora's counters and states (see :meth:`AgentClient.stats`)."""
+        return self.agent.stats(lb_id)
 
     def flavor_capabilities(self) -> dict[str, str]:
         """Octavia's amphora flavor key that applies here: ``loadbalancer_topology``."""

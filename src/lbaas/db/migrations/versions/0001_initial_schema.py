@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 04:15:33.676684
+Create Date: 2026-11-22 05:18:07.330907
 """
 
 from collections.abc import Sequence
@@ -357,8 +357,20 @@ def upgrade() -> None:
         sa.Column("active_connections", sa.Integer(), nullable=False),
         sa.Column("total_connections", sa.BigInteger(), nullable=False),
         sa.Column("request_errors", sa.BigInteger(), nullable=False),
+        sa.Column("readings", sa.JSON(none_as_null=True), nullable=False),
         sa.ForeignKeyConstraint(["listener_id"], ["listener.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("listener_id"),
+    )
+    op.create_table(
+        "member_statistics",
+        sa.Column("member_id", sa.String(length=36), nullable=False),
+        sa.Column("bytes_in", sa.BigInteger(), nullable=False),
+        sa.Column("bytes_out", sa.BigInteger(), nullable=False),
+        sa.Column("active_connections", sa.Integer(), nullable=False),
+        sa.Column("total_connections", sa.BigInteger(), nullable=False),
+        sa.Column("readings", sa.JSON(none_as_null=True), nullable=False),
+        sa.ForeignKeyConstraint(["member_id"], ["member.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("member_id"),
     )
     op.create_table(
         "l7rule",
@@ -393,6 +405,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_l7rule_l7policy_id"))
 
     op.drop_table("l7rule")
+    op.drop_table("member_statistics")
     op.drop_table("listener_statistics")
     with op.batch_alter_table("l7policy", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_l7policy_redirect_pool_id"))

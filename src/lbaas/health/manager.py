@@ -1,0 +1,403 @@
+"""The health manager: what the data plane observes, written to the database.
+
+Every ``interval`` seconds (``[health_manager] health_check_interval``,
+default 2) one poll::
+
+    read the graph of every settled load balancer (one short transaction;
+    PENDING_CREATE and PENDING_DELETE ones are skipped)
+    -> ask each one's provider driver for ``stats(lb_id)``
+       (``threads`` in parallel, no transaction held while HAProxy answers)
+    -> rollup.evaluate: the operating statuses that changed
+       stats.collect + accumulate: the counters that changed
+    -> one transaction: UPDATE only those rows (counters re-read under lock
+       first, so two managers never add the same growth twice)
+
+The database is read before HAProxy is asked, so an object the snapshot
+shows settled was applied before the observation was made. A provider that
+observes nothing (``stats`` returns None: the noop provider) is left alone,
+as Octavia's noop drivers are.
+
+A missing or dead HAProxy (``running=False``) makes its load balancer (and
+its enabled listeners) ERROR at once and its active connection counts 0;
+the agent that answered has already handed it to its own supervision,
+which restarts it (this loop never does: one owner per process). A running
+HAProxy that does not answer is skipped for ``unanswered_polls - 1`` polls,
+then reported ERROR the same way. Counters are only ever moved by answered
+polls.
+
+This is the only writer of ``operating_status`` after create (and of the
+statistics tables). One health manager per database is expected; a second
+one would write the same statuses and, thanks to the locked re-read, add no
+counter twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from lbaas.common import constants as c
+from lbaas.dataplane.runtime import LoadBalancerStats
+from lbaas.db import models as m
+from lbaas.drivers.base import ProviderDriver
+from lbaas.health import rollup
+from lbaas.health import stats as counters
+from lbaas.health.rollup import LoadBalancerNode, Node, PoolNode, Ref
+
+LOG = logging.getLogger(__name__)
+
+_MODELS: dict[str, Any] = {
+    rollup.LOADBALANCER: m.LoadBalancer, rollup.LISTENER: m.Listener, rollup.POOL: m.Pool,
+    rollup.MEMBER: m.Member, rollup.HEALTHMONITOR: m.HealthMonitor,
+}
+
+
+@dataclass
+class Stored:
+    """One statistics row as stored: totals (in ``*_COUNTERS`` order), active, readings."""
+
+    totals: tuple[int, ...]
+    active: int = 0
+    readings: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CounterTable:
+    """A statistics table: its model, key column and counter columns."""
+
+    model: Any
+    key: str
+    columns: tuple[str, ...]
+
+    def stored(self, row: Any) -> Stored:
+        """A row (ORM object or result row) as :class:`Stored`."""
+        readings = getattr(row, "readings", None) or {}
+        return Stored(totals=tuple(int(getattr(row, col) or 0) for col in self.columns),
+                      active=int(row.active_connections or 0),
+                      readings={w: tuple(int(x) for x in v) for w, v in readings.items()})
+
+    def values(self, key: str, s: Stored) -> dict[str, Any]:
+        """The column values of ``s`` for an INSERT or a bulk UPDATE."""
+        return {self.key: key, "active_connections": s.active,
+                "readings": {w: list(v) for w, v in s.readings.items()},
+                **dict(zip(self.columns, s.totals, strict=True))}
+
+    def zero(self) -> Stored:
+        """A row that does not exist yet."""
+        return Stored(totals=(0,) * len(self.columns))
+
+
+LISTENER_TABLE = CounterTable(m.ListenerStatistics, "listener_id", counters.LISTENER_COUNTERS)
+MEMBER_TABLE = CounterTable(m.MemberStatistics, "member_id", counters.MEMBER_COUNTERS)
+
+
+@dataclass(frozen=True)
+class PollReport:
+    """What one poll did. ``seconds`` is wall time."""
+
+    polled: int  # settled load balancers whose provider has a driver here
+    answered: int
+    dead: tuple[str, ...]  # load balancers reported ERROR for a missing/dead/mute HAProxy
+    status_changes: int
+    counter_rows: int
+    seconds: float
+
+
+@dataclass
+class _Result:
+    """One load balancer's outcome in a poll (computed without the database)."""
+
+    lb: LoadBalancerNode
+    statuses: dict[Ref, str] = field(default_factory=dict)
+    observation: counters.Observation | None = None  # answered polls only
+    dead: bool = False
+
+
+class HealthManager:
+    """Polls every settled load balancer's data plane through its provider driver.
+
+    ``drivers`` maps provider names to drivers (aliases resolved through
+    ``constants.PROVIDER_ALIASES``); ``interval`` is seconds between the
+    starts of two polls; ``threads`` load balancers are asked in parallel;
+    ``unanswered_polls`` (see the module docstring).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], drivers: Mapping[str, ProviderDriver],
+                 interval: float = 2.0, threads: int = 2, unanswered_polls: int = 3) -> None:
+        self._sessions = sessions
+        self._drivers = dict(drivers)
+        self.interval = interval
+        self.unanswered_polls = unanswered_polls
+        self._threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._unanswered: dict[str, int] = {}
+        self._dead: set[str] = set()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_report: PollReport | None = None
+
+    # -- lifecycle -------------------------------------------------------
+    def start(self) -> None:
+        """Poll in a daemon thread until :meth:`stop`."""
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="lbaas-health-manager",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop polling (waits up to ``timeout`` seconds for a poll in progress)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                self.poll_once()
+            except Exception:  # the database may be briefly unavailable
+                LOG.exception("health poll failed")
+            self._stopping.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    # -- one poll ----------------------------------------------------------
+    def poll_once(self) -> PollReport:
+        """Read, observe, compute and write once; returns what happened."""
+        started = time.monotonic()
+        lbs, stored = self._snapshot()
+        asked = [(lb, driver) for lb in lbs
+                 if (driver := self._drivers.get(c.PROVIDER_ALIASES.get(lb.provider,
+                                                                        lb.provider)))]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._threads,
+                                            thread_name_prefix="lbaas-health")
+        observed = list(self._pool.map(lambda pair: (pair[0], _observe(*pair)), asked))
+        results = [r for lb, st in observed if (r := self._judge(lb, st)) is not None]
+        known = {lb.id for lb, _ in asked}
+        for gone in set(self._unanswered) - known:
+            del self._unanswered[gone]
+        self._dead &= known
+        status_changes = {ref: s for r in results for ref, s in
+                          rollup.changes(r.lb, r.statuses).items()}
+        planned = _counter_updates(results, stored)
+        rows = 0
+        if status_changes or any(planned.values()):
+            rows = self._write(results, status_changes,
+                               {kind: set(keys) for kind, keys in planned.items()})
+        report = PollReport(polled=len(asked),
+                            answered=sum(1 for r in results if r.observation is not None),
+                            dead=tuple(sorted(r.lb.id for r in results if r.dead)),
+                            status_changes=len(status_changes), counter_rows=rows,
+                            seconds=time.monotonic() - started)
+        self.last_report = report
+        return report
+
+    def _judge(self, lb: LoadBalancerNode, st: LoadBalancerStats | BaseException | None,
+               ) -> _Result | None:
+        """Decide one load balancer's outcome from its driver's answer."""
+        if st is None:
+            return None  # the provider observes nothing
+        if isinstance(st, BaseException) or (st.running and st.error is not None):
+            reason = st if isinstance(st, BaseException) else st.error
+            count = self._unanswered[lb.id] = self._unanswered.get(lb.id, 0) + 1
+            if count < self.unanswered_polls:
+                LOG.info("load balancer %s: HAProxy did not answer (%s)", lb.id, reason)
+                return None
+            self._report_dead(lb, f"HAProxy runs but has not answered {count} polls: {reason}")
+            return _Result(lb=lb, statuses=rollup.dead(lb), dead=True)
+        self._unanswered.pop(lb.id, None)
+        if not st.running:
+            self._report_dead(lb, "HAProxy is not running")
+            return _Result(lb=lb, statuses=rollup.dead(lb), dead=True)
+        if lb.id in self._dead:
+            LOG.warning("load balancer %s: HAProxy answers again", lb.id)
+            self._dead.discard(lb.id)
+        return _Result(lb=lb, statuses=rollup.evaluate(lb, st),
+                       observation=counters.collect(st))
+
+    def _report_dead(self, lb: LoadBalancerNode, why: str) -> None:
+        if lb.id not in self._dead:
+            LOG.warning("load balancer %s: %s; operating status ERROR (the agent's "
+                        "supervision restarts it)", lb.id, why)
+            self._dead.add(lb.id)
+
+    # -- database ------------------------------------------------------------
+    def _snapshot(self) -> tuple[list[LoadBalancerNode], dict[str, dict[str, Stored]]]:
+        """Settled load balancers' graphs and the stored counters, in one short read."""
+        with self._sessions() as session, session.begin():
+            return read_graphs(session), {
+                rollup.LISTENER: _read_counters(session, LISTENER_TABLE),
+                rollup.MEMBER: _read_counters(session, MEMBER_TABLE)}
+
+    def _write(self, results: list[_Result], statuses: dict[Ref, str],
+               counter_keys: Mapping[str, set[str]]) -> int:
+        """Write in one transaction; if that fails, one transaction per load balancer."""
+        try:
+            with self._sessions() as session, session.begin():
+                return _apply(session, results, statuses, counter_keys)
+        except SQLAlchemyError as e:  # e.g. an object deleted meanwhile
+            LOG.info("health poll write failed (%s); writing load balancer by load balancer",
+                     type(e).__name__)
+        rows = 0
+        for r in results:
+            refs = dict(r.lb.refs())
+            mine = {ref: s for ref, s in statuses.items() if ref in refs}
+            try:
+                with self._sessions() as session, session.begin():
+                    rows += _apply(session, [r], mine, counter_keys)
+            except SQLAlchemyError as e:
+                LOG.warning("load balancer %s: health update failed (%s); next poll retries",
+                            r.lb.id, e)
+        return rows
+
+
+def _observe(lb: LoadBalancerNode, driver: ProviderDriver,
+             ) -> LoadBalancerStats | BaseException | None:
+    try:
+        return driver.stats(lb.id)
+    except Exception as e:  # a driver's failure is this load balancer's, not the poll's
+        return e
+
+
+def read_graphs(session: Session) -> list[LoadBalancerNode]:
+    """Every load balancer not being created or deleted, as frozen nodes (six queries)."""
+    def rows(model: Any, *extra: Any) -> Sequence[Any]:
+        return session.execute(select(model.id, model.admin_state_up, model.provisioning_status,
+                                      model.operating_status, *extra)).all()
+
+    def node(row: Any) -> Node:
+        return Node(id=row.id, admin_state_up=bool(row.admin_state_up),
+                    provisioning_status=row.provisioning_status,
+                    operating_status=row.operating_status)
+
+    lbs = [row for row in rows(m.LoadBalancer, m.LoadBalancer.project_id,
+                               m.LoadBalancer.provider)
+           if row.provisioning_status not in rollup.UNSETTLED]
+    if not lbs:
+        return []
+    listeners: dict[str, list[Node]] = defaultdict(list)
+    for row in rows(m.Listener, m.Listener.load_balancer_id):
+        listeners[row.load_balancer_id].append(node(row))
+    members: dict[str, list[Node]] = defaultdict(list)
+    for row in rows(m.Member, m.Member.pool_id):
+        members[row.pool_id].append(node(row))
+    monitors = {row.pool_id: node(row) for row in rows(m.HealthMonitor, m.HealthMonitor.pool_id)}
+    pools: dict[str, list[PoolNode]] = defaultdict(list)
+    for row in rows(m.Pool, m.Pool.load_balancer_id):
+        pools[row.load_balancer_id].append(PoolNode(
+            id=row.id, admin_state_up=bool(row.admin_state_up),
+            provisioning_status=row.provisioning_status, operating_status=row.operating_status,
+            members=tuple(members.get(row.id, ())), health_monitor=monitors.get(row.id)))
+    return [LoadBalancerNode(
+        id=row.id, admin_state_up=bool(row.admin_state_up),
+        provisioning_status=row.provisioning_status, operating_status=row.operating_status,
+        project_id=row.project_id, provider=row.provider,
+        listeners=tuple(listeners.get(row.id, ())), pools=tuple(pools.get(row.id, ())))
+        for row in lbs]
+
+
+def _read_counters(session: Session, table: CounterTable,
+                   keys: Iterable[str] | None = None, lock: bool = False) -> dict[str, Stored]:
+    stmt = select(table.model)
+    if keys is not None:
+        stmt = stmt.where(getattr(table.model, table.key).in_(list(keys)))
+    if lock:
+        stmt = stmt.with_for_update()
+    return {getattr(row, table.key): table.stored(row) for row in session.scalars(stmt)}
+
+
+def _counter_targets(r: _Result) -> dict[str, dict[str, counters.Observed | None]]:
+    """Per table kind: each object whose row this result may move, with what was observed.
+
+    Answered: every listener and member not being deleted (nothing observed
+    is an empty observation: its workers are gone). Dead: None (only the
+    active count drops to 0).
+    """
+    live = [li for li in r.lb.listeners if li.provisioning_status != c.PENDING_DELETE]
+    mems = [mb for p in r.lb.pools for mb in p.members if mb.provisioning_status
+            != c.PENDING_DELETE]
+    if r.observation is None:
+        return {rollup.LISTENER: dict.fromkeys(li.id for li in live),
+                rollup.MEMBER: dict.fromkeys(mb.id for mb in mems)}
+    empty = counters.Observed()
+    return {rollup.LISTENER: {li.id: r.observation.listeners.get(li.id, empty) for li in live},
+            rollup.MEMBER: {mb.id: r.observation.members.get(mb.id, empty) for mb in mems}}
+
+
+def _next(table: CounterTable, before: Stored, seen: counters.Observed | None) -> Stored:
+    if seen is None:  # dead: nothing observed, no connection open
+        return Stored(totals=before.totals, active=0, readings=before.readings)
+    totals, readings = counters.accumulate(before.totals, before.readings, seen.readings)
+    return Stored(totals=totals, active=seen.active, readings=readings)
+
+
+def _counter_updates(results: Iterable[_Result], stored: Mapping[str, Mapping[str, Stored]],
+                     ) -> dict[str, dict[str, Stored]]:
+    """The statistics rows that would change, per table kind (from the snapshot)."""
+    tables = {rollup.LISTENER: LISTENER_TABLE, rollup.MEMBER: MEMBER_TABLE}
+    out: dict[str, dict[str, Stored]] = {kind: {} for kind in tables}
+    for r in results:
+        if r.observation is None and not r.dead:
+            continue
+        for kind, targets in _counter_targets(r).items():
+            table = tables[kind]
+            for key, seen in targets.items():
+                before = stored[kind].get(key) or table.zero()
+                after = _next(table, before, seen)
+                if after != before:
+                    out[kind][key] = after
+    return out
+
+
+def _apply(session: Session, results: Sequence[_Result], statuses: Mapping[Ref, str],
+           counter_keys: Mapping[str, set[str]]) -> int:
+    """Write ``statuses`` and the counters of ``results`` whose keys are in ``counter_keys``
+    (per table kind: the rows the snapshot says will change), recomputed from the rows
+    re-read under lock. Returns the number of statistics rows written."""
+    grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for (kind, obj_id), status in statuses.items():
+        grouped[(kind, status)].append(obj_id)
+    for (kind, status), ids in sorted(grouped.items()):
+        model = _MODELS[kind]
+        session.execute(update(model).where(model.id.in_(ids),
+                                            model.operating_status != status)
+                        .values(operating_status=status)
+                        .execution_options(synchronize_session=False))
+    written = 0
+    for kind, table in ((rollup.LISTENER, LISTENER_TABLE), (rollup.MEMBER, MEMBER_TABLE)):
+        targets: dict[str, counters.Observed | None] = {}
+        wanted = counter_keys.get(kind, set())
+        for r in results:
+            if r.observation is not None or r.dead:
+                targets.update((key, seen) for key, seen in _counter_targets(r)[kind].items()
+                               if key in wanted)
+        if not targets:
+            continue
+        current = _read_counters(session, table, targets, lock=True)
+        inserts, updates = [], []
+        for key, seen in targets.items():
+            before = current.get(key)
+            after = _next(table, before or table.zero(), seen)
+            if before is None and after != table.zero():
+                inserts.append(table.values(key, after))
+            elif before is not None and after != before:
+                updates.append(table.values(key, after))
+        if inserts:
+            session.execute(insert(table.model), inserts)
+        if updates:
+            session.execute(update(table.model), updates)
+        written += len(inserts) + len(updates)
+    return written

@@ -1,0 +1,222 @@
+"""The health manager against a real database, with a provider that reports canned stats."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from lbaas.common import constants as c
+from lbaas.config import HealthSettings
+from lbaas.dataplane.runtime import LoadBalancerStats, StatRow, WorkerStats
+from lbaas.db import models as m
+from lbaas.drivers.noop import NoopDriver
+from lbaas.health.manager import HealthManager
+from lbaas.service import Service
+from tests.conftest import fresh_database, make_settings
+
+API = "/v2/lbaas"
+
+
+class Canned(NoopDriver):
+    """A noop provider whose ``stats`` answers what the test sets (or raises it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer: LoadBalancerStats | Exception | None = None
+        self.asked: list[str] = []
+
+    def stats(self, lb_id: str) -> LoadBalancerStats | None:
+        self.asked.append(lb_id)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@dataclass
+class World:
+    service: Service
+    client: TestClient
+    driver: Canned
+    lb: str
+    listener: str
+    pool: str
+    members: tuple[str, str]
+    monitor: str
+
+    def manager(self, **kw: Any) -> HealthManager:
+        return HealthManager(self.service.sessions, {"noop": self.driver}, **kw)
+
+    def tree(self) -> dict[str, str]:
+        """{object id: operating_status} from the status tree."""
+        body = self.client.get(f"{API}/loadbalancers/{self.lb}/status").json()
+        lb = body["statuses"]["loadbalancer"]
+        out = {lb["id"]: lb["operating_status"]}
+        for li in lb["listeners"]:
+            out[li["id"]] = li["operating_status"]
+            for pool in li["pools"]:
+                out[pool["id"]] = pool["operating_status"]
+                out[pool["health_monitor"]["id"]] = pool["health_monitor"]["operating_status"]
+                out.update({mb["id"]: mb["operating_status"] for mb in pool["members"]})
+        return out
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.client.get(f"{API}/listeners/{self.listener}/stats").json()["stats"])
+
+    def rows(self, m1: str = "UP", m2: str = "UP", bin_: int = 0, bout: int = 0, stot: int = 0,
+             scur: int = 0, worker: str = "100@1",
+             others: tuple[WorkerStats, ...] = ()) -> LoadBalancerStats:
+        be = f"{self.pool}:{self.listener}"
+        return LoadBalancerStats(lb_id=self.lb, running=True, worker=worker, others=others, rows=(
+            StatRow(proxy=self.listener, name="FRONTEND", type="frontend", status="OPEN",
+                    bin=bin_, bout=bout, stot=stot, scur=scur, ereq=0),
+            StatRow(proxy=be, name=self.members[0], type="server", status=m1, weight=1,
+                    bin=bin_, bout=bout, stot=stot, scur=scur),
+            StatRow(proxy=be, name=self.members[1], type="server", status=m2, weight=1),
+            StatRow(proxy=be, name="BACKEND", type="backend",
+                    status="DOWN" if m1 == m2 == "DOWN" else "UP")))
+
+
+@pytest.fixture
+def world(tmp_path: Path, sqlite_template: Path) -> Iterator[World]:
+    fresh_database(tmp_path, "", sqlite_template)
+    driver = Canned()
+    service = Service(make_settings(tmp_path, health=HealthSettings(interval=0)),
+                      drivers={"noop": driver, "haproxy": driver})
+    assert service.health is None
+    service.start()
+    with TestClient(service.app) as client:
+        body = {"loadbalancer": {"name": "lb", "listeners": [{
+            "protocol": "HTTP", "protocol_port": 80, "default_pool": {
+                "name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                "healthmonitor": {"type": "HTTP", "delay": 1, "timeout": 1, "max_retries": 1},
+                "members": [{"address": "127.0.0.1", "protocol_port": 81},
+                            {"address": "127.0.0.1", "protocol_port": 82}]}}]}}
+        r = client.post(f"{API}/loadbalancers", json=body)
+        assert r.status_code == 201, r.text
+        lb = r.json()["loadbalancer"]
+        assert service.reconciler.wait_idle()
+        li = lb["listeners"][0]
+        pool = lb["pools"][0]
+        yield World(service, client, driver, lb["id"], li["id"], pool["id"],
+                    tuple(mb["id"] for mb in pool["members"]),  # type: ignore[arg-type]
+                    pool["healthmonitor"]["id"])
+    service.stop()
+
+
+def test_statuses_are_written_once(world: World) -> None:
+    hm = world.manager()
+    assert set(world.tree().values()) == {c.OFFLINE}
+    world.driver.answer = world.rows(m2="DOWN")
+    first = hm.poll_once()
+    assert (first.polled, first.answered, first.status_changes) == (1, 1, 6)
+    tree = world.tree()
+    assert tree[world.members[1]] == c.ERROR and tree[world.members[0]] == c.ONLINE
+    assert tree[world.pool] == tree[world.listener] == tree[world.lb] == c.DEGRADED
+    assert tree[world.monitor] == c.ONLINE
+    again = hm.poll_once()
+    assert (again.status_changes, again.counter_rows) == (0, 0)  # nothing changed, no write
+    world.driver.answer = world.rows()
+    assert hm.poll_once().status_changes == 4  # member, pool, listener, load balancer
+    assert set(world.tree().values()) == {c.ONLINE}
+
+
+def test_counters_accumulate_and_survive_a_control_plane_restart(world: World) -> None:
+    hm = world.manager()
+    world.driver.answer = world.rows(bin_=100, bout=1000, stot=2, scur=1)
+    assert hm.poll_once().counter_rows == 2  # listener and member rows created
+    assert world.stats() == {"active_connections": 1, "bytes_in": 100, "bytes_out": 1000,
+                             "request_errors": 0, "total_connections": 2}
+    restarted = world.manager()  # a new process: only the database remembers
+    assert restarted.poll_once().counter_rows == 0
+    assert world.stats()["bytes_in"] == 100
+    # A reload: the old worker's last reading kept by the agent, the new one from zero.
+    retired = WorkerStats(worker="100@1", live=False, rows=world.rows(bin_=150).rows)
+    world.driver.answer = world.rows(bin_=30, bout=5, stot=1, worker="200@9", others=(retired,))
+    restarted.poll_once()
+    stats = world.stats()
+    assert (stats["bytes_in"], stats["bytes_out"], stats["total_connections"]) == \
+        (150 + 30, 1000 + 5, 2 + 1)
+    assert stats["active_connections"] == 0
+    with world.service.sessions() as session:
+        row = session.get(m.ListenerStatistics, world.listener)
+        assert row is not None and set(row.readings) == {"100@1", "200@9"}
+        member = session.get(m.MemberStatistics, world.members[0])
+        assert member is not None and (member.bytes_in, member.total_connections) == (180, 3)
+
+
+def test_dead_haproxy_is_error_and_keeps_counters(world: World) -> None:
+    hm = world.manager()
+    world.driver.answer = world.rows(bin_=10, scur=3)
+    hm.poll_once()
+    world.driver.answer = LoadBalancerStats(lb_id=world.lb, running=False)
+    report = hm.poll_once()
+    assert report.dead == (world.lb,)
+    tree = world.tree()
+    assert tree[world.lb] == tree[world.listener] == c.ERROR
+    assert tree[world.members[0]] == c.ONLINE  # nothing observed: unchanged
+    assert world.stats()["bytes_in"] == 10 and world.stats()["active_connections"] == 0
+    world.driver.answer = world.rows(bin_=4, worker="300@20")  # restarted: a new worker
+    assert hm.poll_once().dead == ()
+    assert world.tree()[world.lb] == c.ONLINE and world.stats()["bytes_in"] == 14
+
+
+@pytest.mark.parametrize("failure", ["mute", "raises"])
+def test_unanswered_polls_before_error(world: World, failure: str) -> None:
+    hm = world.manager(unanswered_polls=2)
+    world.driver.answer = world.rows()
+    hm.poll_once()
+    world.driver.answer = LoadBalancerStats(lb_id=world.lb, running=True, error="timed out") \
+        if failure == "mute" else RuntimeError("agent unreachable")
+    assert hm.poll_once().dead == ()
+    assert world.tree()[world.lb] == c.ONLINE
+    assert hm.poll_once().dead == (world.lb,)
+    assert world.tree()[world.lb] == c.ERROR
+
+
+def test_a_provider_that_observes_nothing_is_left_alone(world: World) -> None:
+    hm = world.manager()
+    world.driver.answer = None  # the noop provider
+    report = hm.poll_once()
+    assert (report.polled, report.answered, report.status_changes) == (1, 0, 0)
+    assert set(world.tree().values()) == {c.OFFLINE}
+
+
+def test_load_balancers_being_created_or_deleted_are_not_polled(world: World) -> None:
+    hm = world.manager()
+    world.driver.answer = world.rows()
+    for pending in (c.PENDING_CREATE, c.PENDING_DELETE):
+        with world.service.sessions() as session, session.begin():
+            session.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == world.lb)
+                            .values(provisioning_status=pending))
+        assert hm.poll_once().polled == 0
+    assert world.driver.asked == []
+
+
+def test_manager_thread_polls_on_its_own(world: World) -> None:
+    hm = world.manager(interval=0.05)
+    world.driver.answer = world.rows()
+    hm.start()
+    try:
+        import time
+        deadline = time.monotonic() + 5
+        while world.tree()[world.lb] != c.ONLINE and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        hm.stop()
+    assert world.tree()[world.lb] == c.ONLINE and hm.last_report is not None
+
+
+def test_two_managers_never_add_the_same_growth_twice(world: World) -> None:
+    first, second = world.manager(), world.manager()
+    world.driver.answer = world.rows(bin_=100, bout=10, stot=1)
+    stale = first._snapshot()  # first reads the database...
+    second.poll_once()  # ...second writes the growth meanwhile...
+    first._snapshot = lambda: stale  # type: ignore[method-assign]
+    first.poll_once()  # ...first writes from the counters it re-reads under lock
+    assert world.stats()["bytes_in"] == 100
