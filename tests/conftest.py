@@ -108,3 +108,14 @@ def service(tmp_path: Path, db_url: str, noop: NoopDriver,
     svc.start()
     yield svc
     svc.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print how many requests schemathesis sent (summed over xdist workers)."""
+    total = sum(int(value) for outcome in ("passed", "failed")
+                for report in terminalreporter.stats.get(outcome, [])
+                if getattr(report, "when", "") == "call"
+                for name, value in getattr(report, "user_properties", [])
+                if name == "schemathesis_requests")
+    if total:
+        terminalreporter.write_line(f"schemathesis: {total} requests tried")

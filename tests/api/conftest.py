@@ -36,9 +36,3 @@ def listener(api: Api, lb: dict[str, Any]) -> dict[str, Any]:
 def pool(api: Api, lb: dict[str, Any]) -> dict[str, Any]:
     return api.create_pool(loadbalancer_id=lb["id"])
 
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    from tests.api.test_schemathesis import REQUESTS
-
-    if REQUESTS["count"]:
-        terminalreporter.write_line(f"schemathesis: {REQUESTS['count']} requests tried")

@@ -8,7 +8,7 @@ of requests tried is printed at the end of the run ("schemathesis: N requests").
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from lbaas.drivers.noop import NoopDriver
 from lbaas.service import Service
 from tests.conftest import make_settings
 
-REQUESTS = {"count": 0}
+REQUESTS_PROPERTY = "schemathesis_requests"  # summed by tests/api/conftest.py
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 
@@ -61,15 +61,20 @@ def schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.Ba
 @pytest.mark.parametrize(("label", "mode"), _operations(),
                          ids=[f"{label}-{mode.value}" for label, mode in _operations()])
 def test_no_server_errors_and_responses_match_the_document(
-        schema: schemathesis.BaseSchema, label: str, mode: GenerationMode) -> None:
+        schema: schemathesis.BaseSchema, label: str, mode: GenerationMode,
+        record_property: Callable[[str, object], None]) -> None:
     method, path = label.split(" ", 1)
     operation = schema[path][method]
+    sent = [0]
 
     @settings(max_examples=30, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(operation.as_strategy(generation_mode=mode))
     def run(case: schemathesis.Case) -> None:
-        REQUESTS["count"] += 1
+        sent[0] += 1
         case.validate_response(case.call(), checks=CHECKS)
 
-    run()
+    try:
+        run()
+    finally:
+        record_property(REQUESTS_PROPERTY, sent[0])

@@ -211,6 +211,18 @@ def test_a_failed_apply_keeps_the_old_config_serving_and_says_why(
     assert _names(url, 1) == ["web1"]
 
 
+def test_the_local_placement_refuses_a_vip_it_cannot_bind(lbaas: Lbaas) -> None:
+    base = lbaas.serve.url
+    net = lbaas.c.post(base + "/v2.0/networks", json={"network": {"name": "elsewhere"}}
+                       ).json()["network"]
+    sub = lbaas.c.post(base + "/v2.0/subnets", json={"subnet": {
+        "network_id": net["id"], "cidr": "198.18.232.0/24"}}).json()["subnet"]
+    r = lbaas.c.post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": sub["id"]}})
+    assert r.status_code == 501
+    assert "is not an address of this host" in r.json()["faultstring"]
+    assert lbaas.c.get("/loadbalancers").json()["loadbalancers"] == []
+
+
 class LoadLoop:
     """Requests to ``url`` from two threads (new connections, keep-alive) until stopped.
 

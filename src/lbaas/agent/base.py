@@ -22,6 +22,9 @@ __all__ = ["AgentClient", "ApplyResult", "LoadBalancerHealth", "LoadBalancerStat
 class AgentClient(Protocol):
     """A data-plane host's agent, as the control plane sees it."""
 
+    def validate(self, lb: LoadBalancerSpec) -> None:
+        """Raise ``UnsupportedOption(reason)`` if this host cannot serve ``lb``'s VIPs."""
+
     def apply(self, lb: LoadBalancerSpec) -> ApplyResult:
         """Make ``lb``'s amphora serve exactly ``lb`` (start, runtime change or reload).
 

@@ -86,6 +86,10 @@ class LocalAgent:
             return self._slots.setdefault(lb_id, _Slot())
 
     # -- AgentClient -------------------------------------------------------
+    def validate(self, lb: LoadBalancerSpec) -> None:
+        """See :meth:`AgentClient.validate`: asks the placement."""
+        self.amphorae.placement.validate(lb)
+
     def apply(self, lb: LoadBalancerSpec) -> ApplyResult:
         """See :meth:`AgentClient.apply`; coalesces concurrent calls for one load balancer."""
         slot = self._slot(lb.id)

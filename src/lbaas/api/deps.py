@@ -25,7 +25,7 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, object_session, sessionmaker
 
 from lbaas.api.policy import Policy, RequestContext
 from lbaas.api.query import ListQuery, paginate, parse_list_query, select_fields, split_values
@@ -254,7 +254,9 @@ def check_provider(state: ApiState, lb: m.LoadBalancer) -> None:
     driver = state.drivers.get(driver_name(lb.provider))
     if driver is None:
         raise exc.ProviderNotFound(prov=lb.provider)
-    call_provider(lb.provider, driver.validate, graph.build_spec(lb))
+    session = object_session(lb)
+    subnet = session.get(m.Subnet, lb.vip_subnet_id) if session and lb.vip_subnet_id else None
+    call_provider(lb.provider, driver.validate, graph.build_spec(lb, subnet))
 
 
 QUOTA_MODELS: dict[str, type[m.Base]] = {

@@ -68,7 +68,7 @@ from pyroute2 import IPRoute
 from pyroute2 import netns as pyroute2_netns
 from pyroute2.netlink.exceptions import NetlinkError
 
-from lbaas.common.exceptions import DriverError
+from lbaas.common.exceptions import DriverError, UnsupportedOption
 from lbaas.dataplane.spec import LoadBalancerSpec
 
 log = logging.getLogger(__name__)
@@ -516,6 +516,14 @@ class NamespacePlacement:
             return self._bridge_locks.setdefault(bridge, threading.Lock())
 
     # -- Placement protocol --------------------------------------------------
+
+    def validate(self, lb: LoadBalancerSpec) -> None:
+        """Refuse with ``UnsupportedOption`` what :meth:`prepare` would refuse
+        (IPv6 or additional VIPs, a subnet without gateway, a VIP outside it)."""
+        try:
+            VipPlan.of(lb)
+        except PlacementError as e:
+            raise UnsupportedOption(e.reason) from None
 
     def namespace(self, lb_id: str) -> str | None:
         """``qlbaas-<lb_id>``, where HAProxy for ``lb_id`` runs."""

@@ -13,9 +13,12 @@ Two placements, chosen by configuration (``[haproxy_amphora] placement``):
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Callable
 from typing import Protocol
 
+from lbaas.common.exceptions import UnsupportedOption
 from lbaas.dataplane.spec import LoadBalancerSpec
 
 
@@ -23,6 +26,13 @@ class Placement(Protocol):
     """Network plumbing around one load balancer's HAProxy."""
 
     name: str
+
+    def validate(self, lb: LoadBalancerSpec) -> None:
+        """Raise ``UnsupportedOption(reason)`` if this placement cannot serve ``lb``'s VIPs.
+
+        Called by the provider driver while the API still holds the request,
+        so that the tenant gets a 501 instead of a load balancer in ERROR.
+        """
 
     def prepare(self, lb: LoadBalancerSpec) -> None:
         """Make ``lb``'s VIP exist where HAProxy will bind (idempotent)."""
@@ -45,6 +55,19 @@ class LocalPlacement:
 
     name = "local"
 
+    def validate(self, lb: LoadBalancerSpec) -> None:
+        """Every VIP must be an address of this host (127.0.0.0/8 is; so are the
+        addresses of its interfaces), since HAProxy binds it in the host's namespace.
+
+        Checked by binding a throw-away socket to the address (port 0).
+        """
+        for vip in (lb.vip, *lb.additional_vips):
+            if vip.address and not _local_address(vip.address):
+                raise UnsupportedOption(
+                    f"VIP {vip.address} is not an address of this host; the local placement "
+                    "serves VIPs on 127.0.0.0/8 or on the host's own addresses (the namespace "
+                    "placement serves any subnet)")
+
     def prepare(self, lb: LoadBalancerSpec) -> None:
         """Nothing: every 127.0.0.0/8 address is local."""
 
@@ -61,3 +84,16 @@ class LocalPlacement:
     def preexec(self, lb_id: str) -> Callable[[], None] | None:
         """No namespace to enter."""
         return None
+
+
+def _local_address(address: str) -> bool:
+    """True if a socket can bind ``address`` here (it is one of this host's)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError as e:
+            if e.errno == errno.EADDRNOTAVAIL:
+                return False
+            raise
+    return True

@@ -21,6 +21,9 @@ class FakeAgent:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
 
+    def validate(self, lb: s.LoadBalancerSpec) -> None:
+        self.calls.append(("validate", lb.id))
+
     def apply(self, lb: s.LoadBalancerSpec) -> ApplyResult:
         self.calls.append(("apply", lb.id))
         return ApplyResult(lb_id=lb.id, action="started", master_pid=1)

@@ -177,13 +177,16 @@ def build_listener(db: Session, state: ApiState, lb: m.LoadBalancer,
     _check_settings(lb, data.protocol, values, updating=False)
     _check_port_free(lb, data.protocol, data.protocol_port)
     deps.check_quota(db, state, lb, "listener")
-    listener = m.Listener(
-        id=m.new_id(), project_id=lb.project_id, load_balancer_id=lb.id,
-        protocol=data.protocol, protocol_port=data.protocol_port,
-        admin_state_up=data.admin_state_up is not False, operating_status=c.OFFLINE,
-        default_pool=default_pool, **values)
-    listener.tags = list(data.tags or [])
-    lb.listeners.append(listener)
+    # No autoflush until the listener hangs from its load balancer: the pool's
+    # backref would otherwise flush a listener that is in no session yet.
+    with db.no_autoflush:
+        listener = m.Listener(
+            id=m.new_id(), project_id=lb.project_id, load_balancer_id=lb.id,
+            protocol=data.protocol, protocol_port=data.protocol_port,
+            admin_state_up=data.admin_state_up is not False, operating_status=c.OFFLINE,
+            default_pool=default_pool, **values)
+        listener.tags = list(data.tags or [])
+        lb.listeners.append(listener)
     return listener
 
 

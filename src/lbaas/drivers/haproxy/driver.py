@@ -117,6 +117,7 @@ class HaproxyDriver:
             render.build_view(lb)
         except RenderError as e:
             raise UnsupportedOption(e.reason) from None
+        self.agent.validate(lb)
 
     def apply(self, lb: LoadBalancerSpec) -> None:
         """Serve ``lb``; ``DriverError`` with HAProxy's message on failure (old config serves)."""
