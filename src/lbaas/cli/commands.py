@@ -307,8 +307,7 @@ def add_resource_commands(group: click.Group, spec: Spec) -> None:
     def list_cmd(ctx: click.Context, fmt: str, columns: tuple[str, ...],
                  parent: str | None = None, **filters: Any) -> None:
         client = client_of(ctx)
-        parent_id = client.find(res.parent, parent) if nested and res.parent and parent \
-            else None
+        parent_id = _parent_id(client, res, parent)
         params = body_from(client, spec.list_filters, filters, for_create=True)
         if "tags" in params:
             params["tags"] = ",".join(params["tags"])
@@ -323,8 +322,7 @@ def add_resource_commands(group: click.Group, spec: Spec) -> None:
     def show_cmd(ctx: click.Context, name_or_id: str, fmt: str, columns: tuple[str, ...],
                  parent: str | None = None) -> None:
         client = client_of(ctx)
-        parent_id = client.find(res.parent, parent) if nested and res.parent and parent \
-            else None
+        parent_id = _parent_id(client, res, parent)
         obj_id = client.find(res, name_or_id, parent_id)
         output.show_one(client.show(res, obj_id, parent_id), fmt, columns)
     show_cmd.help = f"Show one {res.label}."
@@ -363,8 +361,7 @@ def add_resource_commands(group: click.Group, spec: Spec) -> None:
     def set_cmd(ctx: click.Context, name_or_id: str, wait: bool, wait_timeout: float,
                 no_tag: bool, parent: str | None = None, **values: Any) -> None:
         client = client_of(ctx)
-        parent_id = client.find(res.parent, parent) if nested and res.parent and parent \
-            else None
+        parent_id = _parent_id(client, res, parent)
         obj_id = client.find(res, name_or_id, parent_id)
         body = body_from(client, spec.fields, values, for_create=False)
         if "tags" in body or no_tag:
@@ -391,8 +388,7 @@ def add_resource_commands(group: click.Group, spec: Spec) -> None:
                   unset_description: bool, unset_tags: tuple[str, ...], all_tag: bool,
                   wait: bool, wait_timeout: float, parent: str | None = None) -> None:
         client = client_of(ctx)
-        parent_id = client.find(res.parent, parent) if nested and res.parent and parent \
-            else None
+        parent_id = _parent_id(client, res, parent)
         obj_id = client.find(res, name_or_id, parent_id)
         body: dict[str, Any] = {}
         if unset_name:
@@ -418,8 +414,7 @@ def add_resource_commands(group: click.Group, spec: Spec) -> None:
                    wait_timeout: float, parent: str | None = None,
                    cascade: bool = False) -> None:
         client = client_of(ctx)
-        parent_id = client.find(res.parent, parent) if nested and res.parent and parent \
-            else None
+        parent_id = _parent_id(client, res, parent)
         for name_or_id in names_or_ids:
             obj_id = client.find(res, name_or_id, parent_id)
             params = {"cascade": "true"} if cascade else None
@@ -430,6 +425,28 @@ def add_resource_commands(group: click.Group, spec: Spec) -> None:
     if res is LOADBALANCER:
         delete_cmd.params.append(click.Option(["--cascade"], is_flag=True,
                                               help="Delete everything under it too."))
+
+
+def _parent_id(client: Client, res: Resource, parent: str | None) -> str | None:
+    """The id of the parent named on the command line of a nested resource."""
+    if res.parent is None or parent is None:
+        return None
+    return client.find(res.parent, parent)
+
+
+def add_stats_command(group: click.Group, res: Resource) -> None:
+    """``<group> stats NAME_OR_ID``: the ``/stats`` counters of a load balancer or listener."""
+
+    @group.command("stats")
+    @click.argument("name_or_id", metavar=res.name.upper())
+    @output_options
+    @click.pass_context
+    def stats_cmd(ctx: click.Context, name_or_id: str, fmt: str,
+                  columns: tuple[str, ...]) -> None:
+        client = client_of(ctx)
+        obj_id = client.find(res, name_or_id)
+        output.show_one(client.get(f"{res.path}/{obj_id}/stats")["stats"], fmt, columns)
+    stats_cmd.help = f"Show a {res.label}'s traffic counters (bytes, connections)."
 
 
 def _parent_key(parent: Resource) -> str:

@@ -8,6 +8,7 @@ HTTP API in the shape of ``openstack loadbalancer ...``:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -118,16 +119,7 @@ cmd.add_resource_commands(loadbalancer, cmd.Spec(
                   cmd.TAG]))
 
 
-@loadbalancer.command("stats")
-@click.argument("name_or_id", metavar="LOADBALANCER")
-@cmd.output_options
-@click.pass_context
-def loadbalancer_stats(ctx: click.Context, name_or_id: str, fmt: str,
-                       columns: tuple[str, ...]) -> None:
-    """Show a load balancer's traffic counters (bytes, connections)."""
-    client = cmd.client_of(ctx)
-    lb_id = client.find(cmd.LOADBALANCER, name_or_id)
-    output.show_one(client.get(f"{cmd.LOADBALANCER.path}/{lb_id}/stats")["stats"], fmt, columns)
+cmd.add_stats_command(loadbalancer, cmd.LOADBALANCER)
 
 
 @loadbalancer.command("status")
@@ -135,8 +127,6 @@ def loadbalancer_stats(ctx: click.Context, name_or_id: str, fmt: str,
 @click.pass_context
 def loadbalancer_status(ctx: click.Context, name_or_id: str) -> None:
     """Show the status tree (load balancer, listeners, pools, members) as JSON."""
-    import json
-
     client = cmd.client_of(ctx)
     lb_id = client.find(cmd.LOADBALANCER, name_or_id)
     tree = client.get(f"{cmd.LOADBALANCER.path}/{lb_id}/status")["statuses"]
@@ -167,18 +157,7 @@ cmd.add_resource_commands(listener, cmd.Spec(
                                       resolve=cmd.LOADBALANCER),
                   cmd.Field("--protocol", "protocol"), cmd.TAG]))
 
-
-@listener.command("stats")
-@click.argument("name_or_id", metavar="LISTENER")
-@cmd.output_options
-@click.pass_context
-def listener_stats(ctx: click.Context, name_or_id: str, fmt: str,
-                   columns: tuple[str, ...]) -> None:
-    """Show a listener's traffic counters (bytes, connections)."""
-    client = cmd.client_of(ctx)
-    listener_id = client.find(cmd.LISTENER, name_or_id)
-    output.show_one(client.get(f"{cmd.LISTENER.path}/{listener_id}/stats")["stats"], fmt,
-                    columns)
+cmd.add_stats_command(listener, cmd.LISTENER)
 
 
 pool = _group("pool", "Pools.")
