@@ -205,6 +205,7 @@ class Amphorae:
                 f.dirty.touch()
         self.placement.prepare(lb)
         self._retire_counters(f, proc)
+        self._save_server_state(f, proc, lb)
         try:
             procs = proc.reload()
         except ProcessError:
@@ -301,6 +302,27 @@ class Amphorae:
         if lb is not None:
             self.placement.announce(lb)
         return True
+
+    # -- server states across reloads -------------------------------------------
+    def _save_server_state(self, f: LbFiles, proc: HaproxyProcess,
+                           lb: LoadBalancerSpec) -> None:
+        """Write the states the new worker loads (``load-server-state-from-file``):
+        a member that checks found DOWN stays DOWN through the reload instead of
+        taking traffic again until ``fall`` checks fail. Only servers checked in
+        ``lb``'s configuration carry over (see :func:`runtime.server_state_to_keep`);
+        if the old worker does not answer, the new one starts from the
+        configuration alone.
+        """
+        try:
+            view = render.build_view(lb, self.paths, self.settings.tuning)
+            checked = {(be.name, server.name) for be in view.backends
+                       for server in be.servers if server.check}
+            text = runtime.server_state_to_keep(proc.stats.raw("show servers state"), checked)
+        except (RenderError, RuntimeApiError) as e:
+            LOG.info("load balancer %s: server states before reload not read (%s)",
+                     f.root.name, e.reason)
+            text = runtime.EMPTY_SERVER_STATE
+        self._write(f.server_state, text)
 
     # -- counters across reloads ------------------------------------------------
     def _retire_counters(self, f: LbFiles, proc: HaproxyProcess) -> None:

@@ -130,6 +130,11 @@ class LbFiles:
         return self.root / "stats.sock"
 
     @property
+    def server_state(self) -> Path:
+        """Servers' health states handed from a worker to the next on reload."""
+        return self.root / "servers.state"
+
+    @property
     def log(self) -> Path:
         """The master's stdout and stderr."""
         return self.root / "haproxy.log"
@@ -262,6 +267,9 @@ class HaproxyProcess:
         """
         for stale in (self.files.master_socket, self.files.pid):
             stale.unlink(missing_ok=True)
+        # A new process starts from its configuration alone (servers assumed
+        # UP until checked): states saved for an earlier reload are stale.
+        self.files.server_state.write_text(runtime.EMPTY_SERVER_STATE)
         offset = self._log_offset()
         log = self.files.log.open("ab")
         try:

@@ -102,6 +102,7 @@ class ConfigPaths:
     """
 
     stats_socket: str = "stats.sock"
+    server_state_file: str = "servers.state"  # health states carried across reloads
     ping_command: str = "/usr/libexec/lbaas/ping-check"  # PING health monitors
 
 
@@ -238,6 +239,7 @@ class LoadBalancerView:
 
     id: str
     stats_socket: str
+    server_state_file: str
     maxconn: int
     hard_stop_after: int
     nbthread: int
@@ -663,6 +665,7 @@ def build_view(lb: LoadBalancerSpec, paths: ConfigPaths | None = None,
     return LoadBalancerView(
         id=lb_id,
         stats_socket=cfg_word("unix@" + paths.stats_socket),
+        server_state_file=cfg_word(paths.server_state_file),
         maxconn=max(1, min(maxconn, tuning.max_connections, MAX_MAXCONN)),
         hard_stop_after=_int(tuning.hard_stop_after, "hard_stop_after", 1, 24 * 3600),
         nbthread=_int(tuning.nbthread, "nbthread", 0, 64),

@@ -35,7 +35,7 @@ import dataclasses
 import os
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,6 +210,36 @@ def parse_info_stat(text: str) -> tuple[str, tuple[StatRow, ...]]:
     return worker_identity({"Pid": pid.group(1) if pid else "",
                             "Start_time_sec": started.group(1) if started else ""}), \
         parse_stat("# " + tail)
+
+
+EMPTY_SERVER_STATE = "1\n"  # a server state file of format version 1 holding no server
+
+
+def server_state_to_keep(text: str, keep: Collection[tuple[str, str]]) -> str:
+    """The server state file to load on reload, from a ``show servers state`` answer.
+
+    ``text`` is the answer (management manual 9.3: a version line, ``1``, a
+    ``# be_id be_name srv_id srv_name ...`` header, one line per server);
+    ``keep`` holds the ``(backend, server)`` names whose state may carry over.
+    A line is kept only when its server is in ``keep`` and was in service
+    (``srv_admin_state`` 0: neither in maintenance nor draining), so the
+    configuration alone decides admin state and weight; callers put in
+    ``keep`` only servers that are health checked in the new configuration,
+    since HAProxy would otherwise leave a server restored as DOWN down for
+    good. Anything unexpected gives :data:`EMPTY_SERVER_STATE`.
+    """
+    lines = text.splitlines()
+    if len(lines) < 2 or lines[0].strip() != "1" or not lines[1].startswith("#"):
+        return EMPTY_SERVER_STATE
+    header = lines[1].lstrip("#").split()
+    try:
+        be, srv, admin = (header.index(k) for k in ("be_name", "srv_name", "srv_admin_state"))
+    except ValueError:
+        return EMPTY_SERVER_STATE
+    kept = [line for line in lines[2:]
+            if len(words := line.split()) == len(header)
+            and (words[be], words[srv]) in keep and words[admin] == "0"]
+    return "\n".join(["1", lines[1], *kept]) + "\n"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from lbaas.dataplane import spec as s
 from lbaas.dataplane.amphora import Amphorae
 from lbaas.testing.backend import Backend
 from tests.functional.dataplane.conftest import free_port
-from tests.support.specs import http_lb, member, with_members
+from tests.support.specs import http_lb, member, with_listener, with_members, with_pool
 
 URL = "http://127.0.0.1:{port}/"
 
@@ -149,6 +149,35 @@ def test_http_monitor_takes_a_failing_member_out_and_back(
     assert set(names(port, 4)) == {"web1", "web2"}
     checks = {x.member_id: x.check_status for x in amphorae.health("lb1").servers}
     assert checks["m2"] == "L7OK"
+
+
+def test_a_member_found_down_stays_down_through_reloads(
+        amphorae: Amphorae, backend: Callable[..., Backend]) -> None:
+    web1, web2 = backend("web1"), backend("web2")
+    port = free_port()
+    hm = s.HealthMonitorSpec(id="hm1", type="HTTP", delay=2, timeout=1, max_retries=1,
+                             max_retries_down=1, url_path="/", expected_codes="200")
+    lb = http_lb("lb1", port, (member("m1", web1.port), member("m2", web2.port)),
+                 health_monitor=hm)
+    amphorae.apply(lb)
+
+    def status(mid: str) -> str:
+        return next(x.status for x in amphorae.health("lb1").servers if x.member_id == mid)
+
+    web2.status = 500
+    wait_for(lambda: status("m2") == "DOWN")
+    # A reload starts a new worker; without the saved state it would take m2
+    # for UP and send it requests until its first check failed (up to 2 s).
+    lb = with_listener(lb, timeout_client_data=20000)
+    assert amphorae.apply(lb).action == "reloaded"
+    assert status("m2") == "DOWN"
+    assert set(names(port, 6)) == {"web1"}
+    # Without its monitor m2 is no longer checked: it must serve again rather
+    # than stay DOWN for good on a state nothing would ever correct.
+    web2.status = 200
+    assert amphorae.apply(with_pool(lb, health_monitor=None)).action == "reloaded"
+    assert status("m2") == "no check"
+    assert set(names(port, 4)) == {"web1", "web2"}
 
 
 def test_members_come_and_go_without_a_reload(amphorae: Amphorae,

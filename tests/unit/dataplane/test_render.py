@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lbaas.dataplane import render
+from lbaas.dataplane import render, runtime
 from lbaas.dataplane import spec as s
 from lbaas.dataplane.errors import RenderError
 from tests.unit.dataplane.examples import EXAMPLES, http_everything
@@ -25,10 +25,11 @@ needs_haproxy = pytest.mark.skipif(not Path(HAPROXY).exists(), reason="haproxy n
 
 
 def haproxy_check(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(text)
-    return subprocess.run([HAPROXY, "-c", "-f", str(cfg)], capture_output=True, text=True,
-                          check=False)
+    """``haproxy -c`` in a load balancer directory (as the agent runs it)."""
+    (tmp_path / "haproxy.cfg").write_text(text)
+    (tmp_path / "servers.state").write_text(runtime.EMPTY_SERVER_STATE)
+    return subprocess.run([HAPROXY, "-c", "-f", "haproxy.cfg"], cwd=tmp_path,
+                          capture_output=True, text=True, check=False)
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))

@@ -63,6 +63,36 @@ def test_parse_proc() -> None:
                                         workers=(12106,), old_workers=(11469,))
 
 
+SHOW_SERVERS_STATE = (
+    "1\n"
+    "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
+    "srv_iweight srv_time_since_last_change srv_check_status srv_check_result "
+    "srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id "
+    "srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr "
+    "srv_agent_port\n"
+    "3 pool1:listener1 1 m1 127.0.0.1 2 0 1 1 4 6 3 3 6 0 0 0 - 18081 - 0 0 - - 0\n"
+    "3 pool1:listener1 2 m2 127.0.0.1 0 0 5 5 4 8 2 0 6 0 0 0 - 18082 - 0 0 - - 0\n"
+    "3 pool1:listener1 3 m3 127.0.0.1 0 1 1 1 4 6 3 3 6 0 0 0 - 18083 - 0 0 - - 0\n"
+    "3 pool1:listener1 4 m4 127.0.0.1 2 0 1 1 4 6 3 3 6 0 0 0 - 18084 - 0 0 - - 0\n"
+)
+
+
+def test_server_state_keeps_checked_servers_in_service() -> None:
+    keep = {("pool1:listener1", "m1"), ("pool1:listener1", "m2"), ("pool1:listener1", "m3")}
+    kept = runtime.server_state_to_keep(SHOW_SERVERS_STATE, keep).splitlines()
+    assert kept[:2] == SHOW_SERVERS_STATE.splitlines()[:2]
+    # m3 was in maintenance (admin state 1): the configuration decides; m4 is
+    # not checked in the new configuration.
+    assert [line.split()[3] for line in kept[2:]] == ["m1", "m2"]
+
+
+@pytest.mark.parametrize("text", ["", "Unknown command.\n", "2\n# be_id be_name\n",
+                                  "1\n# be_id srv_id\n3 1\n"])
+def test_unexpected_server_state_answers_keep_nothing(text: str) -> None:
+    assert runtime.server_state_to_keep(text, {("pool1:listener1", "m1")}) == \
+        runtime.EMPTY_SERVER_STATE
+
+
 def test_parse_info() -> None:
     info = runtime.parse_info("Name: HAProxy\nVersion: 2.6.12\nPid: 42\nUptime_sec: 7\n")
     assert info["Pid"] == "42" and info["Uptime_sec"] == "7"
