@@ -128,17 +128,28 @@ def test_disabled_and_zero_weight_members_get_no_new_traffic(
     assert set(names(port, 6)) == {"web2"}
 
 
+def monitored_lb(port: int, web1: Backend, web2: Backend, delay: int) -> s.LoadBalancerSpec:
+    """lb1 with members m1 (web1) and m2 (web2) under an HTTP monitor that
+    takes a member down at its first failed check, every ``delay`` seconds."""
+    hm = s.HealthMonitorSpec(id="hm1", type="HTTP", delay=delay, timeout=1, max_retries=1,
+                             max_retries_down=1, url_path="/health", expected_codes="200")
+    return http_lb("lb1", port, (member("m1", web1.port), member("m2", web2.port)),
+                   health_monitor=hm)
+
+
+def server_status(amphorae: Amphorae, mid: str) -> str:
+    """HAProxy's status of member ``mid`` of lb1 ("UP", "DOWN", "no check"...)."""
+    return next(x.status for x in amphorae.health("lb1").servers if x.member_id == mid)
+
+
 def test_http_monitor_takes_a_failing_member_out_and_back(
         amphorae: Amphorae, backend: Callable[..., Backend]) -> None:
     web1, web2 = backend("web1"), backend("web2")
     port = free_port()
-    hm = s.HealthMonitorSpec(id="hm1", type="HTTP", delay=1, timeout=1, max_retries=1,
-                             max_retries_down=1, url_path="/health", expected_codes="200")
-    amphorae.apply(http_lb("lb1", port, (member("m1", web1.port), member("m2", web2.port)),
-                           health_monitor=hm))
+    amphorae.apply(monitored_lb(port, web1, web2, delay=1))
 
     def status(mid: str) -> str:
-        return next(x.status for x in amphorae.health("lb1").servers if x.member_id == mid)
+        return server_status(amphorae, mid)
 
     wait_for(lambda: status("m2") == "UP")
     web2.status = 500
@@ -155,14 +166,11 @@ def test_a_member_found_down_stays_down_through_reloads(
         amphorae: Amphorae, backend: Callable[..., Backend]) -> None:
     web1, web2 = backend("web1"), backend("web2")
     port = free_port()
-    hm = s.HealthMonitorSpec(id="hm1", type="HTTP", delay=2, timeout=1, max_retries=1,
-                             max_retries_down=1, url_path="/", expected_codes="200")
-    lb = http_lb("lb1", port, (member("m1", web1.port), member("m2", web2.port)),
-                 health_monitor=hm)
+    lb = monitored_lb(port, web1, web2, delay=2)
     amphorae.apply(lb)
 
     def status(mid: str) -> str:
-        return next(x.status for x in amphorae.health("lb1").servers if x.member_id == mid)
+        return server_status(amphorae, mid)
 
     web2.status = 500
     wait_for(lambda: status("m2") == "DOWN")
