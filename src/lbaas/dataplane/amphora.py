@@ -47,7 +47,14 @@ from pathlib import Path
 from lbaas.dataplane import changes, render, runtime
 from lbaas.dataplane import spec as specs
 from lbaas.dataplane.errors import DataplaneError, ProcessError, RenderError, RuntimeApiError
-from lbaas.dataplane.haproxy import HaproxyProcess, LbFiles, check_config, connection_ceiling
+from lbaas.dataplane.haproxy import (
+    SERVER_STATE,
+    STATS_SOCKET,
+    HaproxyProcess,
+    LbFiles,
+    check_config,
+    connection_ceiling,
+)
 from lbaas.dataplane.placement import LocalPlacement, Placement
 from lbaas.dataplane.spec import LoadBalancerSpec
 
@@ -116,7 +123,8 @@ class Amphorae:
             tmp.write_text(PING_CHECK)
             tmp.chmod(0o755)
             tmp.replace(self.ping_check)
-        self.paths = render.ConfigPaths(ping_command=str(self.ping_check))
+        self.paths = render.ConfigPaths(stats_socket=STATS_SOCKET, server_state_file=SERVER_STATE,
+                                        ping_command=str(self.ping_check))
 
     # -- helpers -------------------------------------------------------------
     def files(self, lb_id: str) -> LbFiles:

@@ -73,6 +73,12 @@ def _reap(only: int | None = None) -> None:
                 del _children[pid]
 
 
+# Files of a load balancer's directory that its haproxy.cfg names too (the
+# agent passes these to render.ConfigPaths; the directory is HAProxy's cwd).
+STATS_SOCKET = "stats.sock"
+SERVER_STATE = "servers.state"
+
+
 @dataclass(frozen=True)
 class LbFiles:
     """The files of one load balancer under ``root`` (``<base_path>/<lb_id>``)."""
@@ -127,12 +133,12 @@ class LbFiles:
     @property
     def stats_socket(self) -> Path:
         """The worker's runtime API (``stats socket`` in haproxy.cfg)."""
-        return self.root / "stats.sock"
+        return self.root / STATS_SOCKET
 
     @property
     def server_state(self) -> Path:
         """Servers' health states handed from a worker to the next on reload."""
-        return self.root / "servers.state"
+        return self.root / SERVER_STATE
 
     @property
     def log(self) -> Path:
