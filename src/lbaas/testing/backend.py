@@ -18,7 +18,11 @@ What a test can do with it:
 - count the requests it served (``backend.requests``);
 - serve the same answers over TLS (``tls_port``, a self-signed certificate
   made at start) for HTTPS pass-through, and a raw TCP port (``tcp_port``)
-  that writes ``Welcome to <name>\\n`` on connect and then echoes.
+  that writes ``Welcome to <name>\\n`` on connect and closes the connection
+  (``nc`` prints the greeting and returns); with ``tcp_echo=True``
+  (``--tcp-echo``) it keeps the connection open instead and echoes what it
+  receives until the client closes (byte-counting and LEAST_CONNECTIONS
+  tests hold connections open this way).
 
 In-process (a thread)::
 
@@ -28,7 +32,8 @@ In-process (a thread)::
 As a subprocess (e.g. inside a network namespace)::
 
     python -m lbaas.testing.backend --port 8080 --name web1 [--host 10.0.0.5]
-        [--tls-port 8443] [--tcp-port 9000] [--status 200] [--set-cookie NAME]
+        [--tls-port 8443] [--tcp-port 9000 [--tcp-echo]] [--status 200]
+        [--set-cookie NAME]
 
 prints ``READY <port> <tls_port> <tcp_port>`` (0 for a port not served) on
 stdout once every socket listens, and runs until SIGTERM/SIGINT.
@@ -138,9 +143,10 @@ class _TcpHandler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         sock: socket.socket = self.request
+        backend = self.server.backend
         try:
-            sock.sendall(f"Welcome to {self.server.backend.name}\n".encode())
-            while data := sock.recv(65536):
+            sock.sendall(f"Welcome to {backend.name}\n".encode())
+            while backend.tcp_echo and (data := sock.recv(65536)):
                 sock.sendall(data)
         except OSError:
             pass
@@ -187,13 +193,16 @@ class Backend:
     Ports given as 0 are picked free by the kernel (read them back from
     :attr:`port`, :attr:`tls_port`, :attr:`tcp_port` after :meth:`start`);
     ``None`` means that port is not served. ``status`` is the HTTP status of
-    ordinary requests and may be changed at any time.
+    ordinary requests and may be changed at any time. The TCP port greets and
+    closes, or with ``tcp_echo`` greets and echoes until the client closes.
     """
 
     def __init__(self, name: str, host: str = "127.0.0.1", port: int = 0,
                  tls_port: int | None = None, tcp_port: int | None = None,
-                 status: int = 200, set_cookie: str | None = None) -> None:
+                 status: int = 200, set_cookie: str | None = None,
+                 tcp_echo: bool = False) -> None:
         self.name = name
+        self.tcp_echo = tcp_echo
         self.host = host
         self.status = status
         self.set_cookie = set_cookie
@@ -272,12 +281,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="backend")
     parser.add_argument("--tls-port", type=int, default=None)
     parser.add_argument("--tcp-port", type=int, default=None)
+    parser.add_argument("--tcp-echo", action="store_true",
+                        help="keep TCP connections open and echo (default: greet and close)")
     parser.add_argument("--status", type=int, default=200)
     parser.add_argument("--set-cookie", default=None)
     args = parser.parse_args(argv)
     backend = Backend(args.name, host=args.host, port=args.port, tls_port=args.tls_port,
                       tcp_port=args.tcp_port, status=args.status,
-                      set_cookie=args.set_cookie).start()
+                      set_cookie=args.set_cookie, tcp_echo=args.tcp_echo).start()
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())

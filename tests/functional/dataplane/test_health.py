@@ -220,7 +220,7 @@ def _metric(text: str, name: str, **labels: str) -> float:
 
 def test_counters_follow_traffic_and_survive_reloads_and_restarts(
         lbaas: Callable[..., Lbaas], backend: Callable[..., Backend]) -> None:
-    web1 = backend("web1", tcp_port=0)
+    web1 = backend("web1", tcp_port=0, tcp_echo=True)
     lb = lbaas()
     port = free_port()
     created = lb.post("/loadbalancers", {"loadbalancer": {"name": "tcp", "listeners": [{

@@ -46,7 +46,8 @@ def test_round_robin_alternates(amphorae: Amphorae, backend: Callable[..., Backe
 
 def test_least_connections_prefers_the_idle_member(amphorae: Amphorae,
                                                    backend: Callable[..., Backend]) -> None:
-    web1, web2 = backend("web1", tcp_port=0), backend("web2", tcp_port=0)
+    # Echo backends: a connection stays open (busy) until the client closes it.
+    web1, web2 = (backend(name, tcp_port=0, tcp_echo=True) for name in ("web1", "web2"))
     port = free_port()
     amphorae.apply(http_lb("lb1", port, (member("m1", web1.tcp_port), member("m2", web2.tcp_port)),
                            protocol="TCP", algorithm="LEAST_CONNECTIONS"))
