@@ -476,3 +476,23 @@ def test_batch_validation(api: Api, lb: dict[str, Any], pool: dict[str, Any]) ->
     api.put(path, {"members": []}, params={"additive_only": "maybe"}, status=400)
     assert [mb["provisioning_status"] for mb in _members(api, pool).values()] == [c.ACTIVE]
     assert api.lb_status(lb["id"]) == c.ACTIVE
+
+
+def test_members_list_in_creation_order(api: Api, lb: dict[str, Any]) -> None:
+    """Octavia's default order is creation order: members made within one second (ids
+    are random) come back as they were created, in the list and in the status tree."""
+    listener = api.create_listener(lb["id"])
+    pool = api.create_pool(listener_id=listener["id"])
+    names = [f"m{i}" for i in range(6)]
+    for port, name in enumerate(names, 1):
+        api.create_member(pool["id"], protocol_port=port, name=name)
+    batch = [f"b{i}" for i in range(6)]
+    body = {"members": [{"address": "127.0.0.10", "protocol_port": port, "name": name}
+                        for port, name in enumerate(names + batch, 1)]}
+    api.put(_path(pool), body, params={"additive_only": "true"}, status=202)
+    api.wait_idle()
+    listed = [mb["name"] for mb in api.get(_path(pool), status=200).json()["members"]]
+    assert listed == names + batch
+    tree = api.get(f"/loadbalancers/{lb['id']}/status", status=200).json()
+    members = tree["statuses"]["loadbalancer"]["listeners"][0]["pools"][0]["members"]
+    assert [mb["name"] for mb in members] == names + batch

@@ -14,8 +14,9 @@ value on create).
 
 from __future__ import annotations
 
+import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -41,9 +42,25 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+_last_now = datetime.min
+_now_lock = threading.Lock()
+
+
 def utcnow() -> datetime:
-    """Now, in UTC, without tzinfo and to the second (Octavia's timestamp form)."""
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    """Now, in UTC, without tzinfo, to the microsecond and strictly increasing in this process.
+
+    The API prints timestamps to the second (Octavia's form); the stored
+    microseconds make ``created_at`` (the default sort key, then ``id``) order
+    rows by creation even when many are made within one second, as Octavia's
+    lists and status tree are.
+    """
+    global _last_now
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with _now_lock:
+        if now <= _last_now:
+            now = _last_now + timedelta(microseconds=1)
+        _last_now = now
+    return now
 
 
 class Base(DeclarativeBase):
