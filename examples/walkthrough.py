@@ -98,7 +98,11 @@ class Tutorial:
         found = shutil.which("lbaas")
         self.argv = [str(here)] if here.exists() else [found] if found else \
             [sys.executable, "-m", "lbaas"]
-        self.env = {**os.environ, "LBAAS_URL": self.endpoint, "COLUMNS": "100"}
+        self.env = {**os.environ, "LBAAS_URL": self.endpoint}
+        # lbaas's output is captured, then printed here: tables fit this terminal, and are
+        # whole when this output goes to a pipe or a file.
+        if sys.stdout.isatty():
+            self.env["COLUMNS"] = str(shutil.get_terminal_size().columns)
 
     def section(self, title: str) -> None:
         self.step += 1

@@ -178,3 +178,31 @@ def test_help_names_the_octavia_options(cli: Callable[..., Result]) -> None:
     text = cli("member", "create", "--help").stdout
     for option in ("--address", "--protocol-port", "--weight", "--subnet-id"):
         assert option in text
+
+
+def test_tables_are_whole_when_piped(serve: Serve) -> None:
+    """Output that is not a terminal gets the whole table: no header or id broken across
+    lines at 80 columns; an explicit COLUMNS still sets the width."""
+    runner = CliRunner()
+
+    def table(**env: str | None) -> list[str]:
+        result = runner.invoke(app, ["--os-endpoint", serve.url, "loadbalancer", "list"],
+                               env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout.splitlines()
+
+    created = runner.invoke(app, ["--os-endpoint", serve.url, "loadbalancer", "create",
+                                  "--name", "wide", "--wait", "-f", "value", "-c", "id"])
+    lb_id = created.stdout.strip()
+    try:
+        lines = table(COLUMNS=None)
+        assert len(lines) == 5, lines  # top, header, rule, one row, bottom
+        assert len(lines[0]) > 80
+        header = lines[1]
+        for column in ("provisioning_status", "operating_status", "vip_address"):
+            assert column in header, header
+        assert lb_id in lines[3]
+        assert len(table(COLUMNS="60")) > 5  # the caller asked for 60 columns
+    finally:
+        runner.invoke(app, ["--os-endpoint", serve.url, "loadbalancer", "delete", lb_id,
+                            "--wait"])

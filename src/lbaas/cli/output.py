@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 FORMATS = ("table", "json", "yaml", "value")
+# Wide enough for any table: rich pads nothing beyond the table itself.
+_UNLIMITED = 1_000_000
 
 
 def _cell(value: Any) -> str:
@@ -52,7 +55,7 @@ def show_one(obj: dict[str, Any], fmt: str, columns: Sequence[str]) -> None:
         table.add_column("Value", overflow="fold")
         for key, value in data.items():
             table.add_row(key, _cell(value))
-        Console(soft_wrap=True).print(table)
+        print_table(table)
 
 
 def show_many(objs: list[dict[str, Any]], fmt: str, columns: Sequence[str],
@@ -75,4 +78,14 @@ def show_many(objs: list[dict[str, Any]], fmt: str, columns: Sequence[str],
             table.add_column(c, overflow="fold")
         for row in rows:
             table.add_row(*[_cell(v) for v in row.values()])
-        Console(soft_wrap=True).print(table)
+        print_table(table)
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` on stdout: fitted to the terminal's width on a terminal, whole
+    (no word broken across lines) when stdout is a pipe or a file, as ``openstack``
+    does; an explicit ``COLUMNS`` environment variable sets the width either way."""
+    console = Console(soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(soft_wrap=True, width=_UNLIMITED)
+    console.print(table)
