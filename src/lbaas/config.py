@@ -39,12 +39,25 @@ _api_opts = [
                help="Largest page a list request returns."),
     cfg.StrOpt("default_provider_driver", default=c.PROVIDER_HAPROXY,
                help="Provider used when a load balancer is created without one."),
-    cfg.DictOpt("enabled_provider_drivers",
-                default={c.PROVIDER_HAPROXY: "HAProxy processes on this host (default).",
-                         c.PROVIDER_AMPHORA: "Alias of haproxy, for scripts written for Octavia.",
-                         c.PROVIDER_NOOP: "Records objects without realising them."},
-                help="Providers a tenant may choose, as name:description pairs."),
+    cfg.DictOpt("enabled_provider_drivers", default=None,
+                help="Providers a tenant may choose, as name:description pairs. Unset: "
+                     "haproxy, amphora (its alias) and noop, the default_provider_driver's "
+                     "description ending in '(default)'."),
 ]
+# The providers of lbaas, as enabled when enabled_provider_drivers is not set.
+PROVIDER_DESCRIPTIONS = {
+    c.PROVIDER_HAPROXY: "HAProxy processes on this host.",
+    c.PROVIDER_AMPHORA: "Alias of haproxy, for scripts written for Octavia.",
+    c.PROVIDER_NOOP: "Records objects without realising them.",
+}
+
+
+def builtin_providers(default_provider: str) -> dict[str, str]:
+    """:data:`PROVIDER_DESCRIPTIONS`, the description of ``default_provider`` (the provider
+    a load balancer created without one gets) ending in " (default)"."""
+    return {name: f"{text} (default)" if name == default_provider else text
+            for name, text in PROVIDER_DESCRIPTIONS.items()}
+
 _database_opts = [
     cfg.StrOpt("connection", default="", secret=True,
                help="SQLAlchemy URL; empty means SQLite at <state_dir>/lbaas.sqlite. "
@@ -213,11 +226,8 @@ class Settings:
     pagination_max_limit: int = 1000
     default_project_id: str = "admin"
     default_provider: str = c.PROVIDER_HAPROXY
-    enabled_providers: dict[str, str] = field(default_factory=lambda: {
-        c.PROVIDER_HAPROXY: "HAProxy processes on this host (default).",
-        c.PROVIDER_AMPHORA: "Alias of haproxy, for scripts written for Octavia.",
-        c.PROVIDER_NOOP: "Records objects without realising them.",
-    })
+    enabled_providers: dict[str, str] = field(
+        default_factory=lambda: dict(PROVIDER_DESCRIPTIONS))
     policy_file: str | None = None
     quotas: QuotaDefaults = QuotaDefaults()
     worker_threads: int = 4
@@ -267,7 +277,7 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
         pagination_max_limit=conf.api_settings.pagination_max_limit,
         default_project_id=conf.default_project_id,
         default_provider=conf.api_settings.default_provider_driver,
-        enabled_providers=dict(conf.api_settings.enabled_provider_drivers),
+        enabled_providers=dict(conf.api_settings.enabled_provider_drivers or {}),
         policy_file=policy_file if policy_file and policy_file != "policy.yaml" else None,
         quotas=QuotaDefaults(
             loadbalancer=conf.quotas.default_load_balancer_quota,
@@ -309,4 +319,8 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "state_dir" in changes:
         changes["state_dir"] = Path(os.path.expanduser(str(changes["state_dir"])))
+    if conf.api_settings.enabled_provider_drivers is None:
+        # Labelled after the overrides: `lbaas serve --provider noop` makes noop the default.
+        changes["enabled_providers"] = builtin_providers(
+            str(changes.get("default_provider", settings.default_provider)))
     return settings.replace(**changes) if changes else settings

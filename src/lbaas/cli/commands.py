@@ -80,7 +80,7 @@ LB_FIELDS = [
     Field("--vip-network-id", "vip_network_id", "Network of the VIP (name or id).",
           resolve=NETWORK, create_only=True),
     Field("--vip-qos-policy-id", "vip_qos_policy_id", "QoS policy of the VIP port."),
-    Field("--provider", "provider", "Provider: haproxy (default), amphora, noop.",
+    Field("--provider", "provider", "Provider (see provider list; default: the one marked so).",
           create_only=True),
     Field("--flavor", "flavor_id", "Flavor (name or id).", resolve=FLAVOR, create_only=True),
     Field("--availability-zone", "availability_zone", "Availability zone.", create_only=True),

@@ -119,6 +119,12 @@ def test_flavors(driver: HaproxyDriver, data: dict[str, Any], ok: bool) -> None:
             driver.validate_flavor(data)
 
 
+def test_flavor_capabilities_advertise_only_what_is_served(driver: HaproxyDriver) -> None:
+    description = driver.flavor_capabilities()["loadbalancer_topology"]
+    assert "SINGLE" in description
+    assert "ACTIVE_STANDBY" not in description  # refused by validate_flavor
+
+
 def test_availability_zones(driver: HaproxyDriver) -> None:
     assert driver.availability_zone_capabilities() == {}
     driver.validate_availability_zone({})

@@ -43,9 +43,13 @@ from lbaas.dataplane.errors import RenderError
 from lbaas.dataplane.runtime import LoadBalancerStats
 from lbaas.dataplane.spec import LoadBalancerSpec
 
-TOPOLOGY_DESCRIPTION = ("The load balancer topology. One of: SINGLE - One amphora per load "
-                        "balancer. ACTIVE_STANDBY - Two amphora per load balancer.")
 SUPPORTED_TOPOLOGIES = (c.TOPOLOGY_SINGLE,)
+# Octavia's description of the key, listing only the topologies served here: a
+# capability list advertises nothing that a flavor profile would be refused for.
+_TOPOLOGIES = {c.TOPOLOGY_SINGLE: "SINGLE - One amphora per load balancer.",
+               c.TOPOLOGY_ACTIVE_STANDBY: "ACTIVE_STANDBY - Two amphora per load balancer."}
+TOPOLOGY_DESCRIPTION = "The load balancer topology. One of: " + " ".join(
+    _TOPOLOGIES[t] for t in SUPPORTED_TOPOLOGIES)
 UNSUPPORTED_LISTENER_PROTOCOLS = (c.UDP, c.SCTP, c.TERMINATED_HTTPS)
 UNSUPPORTED_POOL_PROTOCOLS = (c.UDP, c.SCTP)
 UNSUPPORTED_ALGORITHMS = (c.SOURCE_IP_PORT,)
@@ -136,7 +140,8 @@ class HaproxyDriver:
         return self.agent.stats(lb_id)
 
     def flavor_capabilities(self) -> dict[str, str]:
-        """Octavia's amphora flavor key that applies here: ``loadbalancer_topology``."""
+        """Octavia's amphora flavor key that applies here: ``loadbalancer_topology``, its
+        description naming only the topologies served (SINGLE)."""
         return {"loadbalancer_topology": TOPOLOGY_DESCRIPTION}
 
     def availability_zone_capabilities(self) -> dict[str, str]:
