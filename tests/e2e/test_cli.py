@@ -10,10 +10,12 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import click
 import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from lbaas import __version__
 from lbaas.cli.main import app
 from tests.support.serve import Serve
 
@@ -206,3 +208,80 @@ def test_tables_are_whole_when_piped(serve: Serve) -> None:
     finally:
         runner.invoke(app, ["--os-endpoint", serve.url, "loadbalancer", "delete", lb_id,
                             "--wait"])
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[
+        tuple[tuple[str, ...], click.Command]]:
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_version_and_help_texts() -> None:
+    runner = CliRunner()
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.stdout.strip() == f"lbaas {__version__}"
+    for path, command in _commands(app):
+        text = runner.invoke(app, [*path, "--help"]).stdout
+        assert command.help, path
+        for typo in ("policys", " a L7", " a availability"):
+            assert typo not in text, (path, text)
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"lbaas {' '.join(path)} {param.opts[0]} has no help text"
+
+
+def test_providers_flavors_and_availability_zones(cli: Callable[..., Result]) -> None:
+    providers = {p["name"]: p["description"]
+                 for p in _json(cli("provider", "list", "-f", "json"))}
+    assert set(providers) == {"haproxy", "amphora", "noop"}
+    assert providers["noop"].endswith("(default)")  # the service runs --provider noop
+    assert not providers["haproxy"].endswith("(default)")
+    caps = _json(cli("provider", "capability", "list", "noop", "-f", "json"))
+    assert {"type": "flavor", "name": "loadbalancer_topology"}.items() <= caps[0].items()
+    assert all(row["type"] == "flavor" for row in
+               _json(cli("provider", "capability", "list", "noop", "--flavor", "-f", "json")))
+    unknown = cli("provider", "capability", "list", "nope", ok=False)
+    assert "nope" in unknown.output
+
+    cli("flavorprofile", "create", "--name", "single", "--provider", "noop", "--flavor-data",
+        '{"loadbalancer_topology": "SINGLE"}')
+    profile = _json(cli("flavorprofile", "show", "single", "-f", "json"))
+    assert json.loads(profile["flavor_data"]) == {"loadbalancer_topology": "SINGLE"}
+    cli("flavor", "create", "--name", "small", "--flavorprofile", "single", "--description",
+        "one HAProxy")
+    flavor = _json(cli("flavor", "show", "small", "-f", "json"))
+    assert (flavor["flavor_profile_id"], flavor["enabled"]) == (profile["id"], True)
+    cli("flavor", "set", "small", "--disable")
+    assert _json(cli("flavor", "list", "--disable", "-f", "json"))[0]["name"] == "small"
+    assert _json(cli("flavor", "list", "--enable", "-f", "json")) == []
+    cli("flavor", "set", "small", "--enable")
+    cli("flavor", "unset", "small", "--description")
+    assert _json(cli("flavor", "show", "small", "-f", "json"))["description"] == ""
+    lb = _json(cli("loadbalancer", "create", "--name", "flavored", "--flavor", "small",
+                   "--wait", "-f", "json"))
+    assert lb["flavor_id"] == flavor["id"]
+    in_use = cli("flavorprofile", "set", "single", "--flavor-data", "{}", ok=False)
+    assert "in use" in in_use.output
+    cli("loadbalancer", "delete", "flavored", "--wait")
+    cli("flavor", "delete", "small")
+    cli("flavorprofile", "delete", "single")
+    assert _json(cli("flavorprofile", "list", "-f", "json")) == []
+
+    cli("availabilityzoneprofile", "create", "--name", "az-profile", "--provider", "noop",
+        "--availability-zone-data", "{}")
+    cli("availabilityzone", "create", "--name", "az1", "--availabilityzoneprofile",
+        "az-profile", "--description", "rack 1")
+    zone = _json(cli("availabilityzone", "show", "az1", "-f", "json"))
+    assert (zone["name"], zone["description"], zone["enabled"]) == ("az1", "rack 1", True)
+    cli("availabilityzone", "set", "az1", "--description", "rack 2", "--disable")
+    listed = _json(cli("availabilityzone", "list", "-f", "json"))
+    assert [(z["name"], z["description"], z["enabled"]) for z in listed] == [
+        ("az1", "rack 2", False)]
+    missing = cli("availabilityzone", "show", "az9", ok=False)
+    assert missing.output.strip() == "Error: No availability zone named 'az9' exists."
+    cli("availabilityzone", "delete", "az1")
+    cli("availabilityzoneprofile", "delete", "az-profile")
+    assert _json(cli("availabilityzone", "list", "-f", "json")) == []

@@ -20,7 +20,12 @@ PENDING = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")
 
 
 class CliError(Exception):
-    """A failure to show the user in one line; exit status 1."""
+    """A failure to show the user in one line; exit status 1. ``status``: the API's HTTP
+    status, when the API answered."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,11 @@ class Resource:
     """Where a resource lives in the API and what it is called.
 
     ``path`` may hold ``{parent}`` (members under a pool, rules under a
-    policy). ``key``/``collection`` are the JSON envelope names.
+    policy). ``key``/``collection`` are the JSON envelope names, ``links``
+    the name of a list's pagination links when it is not
+    ``<collection>_links``. ``id_key`` is the attribute that names an object
+    in its URL (``name`` for availability zones). ``title`` and ``plural``
+    are what messages and help call it ("L7 policy", "L7 policies").
     """
 
     name: str
@@ -37,6 +46,9 @@ class Resource:
     path: str
     parent: Resource | None = None
     title: str = ""
+    plural: str = ""
+    id_key: str = "id"
+    links: str = ""
 
     def url(self, parent_id: str | None = None) -> str:
         return self.path.format(parent=parent_id) if parent_id else self.path
@@ -44,6 +56,17 @@ class Resource:
     @property
     def label(self) -> str:
         return self.title or self.name
+
+    @property
+    def labels(self) -> str:
+        """The plural: "load balancers", "L7 policies"."""
+        return self.plural or f"{self.label}s"
+
+    @property
+    def a_label(self) -> str:
+        """With its indefinite article: "a pool", "an L7 rule", "an availability zone"."""
+        spoken_vowel = self.label[0].lower() in "aeiou" or self.label.startswith("L7")
+        return f"{'an' if spoken_vowel else 'a'} {self.label}"
 
 
 class Client:
@@ -78,7 +101,7 @@ class Client:
         except httpx.HTTPError as e:
             raise CliError(f"request to {self.endpoint}{path} failed: {e}") from None
         if response.status_code >= 400:
-            raise CliError(_fault(response))
+            raise CliError(_fault(response), response.status_code)
         if not response.content:
             return None
         return response.json()
@@ -105,7 +128,7 @@ class Client:
         while url:
             body = self.get(url, params=query)
             items.extend(body[res.collection])
-            nxt = [link["href"] for link in body.get(f"{res.collection}_links", [])
+            nxt = [link["href"] for link in body.get(res.links or f"{res.collection}_links", [])
                    if link.get("rel") == "next"]
             url = nxt[0] if nxt else None
             query = {}
@@ -120,6 +143,14 @@ class Client:
 
         Raises CliError if there is none or the name is ambiguous.
         """
+        if res.id_key == "name":  # named in its URL: the name is the id
+            try:
+                self.show(res, name_or_id, parent_id)
+            except CliError as e:
+                if e.status == 404:
+                    raise CliError(f"No {res.label} named '{name_or_id}' exists.") from None
+                raise
+            return name_or_id
         if _is_uuid(name_or_id):
             try:
                 return str(self.show(res, name_or_id, parent_id)["id"])

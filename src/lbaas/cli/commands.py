@@ -28,10 +28,20 @@ POOL = Resource("pool", "pool", "pools", f"{P}/pools")
 MEMBER = Resource("member", "member", "members", f"{P}/pools/{{parent}}/members", POOL)
 HEALTHMONITOR = Resource("healthmonitor", "healthmonitor", "healthmonitors",
                          f"{P}/healthmonitors", title="health monitor")
-L7POLICY = Resource("l7policy", "l7policy", "l7policies", f"{P}/l7policies", title="L7 policy")
+L7POLICY = Resource("l7policy", "l7policy", "l7policies", f"{P}/l7policies", title="L7 policy",
+                    plural="L7 policies")
 L7RULE = Resource("l7rule", "rule", "rules", f"{P}/l7policies/{{parent}}/rules", L7POLICY,
                   title="L7 rule")
 FLAVOR = Resource("flavor", "flavor", "flavors", f"{P}/flavors")
+FLAVORPROFILE = Resource("flavorprofile", "flavorprofile", "flavorprofiles",
+                         f"{P}/flavorprofiles", title="flavor profile",
+                         links="flavorprofile_links")
+AVAILABILITYZONE = Resource("availabilityzone", "availability_zone", "availability_zones",
+                            f"{P}/availabilityzones", title="availability zone", id_key="name")
+AVAILABILITYZONEPROFILE = Resource(
+    "availabilityzoneprofile", "availability_zone_profile", "availability_zone_profiles",
+    f"{P}/availabilityzoneprofiles", title="availability zone profile",
+    links="availability_zone_profile_links")
 NETWORK = Resource("network", "network", "networks", "/v2.0/networks")
 SUBNET = Resource("subnet", "subnet", "subnets", "/v2.0/subnets")
 
@@ -160,6 +170,35 @@ L7POLICY_FIELDS = [
     Field("--position", "position", "Position among the listener's policies.", type=int),
     ENABLE, TAG,
 ]
+ENABLED = _switch("--enable", "--disable", "enabled",
+                  "Enabled (new load balancers may use it) or disabled.")
+FLAVOR_FIELDS = [
+    NAME, DESCRIPTION,
+    Field("--flavorprofile", "flavor_profile_id", "Flavor profile (name or id).",
+          resolve=FLAVORPROFILE, create_only=True),
+    ENABLED,
+]
+FLAVORPROFILE_FIELDS = [
+    NAME,
+    Field("--provider", "provider_name", "Provider (see provider list)."),
+    Field("--flavor-data", "flavor_data", "Provider settings, a JSON object, e.g. "
+          "'{\"loadbalancer_topology\": \"SINGLE\"}' (keys: provider capability list "
+          "--flavor)."),
+]
+AVAILABILITYZONE_FIELDS = [
+    Field("--name", "name", "Name (an availability zone's key).", create_only=True),
+    DESCRIPTION,
+    Field("--availabilityzoneprofile", "availability_zone_profile_id",
+          "Availability zone profile (name or id).", resolve=AVAILABILITYZONEPROFILE,
+          create_only=True),
+    ENABLED,
+]
+AVAILABILITYZONEPROFILE_FIELDS = [
+    NAME,
+    Field("--provider", "provider_name", "Provider (see provider list)."),
+    Field("--availability-zone-data", "availability_zone_data", "Provider settings, a JSON "
+          "object (keys: provider capability list --availability-zone)."),
+]
 L7RULE_FIELDS = [
     Field("--type", "type", "HOST_NAME, PATH, FILE_TYPE, HEADER, COOKIE, SSL_*."),
     Field("--compare-type", "compare_type", "REGEX, STARTS_WITH, ENDS_WITH, CONTAINS, EQUAL_TO."),
@@ -264,7 +303,7 @@ def wait_object(client: Client, res: Resource, obj_id: str, parent_id: str | Non
         try:
             return client.show(res, obj_id, parent_id)
         except CliError as e:
-            if "not found" in str(e) or "(HTTP 404)" in str(e):
+            if e.status == 404:
                 return None
             raise
     obj = wait_for(fetch, timeout, progress(sys.stderr.isatty()))
@@ -279,19 +318,34 @@ def wait_object(client: Client, res: Resource, obj_id: str, parent_id: str | Non
 
 @dataclass
 class Spec:
-    """How to build the commands of one resource."""
+    """How to build the commands of one resource.
+
+    ``tags``: the resource has tags (``set --tag/--no-tag``, ``unset
+    --tag/--all-tag``); ``provisioned``: it has a provisioning_status, so
+    changes take ``--wait``; ``unset``: the fields ``unset`` clears (no
+    ``unset`` command when there is nothing to clear).
+    """
 
     res: Resource
     fields: list[Field]
     list_columns: tuple[str, ...]
     create_parent: Resource | None = None  # positional argument of create (and list)
     list_filters: list[Field] = field(default_factory=list)
+    tags: bool = True
+    provisioned: bool = True
+    unset: tuple[str, ...] = ("name", "description")
+
+
+def _when(condition: bool, decorator: Callable[[Callable[..., Any]], Callable[..., Any]],
+          ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return decorator if condition else (lambda fn: fn)
 
 
 def add_resource_commands(group: click.Group, spec: Spec) -> None:
     """Attach create/list/show/set/unset/delete for ``spec`` to ``group``."""
     res = spec.res
     nested = res.parent is not None  # members, rules: /parent/{id}/children
+    waits = _when(spec.provisioned, wait_options)
 
     def parent_arg(fn: Callable[..., Any]) -> Callable[..., Any]:
         if nested:
@@ -312,7 +366,7 @@ def add_resource_commands(group: click.Group, spec: Spec) -> None:
         if "tags" in params:
             params["tags"] = ",".join(params["tags"])
         output.show_many(client.list(res, parent_id, params), fmt, columns, spec.list_columns)
-    list_cmd.help = f"List {res.label}s."
+    list_cmd.help = f"List {res.labels}."
 
     @group.command("show")
     @parent_arg
@@ -330,10 +384,11 @@ def add_resource_commands(group: click.Group, spec: Spec) -> None:
     @group.command("create")
     @field_options(spec.fields, for_create=True)
     @output_options
-    @wait_options
+    @waits
     @click.pass_context
-    def create_cmd(ctx: click.Context, fmt: str, columns: tuple[str, ...], wait: bool,
-                   wait_timeout: float, parent: str | None = None, **values: Any) -> None:
+    def create_cmd(ctx: click.Context, fmt: str, columns: tuple[str, ...], wait: bool = False,
+                   wait_timeout: float = 0.0, parent: str | None = None,
+                   **values: Any) -> None:
         client = client_of(ctx)
         body = body_from(client, spec.fields, values, for_create=True)
         parent_id = None
@@ -343,10 +398,10 @@ def add_resource_commands(group: click.Group, spec: Spec) -> None:
                 body[_parent_key(spec.create_parent)] = parent_id
         obj = client.post(res.url(parent_id if nested else None), {res.key: body})[res.key]
         if wait:
-            obj = wait_object(client, res, obj["id"], parent_id if nested else None,
+            obj = wait_object(client, res, obj[res.id_key], parent_id if nested else None,
                               wait_timeout) or obj
         output.show_one(obj, fmt, columns)
-    create_cmd.help = f"Create a {res.label}."
+    create_cmd.help = f"Create {res.a_label}."
     if spec.create_parent is not None:
         create_cmd.params.insert(0, click.Argument(["parent"],
                                                    metavar=spec.create_parent.name.upper()))
@@ -355,11 +410,13 @@ def add_resource_commands(group: click.Group, spec: Spec) -> None:
     @parent_arg
     @click.argument("name_or_id", metavar=res.name.upper())
     @field_options(spec.fields, for_create=False)
-    @click.option("--no-tag", is_flag=True, help="Clear all tags before adding --tag ones.")
-    @wait_options
+    @_when(spec.tags, click.option("--no-tag", is_flag=True,
+                                   help="Clear all tags before adding --tag ones."))
+    @waits
     @click.pass_context
-    def set_cmd(ctx: click.Context, name_or_id: str, wait: bool, wait_timeout: float,
-                no_tag: bool, parent: str | None = None, **values: Any) -> None:
+    def set_cmd(ctx: click.Context, name_or_id: str, wait: bool = False,
+                wait_timeout: float = 0.0, no_tag: bool = False, parent: str | None = None,
+                **values: Any) -> None:
         client = client_of(ctx)
         parent_id = _parent_id(client, res, parent)
         obj_id = client.find(res, name_or_id, parent_id)
@@ -372,46 +429,18 @@ def add_resource_commands(group: click.Group, spec: Spec) -> None:
         client.put(f"{res.url(parent_id)}/{obj_id}", {res.key: body})
         if wait:
             wait_object(client, res, obj_id, parent_id, wait_timeout)
-    set_cmd.help = f"Change a {res.label}."
+    set_cmd.help = f"Change {res.a_label}."
 
-    @group.command("unset")
-    @parent_arg
-    @click.argument("name_or_id", metavar=res.name.upper())
-    @click.option("--name", "unset_name", is_flag=True, help="Clear the name.")
-    @click.option("--description", "unset_description", is_flag=True,
-                  help="Clear the description.")
-    @click.option("--tag", "unset_tags", multiple=True, help="Remove a tag (repeatable).")
-    @click.option("--all-tag", is_flag=True, help="Remove every tag.")
-    @wait_options
-    @click.pass_context
-    def unset_cmd(ctx: click.Context, name_or_id: str, unset_name: bool,
-                  unset_description: bool, unset_tags: tuple[str, ...], all_tag: bool,
-                  wait: bool, wait_timeout: float, parent: str | None = None) -> None:
-        client = client_of(ctx)
-        parent_id = _parent_id(client, res, parent)
-        obj_id = client.find(res, name_or_id, parent_id)
-        body: dict[str, Any] = {}
-        if unset_name:
-            body["name"] = None
-        if unset_description:
-            body["description"] = None
-        if unset_tags or all_tag:
-            current = client.show(res, obj_id, parent_id).get("tags", [])
-            body["tags"] = [] if all_tag else [t for t in current if t not in unset_tags]
-        if not body:
-            raise click.UsageError("nothing to unset: give at least one option")
-        client.put(f"{res.url(parent_id)}/{obj_id}", {res.key: body})
-        if wait:
-            wait_object(client, res, obj_id, parent_id, wait_timeout)
-    unset_cmd.help = f"Clear fields of a {res.label}."
+    if spec.unset or spec.tags:
+        _add_unset_command(group, spec, parent_arg, waits)
 
     @group.command("delete")
     @parent_arg
     @click.argument("names_or_ids", nargs=-1, required=True, metavar=f"{res.name.upper()}...")
-    @wait_options
+    @waits
     @click.pass_context
-    def delete_cmd(ctx: click.Context, names_or_ids: tuple[str, ...], wait: bool,
-                   wait_timeout: float, parent: str | None = None,
+    def delete_cmd(ctx: click.Context, names_or_ids: tuple[str, ...], wait: bool = False,
+                   wait_timeout: float = 0.0, parent: str | None = None,
                    cascade: bool = False) -> None:
         client = client_of(ctx)
         parent_id = _parent_id(client, res, parent)
@@ -421,10 +450,46 @@ def add_resource_commands(group: click.Group, spec: Spec) -> None:
             client.delete(f"{res.url(parent_id)}/{obj_id}", params=params)
             if wait:
                 wait_object(client, res, obj_id, parent_id, wait_timeout, deleting=True)
-    delete_cmd.help = f"Delete {res.label}s."
+    delete_cmd.help = f"Delete {res.labels}."
     if res is LOADBALANCER:
         delete_cmd.params.append(click.Option(["--cascade"], is_flag=True,
                                               help="Delete everything under it too."))
+
+
+def _add_unset_command(group: click.Group, spec: Spec,
+                       parent_arg: Callable[[Callable[..., Any]], Callable[..., Any]],
+                       waits: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """``unset``: clear the fields of ``spec.unset`` (``--name``...) and tags."""
+    res = spec.res
+
+    @group.command("unset")
+    @parent_arg
+    @click.argument("name_or_id", metavar=res.name.upper())
+    @_when(spec.tags, click.option("--tag", "unset_tags", multiple=True,
+                                   help="Remove a tag (repeatable)."))
+    @_when(spec.tags, click.option("--all-tag", is_flag=True, help="Remove every tag."))
+    @waits
+    @click.pass_context
+    def unset_cmd(ctx: click.Context, name_or_id: str, unset_tags: tuple[str, ...] = (),
+                  all_tag: bool = False, wait: bool = False, wait_timeout: float = 0.0,
+                  parent: str | None = None, **clear: bool) -> None:
+        client = client_of(ctx)
+        parent_id = _parent_id(client, res, parent)
+        obj_id = client.find(res, name_or_id, parent_id)
+        body: dict[str, Any] = {key.removeprefix("unset_"): None
+                                for key, on in clear.items() if on}
+        if unset_tags or all_tag:
+            current = client.show(res, obj_id, parent_id).get("tags", [])
+            body["tags"] = [] if all_tag else [t for t in current if t not in unset_tags]
+        if not body:
+            raise click.UsageError("nothing to unset: give at least one option")
+        client.put(f"{res.url(parent_id)}/{obj_id}", {res.key: body})
+        if wait:
+            wait_object(client, res, obj_id, parent_id, wait_timeout)
+    unset_cmd.help = f"Clear fields of {res.a_label}."
+    for key in reversed(spec.unset):
+        unset_cmd.params.insert(1 + int(res.parent is not None), click.Option(
+            [f"--{key}", f"unset_{key}"], is_flag=True, help=f"Clear the {key}."))
 
 
 def _parent_id(client: Client, res: Resource, parent: str | None) -> str | None:

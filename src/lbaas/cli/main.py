@@ -18,6 +18,7 @@ from typing import Any
 import click
 import uvicorn
 
+from lbaas import __version__
 from lbaas.cli import commands as cmd
 from lbaas.cli import output
 from lbaas.cli.client import DEFAULT_ENDPOINT, Client, CliError
@@ -35,6 +36,8 @@ class _Root(click.Group):
 
 
 @click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="lbaas",
+                      message="%(prog)s %(version)s")
 @click.option("--os-endpoint", envvar="LBAAS_URL", default=DEFAULT_ENDPOINT,
               show_default=True, help="lbaas API endpoint (env LBAAS_URL).")
 @click.option("--project", envvar="LBAAS_PROJECT", default=None,
@@ -58,9 +61,11 @@ def app(ctx: click.Context, os_endpoint: str, project: str | None, roles: str | 
               help="Database and HAProxy files (default /var/lib/lbaas as root).")
 @click.option("--database-url", default=None,
               help="SQLAlchemy URL (default: SQLite in the state directory).")
-@click.option("--provider", default=None, help="Default provider: haproxy or noop.")
+@click.option("--provider", default=None,
+              help="Default provider: haproxy (the default) or noop.")
 @click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+              type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Least severe messages logged (on stderr).")
 def serve(config_file: tuple[Path, ...], host: str | None, port: int | None,
           state_dir: Path | None, database_url: str | None, provider: str | None,
           log_level: str) -> None:
@@ -113,9 +118,13 @@ cmd.add_resource_commands(loadbalancer, cmd.Spec(
     cmd.LOADBALANCER, cmd.LB_FIELDS,
     ("id", "name", "project_id", "vip_address", "provisioning_status", "operating_status",
      "provider"),
-    list_filters=[cmd.NAME, cmd.Field("--provisioning-status", "provisioning_status"),
-                  cmd.Field("--operating-status", "operating_status"),
-                  cmd.Field("--vip-address", "vip_address"), cmd.Field("--provider", "provider"),
+    list_filters=[cmd.NAME,
+                  cmd.Field("--provisioning-status", "provisioning_status",
+                            "Only those in this provisioning status (ACTIVE, ERROR, ...)."),
+                  cmd.Field("--operating-status", "operating_status",
+                            "Only those in this operating status (ONLINE, DEGRADED, ...)."),
+                  cmd.Field("--vip-address", "vip_address", "Only the one with this VIP."),
+                  cmd.Field("--provider", "provider", "Only those of this provider."),
                   cmd.TAG]))
 
 
@@ -154,8 +163,9 @@ cmd.add_resource_commands(listener, cmd.Spec(
      "admin_state_up"),
     create_parent=cmd.LOADBALANCER,
     list_filters=[cmd.NAME, cmd.Field("--loadbalancer", "loadbalancer_id",
+                                      "Only those of this load balancer (name or id).",
                                       resolve=cmd.LOADBALANCER),
-                  cmd.Field("--protocol", "protocol"), cmd.TAG]))
+                  cmd.Field("--protocol", "protocol", "Only those of this protocol."), cmd.TAG]))
 
 cmd.add_stats_command(listener, cmd.LISTENER)
 
@@ -166,6 +176,7 @@ cmd.add_resource_commands(pool, cmd.Spec(
     ("id", "name", "project_id", "provisioning_status", "protocol", "lb_algorithm",
      "admin_state_up"),
     list_filters=[cmd.NAME, cmd.Field("--loadbalancer", "loadbalancer_id",
+                                      "Only those of this load balancer (name or id).",
                                       resolve=cmd.LOADBALANCER), cmd.TAG]))
 
 member = _group("member", "Members of a pool.")
@@ -173,13 +184,13 @@ cmd.add_resource_commands(member, cmd.Spec(
     cmd.MEMBER, cmd.MEMBER_FIELDS,
     ("id", "name", "project_id", "provisioning_status", "address", "protocol_port",
      "operating_status", "weight"),
-    create_parent=cmd.POOL, list_filters=[cmd.NAME, cmd.TAG]))
+    create_parent=cmd.POOL, list_filters=[cmd.NAME, cmd.TAG], unset=("name",)))
 
 healthmonitor = _group("healthmonitor", "Health monitors.")
 cmd.add_resource_commands(healthmonitor, cmd.Spec(
     cmd.HEALTHMONITOR, cmd.HM_FIELDS,
     ("id", "name", "project_id", "type", "admin_state_up"),
-    create_parent=cmd.POOL, list_filters=[cmd.NAME, cmd.TAG]))
+    create_parent=cmd.POOL, list_filters=[cmd.NAME, cmd.TAG], unset=("name",)))
 
 l7policy = _group("l7policy", "L7 policies of a listener.")
 cmd.add_resource_commands(l7policy, cmd.Spec(
@@ -187,7 +198,9 @@ cmd.add_resource_commands(l7policy, cmd.Spec(
     ("id", "name", "project_id", "provisioning_status", "action", "position",
      "admin_state_up"),
     create_parent=cmd.LISTENER,
-    list_filters=[cmd.NAME, cmd.Field("--listener", "listener_id", resolve=cmd.LISTENER),
+    list_filters=[cmd.NAME, cmd.Field("--listener", "listener_id",
+                                      "Only those of this listener (name or id).",
+                                      resolve=cmd.LISTENER),
                   cmd.TAG]))
 
 l7rule = _group("l7rule", "L7 rules of a policy.")
@@ -195,7 +208,82 @@ cmd.add_resource_commands(l7rule, cmd.Spec(
     cmd.L7RULE, cmd.L7RULE_FIELDS,
     ("id", "project_id", "provisioning_status", "compare_type", "type", "key", "value",
      "invert", "admin_state_up"),
-    create_parent=cmd.L7POLICY, list_filters=[cmd.TAG]))
+    create_parent=cmd.L7POLICY, list_filters=[cmd.TAG], unset=()))
+
+
+# -- providers, flavors, availability zones -------------------------------------------
+
+provider = _group("provider", "Providers (drivers) and their capabilities.")
+
+
+@provider.command("list")
+@cmd.output_options
+@click.pass_context
+def provider_list(ctx: click.Context, fmt: str, columns: tuple[str, ...]) -> None:
+    """List the enabled providers (the default one is marked so)."""
+    rows = cmd.client_of(ctx).get(f"{cmd.P}/providers")["providers"]
+    output.show_many(rows, fmt, columns, ("name", "description"))
+
+
+capability = click.Group("capability", help="What a provider's profiles may set.")
+provider.add_command(capability)
+
+
+@capability.command("list")
+@click.argument("provider_name", metavar="PROVIDER")
+@click.option("--flavor", "kinds", flag_value="flavor", multiple=True,
+              help="Only the flavor capabilities (flavor profile keys).")
+@click.option("--availability-zone", "kinds", flag_value="availability_zone", multiple=True,
+              help="Only the availability zone capabilities (zone profile keys).")
+@cmd.output_options
+@click.pass_context
+def provider_capability_list(ctx: click.Context, provider_name: str, kinds: tuple[str, ...],
+                             fmt: str, columns: tuple[str, ...]) -> None:
+    """List the keys a provider's flavor and availability zone profiles may set (admin)."""
+    client = cmd.client_of(ctx)
+    rows = []
+    for kind in kinds or ("flavor", "availability_zone"):
+        key = f"{kind}_capabilities"
+        rows += [{"type": kind, **row} for row in
+                 client.get(f"{cmd.P}/providers/{provider_name}/{key}")[key]]
+    output.show_many(rows, fmt, columns, ("type", "name", "description"))
+
+
+flavor = _group("flavor", "Flavors to create load balancers with.")
+cmd.add_resource_commands(flavor, cmd.Spec(
+    cmd.FLAVOR, cmd.FLAVOR_FIELDS, ("id", "name", "flavor_profile_id", "enabled", "description"),
+    list_filters=[cmd.NAME, cmd.Field("--flavorprofile", "flavor_profile_id",
+                                      "Only those of this flavor profile (name or id).",
+                                      resolve=cmd.FLAVORPROFILE), cmd.ENABLED],
+    tags=False, provisioned=False, unset=("description",)))
+
+flavorprofile = _group("flavorprofile", "Flavor profiles: provider settings (admin).")
+cmd.add_resource_commands(flavorprofile, cmd.Spec(
+    cmd.FLAVORPROFILE, cmd.FLAVORPROFILE_FIELDS,
+    ("id", "name", "provider_name", "flavor_data"),
+    list_filters=[cmd.NAME, cmd.Field("--provider", "provider_name",
+                                      "Only those of this provider.")],
+    tags=False, provisioned=False, unset=()))
+
+availabilityzone = _group("availabilityzone",
+                          "Availability zones for load balancers.")
+cmd.add_resource_commands(availabilityzone, cmd.Spec(
+    cmd.AVAILABILITYZONE, cmd.AVAILABILITYZONE_FIELDS,
+    ("name", "availability_zone_profile_id", "enabled", "description"),
+    list_filters=[cmd.NAME, cmd.Field("--availabilityzoneprofile",
+                                      "availability_zone_profile_id",
+                                      "Only those of this zone profile (name or id).",
+                                      resolve=cmd.AVAILABILITYZONEPROFILE), cmd.ENABLED],
+    tags=False, provisioned=False, unset=("description",)))
+
+availabilityzoneprofile = _group(
+    "availabilityzoneprofile", "Zone profiles: provider settings (admin).")
+cmd.add_resource_commands(availabilityzoneprofile, cmd.Spec(
+    cmd.AVAILABILITYZONEPROFILE, cmd.AVAILABILITYZONEPROFILE_FIELDS,
+    ("id", "name", "provider_name", "availability_zone_data"),
+    list_filters=[cmd.NAME, cmd.Field("--provider", "provider_name",
+                                      "Only those of this provider.")],
+    tags=False, provisioned=False, unset=()))
 
 
 # -- quotas ------------------------------------------------------------------------
@@ -233,13 +321,13 @@ def quota_show(ctx: click.Context, project_id: str | None, defaults: bool, fmt: 
 
 @quota.command("set")
 @click.argument("project_id")
-@click.option("--loadbalancer", type=int)
-@click.option("--listener", type=int)
-@click.option("--pool", type=int)
-@click.option("--member", type=int)
-@click.option("--healthmonitor", type=int)
-@click.option("--l7policy", type=int)
-@click.option("--l7rule", type=int)
+@click.option("--loadbalancer", type=int, help="Load balancers (-1: unlimited).")
+@click.option("--listener", type=int, help="Listeners (-1: unlimited).")
+@click.option("--pool", type=int, help="Pools (-1: unlimited).")
+@click.option("--member", type=int, help="Members (-1: unlimited).")
+@click.option("--healthmonitor", type=int, help="Health monitors (-1: unlimited).")
+@click.option("--l7policy", type=int, help="L7 policies (-1: unlimited).")
+@click.option("--l7rule", type=int, help="L7 rules (-1: unlimited).")
 @click.pass_context
 def quota_set(ctx: click.Context, project_id: str, **limits: int | None) -> None:
     """Set a project's quotas."""
