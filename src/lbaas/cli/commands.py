@@ -424,11 +424,7 @@ def add_resource_commands(group: click.Group, spec: Spec) -> None:
         if "tags" in body or no_tag:
             current = [] if no_tag else client.show(res, obj_id, parent_id).get("tags", [])
             body["tags"] = sorted(set(current) | set(body.get("tags", [])))
-        if not body:
-            raise click.UsageError("nothing to set: give at least one option")
-        client.put(f"{res.url(parent_id)}/{obj_id}", {res.key: body})
-        if wait:
-            wait_object(client, res, obj_id, parent_id, wait_timeout)
+        _change(client, res, obj_id, parent_id, body, "set", wait, wait_timeout)
     set_cmd.help = f"Change {res.a_label}."
 
     if spec.unset or spec.tags:
@@ -456,6 +452,16 @@ def add_resource_commands(group: click.Group, spec: Spec) -> None:
                                               help="Delete everything under it too."))
 
 
+def _change(client: Client, res: Resource, obj_id: str, parent_id: str | None,
+            body: dict[str, Any], verb: str, wait: bool, wait_timeout: float) -> None:
+    """PUT ``body`` (refused when empty: nothing to ``verb``), then wait if asked."""
+    if not body:
+        raise click.UsageError(f"nothing to {verb}: give at least one option")
+    client.put(f"{res.url(parent_id)}/{obj_id}", {res.key: body})
+    if wait:
+        wait_object(client, res, obj_id, parent_id, wait_timeout)
+
+
 def _add_unset_command(group: click.Group, spec: Spec,
                        parent_arg: Callable[[Callable[..., Any]], Callable[..., Any]],
                        waits: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
@@ -481,11 +487,7 @@ def _add_unset_command(group: click.Group, spec: Spec,
         if unset_tags or all_tag:
             current = client.show(res, obj_id, parent_id).get("tags", [])
             body["tags"] = [] if all_tag else [t for t in current if t not in unset_tags]
-        if not body:
-            raise click.UsageError("nothing to unset: give at least one option")
-        client.put(f"{res.url(parent_id)}/{obj_id}", {res.key: body})
-        if wait:
-            wait_object(client, res, obj_id, parent_id, wait_timeout)
+        _change(client, res, obj_id, parent_id, body, "unset", wait, wait_timeout)
     unset_cmd.help = f"Clear fields of {res.a_label}."
     for key in reversed(spec.unset):
         unset_cmd.params.insert(1 + int(res.parent is not None), click.Option(

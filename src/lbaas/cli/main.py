@@ -257,13 +257,18 @@ cmd.add_resource_commands(flavor, cmd.Spec(
                                       resolve=cmd.FLAVORPROFILE), cmd.ENABLED],
     tags=False, provisioned=False, unset=("description",)))
 
-flavorprofile = _group("flavorprofile", "Flavor profiles: provider settings (admin).")
-cmd.add_resource_commands(flavorprofile, cmd.Spec(
-    cmd.FLAVORPROFILE, cmd.FLAVORPROFILE_FIELDS,
-    ("id", "name", "provider_name", "flavor_data"),
-    list_filters=[cmd.NAME, cmd.Field("--provider", "provider_name",
-                                      "Only those of this provider.")],
-    tags=False, provisioned=False, unset=()))
+
+def _profile_group(res: cmd.Resource, help: str, fields: list[cmd.Field], data: str) -> None:
+    """The commands of a kind of profile: a name, a provider and its settings ``data``."""
+    cmd.add_resource_commands(_group(res.name, help), cmd.Spec(
+        res, fields, ("id", "name", "provider_name", data),
+        list_filters=[cmd.NAME, cmd.Field("--provider", "provider_name",
+                                          "Only those of this provider.")],
+        tags=False, provisioned=False, unset=()))
+
+
+_profile_group(cmd.FLAVORPROFILE, "Flavor profiles: provider settings (admin).",
+               cmd.FLAVORPROFILE_FIELDS, "flavor_data")
 
 availabilityzone = _group("availabilityzone",
                           "Availability zones for load balancers.")
@@ -276,14 +281,8 @@ cmd.add_resource_commands(availabilityzone, cmd.Spec(
                                       resolve=cmd.AVAILABILITYZONEPROFILE), cmd.ENABLED],
     tags=False, provisioned=False, unset=("description",)))
 
-availabilityzoneprofile = _group(
-    "availabilityzoneprofile", "Zone profiles: provider settings (admin).")
-cmd.add_resource_commands(availabilityzoneprofile, cmd.Spec(
-    cmd.AVAILABILITYZONEPROFILE, cmd.AVAILABILITYZONEPROFILE_FIELDS,
-    ("id", "name", "provider_name", "availability_zone_data"),
-    list_filters=[cmd.NAME, cmd.Field("--provider", "provider_name",
-                                      "Only those of this provider.")],
-    tags=False, provisioned=False, unset=()))
+_profile_group(cmd.AVAILABILITYZONEPROFILE, "Zone profiles: provider settings (admin).",
+               cmd.AVAILABILITYZONEPROFILE_FIELDS, "availability_zone_data")
 
 
 # -- quotas ------------------------------------------------------------------------
