@@ -674,22 +674,22 @@ class Walkthrough:
     def stats(self) -> None:
         t, n = self.t, self.n
         t.section("Traffic statistics")
+        args = ("loadbalancer", "stats", n.lb, "-f", "json")
+        say(f"$ lbaas {shlex.join(args)}    # every second, until it counts the traffic "
+            f"(at most {self.args.stats_timeout:.0f} s)")
         deadline = time.monotonic() + self.args.stats_timeout
-        counters: dict[str, Any] = {}
         while True:  # the health manager adds HAProxy's counters up periodically
-            counters = json.loads(t.lbaas("loadbalancer", "stats", n.lb, "-f", "json",
-                                          show=False))
-            if counters.get("bytes_in", 0) > 0 and counters.get("bytes_out", 0) > 0:
-                break
-            if time.monotonic() > deadline:
+            shown = t.lbaas(*args, show=False)
+            counters: dict[str, Any] = json.loads(shown)
+            counted = counters.get("bytes_in", 0) > 0 and counters.get("bytes_out", 0) > 0
+            if counted or time.monotonic() > deadline:
                 break
             time.sleep(1)
-        t.lbaas("loadbalancer", "stats", n.lb)
-        t.lbaas("listener", "stats", n.http)
-        t.check(counters.get("bytes_in", 0) > 0 and counters.get("bytes_out", 0) > 0,
-                f"loadbalancer stats count the traffic: bytes_in={counters.get('bytes_in')} "
-                f"bytes_out={counters.get('bytes_out')} "
+        say(shown.rstrip("\n"))  # the reading checked below
+        t.check(counted, f"loadbalancer stats count the traffic: "
+                f"bytes_in={counters.get('bytes_in')} bytes_out={counters.get('bytes_out')} "
                 f"total_connections={counters.get('total_connections')}")
+        t.lbaas("listener", "stats", n.http)
 
     # -- 8. the end ------------------------------------------------------------------------
 

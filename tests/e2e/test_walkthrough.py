@@ -294,14 +294,18 @@ def test_the_status_tree_turns_degraded(run: Run) -> None:
 
 
 def test_loadbalancer_stats_count_the_bytes(run: Run) -> None:
-    """Needs the health manager: it adds HAProxy's counters up."""
+    """Needs the health manager: it adds HAProxy's counters up. The CHECK line reads the
+    counters printed above it, not another poll's."""
     stats = run.section("Traffic statistics")
-    table = stats.split("$ lbaas listener stats", 1)[0]
-    values = {m.group(1): int(m.group(2))
-              for m in re.finditer(r"(bytes_in|bytes_out|total_connections)\W+(\d+)", table)}
+    shown, check = stats.split("CHECK", 1)
+    pattern = r"(bytes_in|bytes_out|total_connections)\W+(\d+)"
+    values = {m.group(1): int(m.group(2)) for m in re.finditer(pattern, shown)}
     assert values.get("bytes_in", 0) > 0, stats
     assert values.get("bytes_out", 0) > 0, stats
     assert values.get("total_connections", 0) > 0, stats
+    checked = {m.group(1): int(m.group(2))
+               for m in re.finditer(pattern, check.split("\n", 1)[0])}
+    assert checked == values, stats
 
 
 def test_cascade_delete_leaves_nothing_behind(run: Run) -> None:
