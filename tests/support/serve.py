@@ -41,8 +41,10 @@ class Serve:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> None:
-        """Start the process and wait until the API answers."""
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the process and wait until the API answers (a readiness wait: on this
+        shared 2-core machine, under a load of 13, the imports alone took 9 s and a start
+        over 20 s)."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lbaas", "serve", "--port", str(self.port), "--state-dir",
