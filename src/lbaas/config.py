@@ -88,6 +88,12 @@ _network_opts = [
                help="Last address handed out as a VIP on the default subnet."),
 ]
 
+# oslo.middleware's sizelimit option, which Octavia's API runs (same group, name, default).
+_middleware_opts = [
+    cfg.IntOpt("max_request_body_size", default=114688, min=1,
+               help="The largest request body the API reads (bytes); larger is 413."),
+]
+
 _noop_opts = [
     cfg.FloatOpt("apply_delay", default=0.0, min=0.0,
                  help="Seconds each noop provider call takes (to watch PENDING_* states)."),
@@ -153,6 +159,7 @@ CONF_GROUPS: dict[str | None, list[Any]] = {
     "provider_noop": _noop_opts,
     "haproxy_amphora": _haproxy_opts,
     "health_manager": _health_opts,
+    "oslo_middleware": _middleware_opts,
 }
 
 
@@ -237,6 +244,7 @@ class Settings:
     noop_apply_delay: float = 0.0
     haproxy: HaproxySettings = HaproxySettings()
     health: HealthSettings = HealthSettings()
+    max_request_body_size: int = 114688  # bytes
 
     @property
     def haproxy_base_path(self) -> Path:
@@ -315,6 +323,7 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
             threads=conf.health_manager.health_update_threads,
             unanswered_polls=conf.health_manager.unanswered_polls,
         ),
+        max_request_body_size=conf.oslo_middleware.max_request_body_size,
     )
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "state_dir" in changes:

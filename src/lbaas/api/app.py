@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from lbaas import __version__
 from lbaas.api import errors
 from lbaas.api.deps import ApiState, refuse_nul_in_url
+from lbaas.api.middleware import BodySizeLimit
 from lbaas.api.routes import (
     availabilityzone,
     availabilityzoneprofile,
@@ -34,6 +35,7 @@ from lbaas.api.routes import (
     quota,
     subnet,
 )
+from lbaas.config import Settings
 
 LBAAS_ROUTERS: list[APIRouter] = [
     loadbalancer.router, listener.router, pool.router, member.router, healthmonitor.router,
@@ -65,12 +67,18 @@ API_VERSIONS = [
 
 
 def create_app(state: ApiState) -> FastAPI:
-    """The API application serving ``state`` (settings, sessions, policy, drivers)."""
+    """The API application serving ``state`` (settings, sessions, policy, drivers).
+
+    Request bodies larger than ``[oslo_middleware] max_request_body_size``
+    are refused with 413 (:class:`lbaas.api.middleware.BodySizeLimit`).
+    """
     app = FastAPI(title="lbaas", version=__version__,
                   description="Load balancing as a service: the OpenStack Octavia v2 API "
                               "over HAProxy processes.",
                   docs_url="/docs", redoc_url=None,
                   dependencies=[Depends(refuse_nul_in_url)])
+    app.add_middleware(BodySizeLimit, limit=(state.settings if state is not None
+                                             else Settings()).max_request_body_size)
     app.state.lbaas = state
     errors.install(app)
     for prefix in LBAAS_PREFIXES:

@@ -31,7 +31,12 @@ class Fault(BaseModel):
 
 
 def fault(status: int, message: str) -> JSONResponse:
-    """An error response with Octavia's body."""
+    """An error response with Octavia's body.
+
+    A message repeating text that is not UTF-8 (a lone surrogate the client
+    sent) shows it escaped (``\\ud800``).
+    """
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     body = {"faultcode": "Client" if status < 500 else "Server",
             "faultstring": message, "debuginfo": None}
     return JSONResponse(status_code=status, content=body)
@@ -61,8 +66,8 @@ def validation_message(errors: list[Any]) -> str:
     if kind == "extra_forbidden":
         extras = sorted({_field_of(tuple(e["loc"])) for e in errors
                          if e.get("type") == "extra_forbidden"})
-        return exc.UnknownAttribute.message % {"argument": _parent_of(loc),
-                                               "attributes": ", ".join(extras)}
+        return exc.UnknownAttribute(argument=_parent_of(loc),
+                                    attributes=", ".join(extras)).msg
     if kind == "json_invalid":
         return "Invalid JSON in the request body."
     value = err.get("input")
@@ -73,8 +78,7 @@ def validation_message(errors: list[Any]) -> str:
         detail = detail.removeprefix("Value error, ")
         if not detail.endswith("."):
             detail += "."
-    return exc.InvalidInput.message % {"field": _field_of(loc), "value": value,
-                                       "detail": detail}
+    return exc.InvalidInput(field=_field_of(loc), value=value, detail=detail).msg
 
 
 def install(app: FastAPI) -> None:

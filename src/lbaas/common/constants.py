@@ -127,6 +127,15 @@ DEFAULT_TIMEOUT_CLIENT_DATA: Final = 50000
 DEFAULT_TIMEOUT_MEMBER_CONNECT: Final = 5000
 DEFAULT_TIMEOUT_MEMBER_DATA: Final = 50000
 DEFAULT_TIMEOUT_TCP_INSPECT: Final = 0
+# Octavia's HAPROXY_MAX_MAXCONN: the largest connection_limit HAProxy is given.
+MAX_CONNECTION_LIMIT: Final = 1000000
+# The largest value of an integer column (32-bit signed, as Octavia's schema).
+MAX_INT32: Final = 2147483647
+# Request size limits that keep one object from stalling the API (each object,
+# each list): tags as Nova limits them; allowed_cidrs as many as HAProxy tests
+# quickly (each network is a node of one lookup tree).
+MAX_TAGS: Final = 50
+MAX_ALLOWED_CIDRS: Final = 1000
 QUOTA_UNLIMITED: Final = -1
 MIN_QUOTA: Final = QUOTA_UNLIMITED
 MAX_QUOTA: Final = 2000000000

@@ -10,6 +10,23 @@ nothing matches on message text.
 
 from typing import Any, ClassVar
 
+# The longest text of one value an error message repeats back (characters): enough
+# for any real value and for a provider's reasons, far from a huge body.
+MAX_ECHO = 1024
+
+
+def shorten(value: Any, limit: int = MAX_ECHO) -> Any:
+    """``value`` as put in an error message: unchanged unless its text is longer
+    than ``limit`` characters, then its first ``limit`` characters and how long it was.
+
+    Error messages repeat what the client sent; a 200 MB field must not come
+    back as a 200 MB answer.
+    """
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return value
+    return f"{text[:limit]}... ({len(text)} characters)"
+
 
 class LbaasError(Exception):
     """Base of every error lbaas raises on purpose."""
@@ -19,7 +36,8 @@ class APIError(LbaasError):
     """An error with an HTTP status and an Octavia-shaped message.
 
     Subclasses set ``code`` (the HTTP status) and ``message`` (a template
-    filled from the keyword arguments given to the constructor).
+    filled from the keyword arguments given to the constructor). Each
+    argument is :func:`shorten`-ed first: a message never repeats a huge value.
     """
 
     code: ClassVar[int] = 500
@@ -27,7 +45,8 @@ class APIError(LbaasError):
 
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = kwargs
-        self.msg = self.message % kwargs if kwargs else self.message
+        self.msg = self.message % {k: shorten(v) for k, v in kwargs.items()} if kwargs \
+            else self.message
         super().__init__(self.msg)
 
 
@@ -77,6 +96,13 @@ class InvalidL7PolicyArgs(APIError):
 class InvalidOption(APIError):
     code = 400
     message = "%(value)s is not a valid option for %(option)s"
+
+
+class ReservedAddress(InvalidOption):
+    """An address (and port) a member or its health checks may not reach:
+    lbaas's own endpoints or ``[networking] reserved_ips``."""
+
+    message = "%(value)s is not a valid option for %(option)s: %(reason)s"
 
 
 class DisabledOption(APIError):
@@ -214,6 +240,30 @@ class IPAddressExhausted(APIError):
 
     code = 409
     message = "No more IP addresses available on network %(net_id)s."
+
+
+class RequestTooLarge(APIError):
+    """The request body is larger than ``[oslo_middleware] max_request_body_size``
+    (oslo.middleware's sizelimit, which Octavia runs)."""
+
+    code = 413
+    message = "Request is too large. Larger than max_request_body_size (%(limit)d)."
+
+
+class DatabaseUnavailable(APIError):
+    """The database cannot take the change now (locked too long, read-only,
+    unreachable); nothing was changed."""
+
+    code = 503
+    message = "The database cannot be written: %(reason)s. Nothing was changed."
+
+
+class DatabaseFull(APIError):
+    """The database's disk (or its size limit) is full; nothing was changed."""
+
+    code = 507
+    message = ("The database is full (%(reason)s): free disk space where the database "
+               "lives. Nothing was changed.")
 
 
 class ProviderDriverError(APIError):

@@ -10,15 +10,27 @@ space are refused in URLs and paths. There is one grammar per kind of value:
 the API uses them to refuse bad input (400), the renderer to check what it
 writes, and it escapes what remains special to HAProxy's parser (``#``,
 quotes, backslash, spaces).
+
+Regular expressions are compiled by the engine HAProxy uses, PCRE2 (the
+system's ``libpcre2-8``, which Debian's HAProxy 2.6 links), with the options
+HAProxy gives it: what compiles here compiles in HAProxy.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+import logging
 import re
 from urllib.parse import urlsplit
 
+LOG = logging.getLogger(__name__)
+
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f]")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # all controls but TAB
+# Every control character, TAB included: HAProxy's configuration takes none.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 # RFC 3986: unreserved / pct-encoded / sub-delims / ":" / "@" / "/" / "?"
 _URI_CHARS = re.compile(r"[A-Za-z0-9\-._~%!$&'()*+,;=:@/?#\[\]]*")
 _PATH_CHARS = re.compile(r"/[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]*")
@@ -26,9 +38,10 @@ _PATH_CHARS = re.compile(r"/[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]*")
 # (Octavia refuses the same characters in a session persistence cookie name).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 7230 field-value: visible ASCII without spaces, or a quoted string
-# that may hold spaces and tabs (Octavia's HTTP_(QUOTED_)HEADER_VALUE_REGEX).
+# that may hold spaces (Octavia's HTTP_(QUOTED_)HEADER_VALUE_REGEX, without
+# the tab it allows: no control character reaches HAProxy's configuration).
 _VISIBLE = re.compile(r"[!-~]+")
-_QUOTED = re.compile(r'"[\t -~]*"')
+_QUOTED = re.compile(r'"[ -~]*"')
 # RFC 6265 cookie-octet: visible ASCII but '"', ',', ';' and '\'.
 _COOKIE_OCTETS = re.compile(r"[!#-+\--:<-\[\]-~]+")
 # Octavia's DOMAIN_NAME_REGEX: labels of 1-63 chars, total at most 253.
@@ -118,14 +131,74 @@ def no_nul(value: str) -> None:
 
 
 def no_control_characters(value: str) -> None:
-    """Printable text on one line (L7 rule keys and values)."""
+    """Printable text on one line, no TAB (L7 rule keys and values)."""
     if _CONTROL.search(value):
         raise ValueError("Value must not contain control characters or line breaks")
 
 
 def regex(value: str) -> None:
-    """A regular expression that compiles."""
+    """A regular expression HAProxy accepts in an ACL (``-m reg``).
+
+    Compiled by the system's PCRE2 as HAProxy 2.6 compiles it
+    (``regex_comp()``: no auto-capture, then JIT), so that Python-only
+    syntax (``\\u0041``, ``\\N{...}``, quantifiers over 65535) is refused here
+    rather than by HAProxy. Without libpcre2-8 on this host, Python's ``re``
+    decides (and a warning is logged once).
+    """
+    error = _pcre2_error(value)
+    if error is not None:
+        raise ValueError(f"Unable to parse regular expression: {error}")
+
+
+# pcre2.h: compile options and the JIT flag HAProxy passes.
+_PCRE2_NO_AUTO_CAPTURE = 0x00002000
+_PCRE2_JIT_COMPLETE = 0x00000001
+_PCRE2_ERROR_JIT_BADOPTION = -45
+
+
+@functools.cache
+def _pcre2() -> ctypes.CDLL | None:
+    """The system's libpcre2-8, with the signatures used here; None if absent."""
+    name = ctypes.util.find_library("pcre2-8")
+    if name is None:
+        LOG.warning("libpcre2-8 not found: regular expressions are checked with Python's re, "
+                    "which accepts some that HAProxy refuses")
+        return None
+    lib = ctypes.CDLL(name)
+    lib.pcre2_compile_8.restype = ctypes.c_void_p
+    lib.pcre2_compile_8.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint32,
+                                    ctypes.POINTER(ctypes.c_int),
+                                    ctypes.POINTER(ctypes.c_size_t), ctypes.c_void_p]
+    lib.pcre2_jit_compile_8.restype = ctypes.c_int
+    lib.pcre2_jit_compile_8.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    lib.pcre2_code_free_8.restype = None
+    lib.pcre2_code_free_8.argtypes = [ctypes.c_void_p]
+    lib.pcre2_get_error_message_8.restype = ctypes.c_int
+    lib.pcre2_get_error_message_8.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
+    return lib
+
+
+def _pcre2_error(value: str) -> str | None:
+    """Why PCRE2 (or, without it, Python's re) refuses ``value``; None if it compiles."""
+    lib = _pcre2()
+    if lib is None:
+        try:
+            re.compile(value)
+        except re.error as e:
+            return str(e)
+        return None
+    pattern = value.encode("utf-8", "surrogatepass")
+    errcode, offset = ctypes.c_int(), ctypes.c_size_t()
+    code = lib.pcre2_compile_8(pattern, len(pattern), _PCRE2_NO_AUTO_CAPTURE,
+                               ctypes.byref(errcode), ctypes.byref(offset), None)
+    if not code:
+        text = ctypes.create_string_buffer(256)
+        lib.pcre2_get_error_message_8(errcode.value, text, len(text))
+        return f"{text.value.decode()} at position {offset.value}"
     try:
-        re.compile(value)
-    except re.error as e:
-        raise ValueError(f"Unable to parse regular expression: {e}") from None
+        jit = lib.pcre2_jit_compile_8(code, _PCRE2_JIT_COMPLETE)
+    finally:
+        lib.pcre2_code_free_8(code)
+    if jit < 0 and jit != _PCRE2_ERROR_JIT_BADOPTION:
+        return "JIT compilation failed"
+    return None

@@ -89,7 +89,10 @@ HM_TYPES_SUPPORTED = (c.HM_HTTP, c.HM_HTTPS, c.HM_PING, c.HM_TCP, c.HM_TLS_HELLO
 L7RULE_TYPES_SUPPORTED = ("HOST_NAME", "PATH", "FILE_TYPE", "HEADER", "COOKIE")
 HTTP_COOKIE_NAME = "SRV"  # the cookie HTTP_COOKIE persistence inserts (as Octavia)
 DEFAULT_REDIRECT_CODE = 302
-MAX_MAXCONN = 1_000_000  # Octavia's HAPROXY_MAX_MAXCONN
+MAX_MAXCONN = c.MAX_CONNECTION_LIMIT  # Octavia's HAPROXY_MAX_MAXCONN
+# HAProxy reads at most 64 words on a configuration line (MAX_LINE_ARGS):
+# allowed_cidrs are split over several "acl allowed-cidr src ..." lines (ORed).
+CIDRS_PER_LINE = 50
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,7 @@ class FrontendView:
     binds: tuple[str, ...]
     timeout_client: int
     inspect_delay: int
-    allowed_cidrs: tuple[str, ...]
+    allowed_cidrs: tuple[tuple[str, ...], ...]  # networks, CIDRS_PER_LINE per acl line
     prometheus: bool
     acls: tuple[AclView, ...]
     policies: tuple[PolicyView, ...]
@@ -342,10 +345,13 @@ def _int(value: int, what: str, low: int, high: int) -> int:
 
 
 def _ip(value: str, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    # No IPv6 zone ("fe80::1%eth0"): HAProxy reads none, and "%" is no address character.
     try:
-        return ipaddress.ip_address(value)
+        if "%" not in value:
+            return ipaddress.ip_address(value)
     except ValueError:
-        raise RenderError(f"{what} {value!r} is not an IP address") from None
+        pass
+    raise RenderError(f"{what} {value!r} is not an IP address")
 
 
 def host_port(address: str, port: int, what: str) -> str:
@@ -589,6 +595,7 @@ def _frontend(lb: LoadBalancerSpec, listener: ListenerSpec, pools: dict[str, Poo
     binds = tuple(host_port(a, listener.protocol_port, "VIP") for a in vips)
     cidrs = tuple(str(ipaddress.ip_network(x, strict=False)) if _cidr_ok(x)
                   else _bad_cidr(x) for x in listener.allowed_cidrs)
+    cidr_lines = tuple(cidrs[i:i + CIDRS_PER_LINE] for i in range(0, len(cidrs), CIDRS_PER_LINE))
 
     backends: list[BackendView] = []
 
@@ -622,7 +629,7 @@ def _frontend(lb: LoadBalancerSpec, listener: ListenerSpec, pools: dict[str, Poo
                            "timeout_client_data"),
         inspect_delay=_int(listener.timeout_tcp_inspect, "timeout_tcp_inspect",
                            c.MIN_TIMEOUT, c.MAX_TIMEOUT),
-        allowed_cidrs=cidrs, prometheus=listener.protocol == c.PROMETHEUS,
+        allowed_cidrs=cidr_lines, prometheus=listener.protocol == c.PROMETHEUS,
         acls=tuple(acls), policies=tuple(policies), default_backend=default_backend)
     return fe, backends
 
@@ -632,7 +639,7 @@ def _cidr_ok(value: str) -> bool:
         ipaddress.ip_network(value, strict=False)
     except ValueError:
         return False
-    return True
+    return "%" not in value
 
 
 def _bad_cidr(value: str) -> str:

@@ -262,6 +262,35 @@ def test_refusals(mutate: Callable[[s.LoadBalancerSpec], s.LoadBalancerSpec],
         render.render(mutate(http_everything()), PATHS, TUNING)
 
 
+@needs_haproxy
+def test_many_allowed_cidrs_fit_haproxy_lines(tmp_path: Path) -> None:
+    """HAProxy reads at most 64 words a line: the networks are split over ORed acl lines."""
+    cidrs = (*(f"2001:db8:{i:x}:ffff:ffff:ffff:ffff:fff0/124" for i in range(995)),
+             "10.0.0.0/8", "127.0.0.0/30", "192.0.2.0/24", "198.51.100.7/32", "::1/128")
+    lb = http_everything()
+    lb = dataclasses.replace(lb, listeners=(dataclasses.replace(
+        lb.listeners[0], allowed_cidrs=cidrs),))
+    text = render.render(lb, PATHS, TUNING)
+    lines = [line.split() for line in text.splitlines() if "acl allowed-cidr src" in line]
+    assert len(lines) == 20 and all(len(words) <= 64 for words in lines)
+    assert [w for words in lines for w in words[3:]] == list(cidrs)
+    result = haproxy_check(text, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("address", ["fe80::1%eth0", "::1%lo"])
+def test_ipv6_zones_are_refused(address: str) -> None:
+    lb = http_everything()
+    member = s.MemberSpec(id="m", address="::1", protocol_port=80, monitor_address=address)
+    zoned = dataclasses.replace(lb, pools=(dataclasses.replace(lb.pools[0], members=(member,)),
+                                           lb.pools[1]))
+    with pytest.raises(RenderError, match="not an IP address"):
+        render.render(zoned, PATHS, TUNING)
+    with pytest.raises(RenderError, match="not a network"):
+        render.render(dataclasses.replace(lb, listeners=(dataclasses.replace(
+            lb.listeners[0], allowed_cidrs=(address,)),)), PATHS, TUNING)
+
+
 def test_disabled_objects_are_left_out() -> None:
     lb = http_everything()
     web = dataclasses.replace(lb.pools[0], admin_state_up=False)

@@ -3,7 +3,10 @@
 Request models are strict and forbid unknown attributes (Octavia's wsme types
 refuse them too); a violation becomes Octavia's 400 naming the field. No
 request string may hold a NUL character (PostgreSQL cannot store one):
-:class:`RequestModel` refuses it in every field, nested ones included.
+:class:`RequestModel` refuses it in every field, nested ones included (a lone
+surrogate, JSON's ``"\\ud800"``, is refused as no string by the strict
+types). Lists are bounded: at most :data:`~lbaas.common.constants.MAX_TAGS`
+tags per object.
 
 The annotations word their refusals as wsme does, the texts Octavia's
 clients see: :class:`OneOf` (an enumeration), :class:`Range` (an integer
@@ -131,17 +134,23 @@ def _uuid(value: str) -> str:
 
 
 def _ip_address(value: str) -> str:
+    # An IPv6 zone ("fe80::1%eth0") names an interface of one host: HAProxy
+    # takes none in an address, and Octavia refuses it too.
     try:
-        return str(ipaddress.ip_address(value))
+        if "%" not in value:
+            return str(ipaddress.ip_address(value))
     except ValueError:
-        raise ValueError("Value should be IPv4 or IPv6 format") from None
+        pass
+    raise ValueError("Value should be IPv4 or IPv6 format")
 
 
 def _cidr(value: str) -> str:
     try:
-        return ipaddress.ip_network(value, strict=False).with_prefixlen
+        if "%" not in value:
+            return ipaddress.ip_network(value, strict=False).with_prefixlen
     except ValueError:
-        raise ValueError("Value should be IPv4 or IPv6 CIDR format") from None
+        pass
+    raise ValueError("Value should be IPv4 or IPv6 CIDR format")
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -167,7 +176,7 @@ Name = Annotated[str, Field(max_length=255)]
 Description = Annotated[str, Field(max_length=255)]
 ProjectId = Annotated[str, Field(max_length=36)]
 Tag = Annotated[str, Field(max_length=255)]
-Tags = Annotated[list[Tag], AfterValidator(_unique)]
+Tags = Annotated[list[Tag], Field(max_length=c.MAX_TAGS), AfterValidator(_unique)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 # TLS settings of listeners (towards clients) and pools (towards members).
 ContainerRef = Annotated[str, Field(max_length=255)]

@@ -50,8 +50,9 @@ HttpMethod = Annotated[str, OneOf(c.HEALTH_MONITOR_HTTP_METHODS)]
 MAX_SECONDS = c.MAX_TIMEOUT // 1000
 Seconds = Annotated[int, Field(ge=0, le=MAX_SECONDS, description="Seconds.")]
 Retries = Annotated[int, Field(ge=c.MIN_HM_RETRIES, le=c.MAX_HM_RETRIES)]
-UrlPath = Annotated[str, checked(validate.url_path)]
-ExpectedCodes = Annotated[str, checked(validate.expected_codes)]
+# Octavia's column sizes: url_path String(2048), expected_codes String(64).
+UrlPath = Annotated[str, Field(max_length=2048), checked(validate.url_path)]
+ExpectedCodes = Annotated[str, Field(max_length=64), checked(validate.expected_codes)]
 HttpVersion = Annotated[float, BeforeValidator(_http_version), OneOf(c.HTTP_VERSIONS)]
 DomainName = Annotated[str, Field(min_length=1, max_length=255), checked(validate.domain_name)]
 

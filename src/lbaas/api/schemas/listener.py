@@ -41,8 +41,9 @@ from lbaas.common import constants as c
 ListenerProtocol = Annotated[str, OneOf(c.LISTENER_PROTOCOLS)]
 ClientAuthentication = Annotated[str, OneOf(c.CLIENT_AUTH_MODES)]
 TimeoutMs = Annotated[int, Range(c.MIN_TIMEOUT, c.MAX_TIMEOUT)]
-ConnectionLimit = Annotated[int, Range(c.MIN_CONNECTION_LIMIT)]
-HstsMaxAge = Annotated[int, Range(0)]  # seconds (Strict-Transport-Security max-age)
+ConnectionLimit = Annotated[int, Range(c.MIN_CONNECTION_LIMIT, c.MAX_CONNECTION_LIMIT)]
+HstsMaxAge = Annotated[int, Range(0, c.MAX_INT32)]  # seconds (Strict-Transport-Security)
+AllowedCidrs = Annotated[list[CidrStr], Field(max_length=c.MAX_ALLOWED_CIDRS)]
 HeaderValue = Annotated[str, Field(max_length=255)]
 
 
@@ -76,7 +77,7 @@ class ListenerSingleCreate(RequestModel):
     client_ca_tls_container_ref: ContainerRef | None = None
     client_authentication: ClientAuthentication | None = "NONE"
     client_crl_container_ref: ContainerRef | None = None
-    allowed_cidrs: list[CidrStr] | None = None
+    allowed_cidrs: AllowedCidrs | None = None
     tls_ciphers: CipherString | None = None
     tls_versions: list[TlsVersion] | None = None
     alpn_protocols: list[AlpnProtocol] | None = None
@@ -120,7 +121,7 @@ class ListenerUpdate(RequestModel):
     client_ca_tls_container_ref: ContainerRef | None = None
     client_authentication: ClientAuthentication | None = None
     client_crl_container_ref: ContainerRef | None = None
-    allowed_cidrs: list[CidrStr] | None = None
+    allowed_cidrs: AllowedCidrs | None = None
     tls_ciphers: CipherString | None = None
     tls_versions: list[TlsVersion] | None = None
     alpn_protocols: list[AlpnProtocol] | None = None

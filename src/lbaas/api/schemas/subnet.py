@@ -33,6 +33,8 @@ from lbaas.api.schemas.network import NeutronTimestamp
 def _subnet_cidr(value: str) -> str:
     """A network in CIDR notation with no host bits set (Neutron's rule)."""
     try:
+        if "%" in value:  # an IPv6 zone: a subnet is not one host's interface
+            raise ValueError
         net = ipaddress.ip_network(value, strict=False)
     except ValueError:
         raise ValueError(f"'{value}' is not a valid IP subnet") from None
