@@ -3,11 +3,15 @@
 Each load balancer has a directory ``<base_path>/<lb_id>/`` (see
 :class:`LbFiles`) that is also its HAProxy's working directory, so the
 configuration names its sockets relatively (UNIX socket paths are limited to
-107 bytes). HAProxy runs in master-worker mode::
+107 bytes, and HAProxy needs about ten of them for its temporary name).
+HAProxy runs in master-worker mode (:func:`command_line`)::
 
-    haproxy -W -S unix@master.sock,mode,600 -p haproxy.pid -f haproxy.cfg
+    /usr/sbin/haproxy -W -S unix@master.sock,mode,600
+        -p <base_path>/<lb_id>/haproxy.pid -f <base_path>/<lb_id>/haproxy.cfg
 
-started in its own session with stdin closed and stdout/stderr appended to
+so that ``ps`` tells which load balancer each master and worker serves (the
+absolute paths hold its id, as neutron-lbaas's and Octavia's amphora agent's
+command lines do), started in its own session with stdin closed and stdout/stderr appended to
 ``haproxy.log``; it is detached from lbaas (these hosts have no systemd) and
 outlives it. The master stays in the foreground of that session rather than
 using ``-D``, because a daemonised 2.6 master closes stderr after its first
@@ -18,7 +22,11 @@ reload.
 Identity: a PID from ``haproxy.pid`` is ours only if that process is alive
 (not a zombie: daemonised masters are re-parented to PID 1, which may not
 reap them) and its working directory is this load balancer's directory, so
-a recycled PID is never signalled.
+a recycled PID is never signalled. The command line plays no part in it:
+masters started by earlier versions (``-p haproxy.pid -f haproxy.cfg``,
+relative) are adopted all the same, and keep that command line until they
+are next started (a reload re-executes the master with its original
+arguments).
 
 Reloads go through the master CLI (``reload``); the master re-executes itself,
 the new worker takes the listening sockets over from the old one
@@ -160,6 +168,18 @@ def connection_ceiling() -> int:
     return max(100, min(MAX_MAXCONN, (hard - 512) // 3))
 
 
+def command_line(haproxy_cmd: str, files: LbFiles) -> list[str]:
+    """The master's arguments for ``files``, to run with ``files.root`` as working directory.
+
+    The pid file and the configuration are named by absolute paths (with the
+    load balancer id); the master socket relatively, within the UNIX socket
+    path limit whatever the length of ``base_path``.
+    """
+    root = files.root.resolve()
+    return [haproxy_cmd, "-W", "-S", f"unix@{files.master_socket.name},mode,600",
+            "-p", str(root / files.pid.name), "-f", str(root / files.cfg.name)]
+
+
 def _proc_state(pid: int) -> str | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -280,10 +300,9 @@ class HaproxyProcess:
         log = self.files.log.open("ab")
         try:
             proc = subprocess.Popen(
-                [self.haproxy_cmd, "-W", "-S", "unix@master.sock,mode,600",
-                 "-p", "haproxy.pid", "-f", "haproxy.cfg"],
-                cwd=self.files.root, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True, close_fds=True, preexec_fn=preexec)
+                command_line(self.haproxy_cmd, self.files), cwd=self.files.root,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                close_fds=True, preexec_fn=preexec)
         except (OSError, subprocess.SubprocessError) as e:
             raise ProcessError(f"could not start HAProxy: {e}") from e
         finally:

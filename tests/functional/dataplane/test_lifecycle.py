@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -272,3 +273,63 @@ def test_driver_over_local_agent(amphorae: Amphorae, backend: Callable[..., Back
     assert get(port) == "Welcome to web1\n"
     driver.delete(lb)
     assert not agent.health("lb1").alive and not agent.stats("lb1").running
+
+
+def _argv(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+
+def test_ps_tells_which_load_balancer_each_haproxy_serves(
+        amphorae: Amphorae, backend: Callable[..., Backend]) -> None:
+    web1 = backend("web1")
+    port = free_port()
+    lb = http_lb("lb1", port, (member("m1", web1.port),))
+    first = amphorae.apply(lb)
+    root = amphorae.files("lb1").root.resolve()
+    expected = ["-p", f"{root}/haproxy.pid", "-f", f"{root}/haproxy.cfg"]
+    assert first.master_pid is not None
+    for pid in (first.master_pid, *first.worker_pids):
+        argv = _argv(pid)
+        assert argv[0] == HAPROXY and argv[1:2] == ["-W"], argv
+        assert " ".join(expected) in " ".join(argv), argv
+    # A reload re-executes the master with the same arguments (plus -x and -sf).
+    second = amphorae.apply(with_listener(lb, timeout_client_data=20000))
+    assert second.action == "reloaded"
+    for pid in (first.master_pid, *second.worker_pids):
+        assert " ".join(expected) in " ".join(_argv(pid))
+
+
+def test_a_master_started_with_the_previous_command_line_is_adopted(
+        base_path: Path, backend: Callable[..., Backend]) -> None:
+    """Masters of earlier versions (relative -p and -f) are adopted: identity is the pid
+    file and the working directory, not the command line."""
+    web1 = backend("web1")
+    port = free_port()
+    lb = http_lb("lb1", port, (member("m1", web1.port),))
+    settings = AmphoraSettings(base_path=base_path, haproxy_cmd=HAPROXY)
+    am = Amphorae(settings)
+    am.apply(lb)
+    am.process("lb1").stop()
+    root = am.files("lb1").root
+    old = subprocess.Popen([HAPROXY, "-W", "-S", "unix@master.sock,mode,600", "-p",
+                            "haproxy.pid", "-f", "haproxy.cfg"], cwd=root,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    new_amphorae = Amphorae(settings)
+    agent = LocalAgent(new_amphorae)
+    try:
+        wait_for(lambda: new_amphorae.pids("lb1")[0] == old.pid
+                 and bool(new_amphorae.pids("lb1")[1]))
+        wait_for(lambda: get(port) == "Welcome to web1\n")
+        assert agent.supervise_once() == {"lb1": "running"}
+        assert new_amphorae.pids("lb1")[0] == old.pid
+        assert agent.apply(lb).action == "unchanged"
+        web2 = backend("web2")
+        grown = http_lb("lb1", port, (member("m1", web1.port), member("m2", web2.port)))
+        assert agent.apply(grown).action == "runtime"
+        reloaded = agent.apply(with_listener(grown, timeout_client_data=20000))
+        assert reloaded.action == "reloaded" and reloaded.master_pid == old.pid
+        assert {get(port) for _ in range(4)} == {"Welcome to web1\n", "Welcome to web2\n"}
+    finally:
+        new_amphorae.delete("lb1")
+        old.wait(10)
