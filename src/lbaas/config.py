@@ -86,6 +86,10 @@ _network_opts = [
                help="First address handed out as a VIP on the default subnet."),
     cfg.StrOpt("default_subnet_pool_end", default="127.1.255.254",
                help="Last address handed out as a VIP on the default subnet."),
+    cfg.ListOpt("reserved_ips", default=["169.254.169.254"], item_type=cfg.types.IPAddress(),
+                help="Addresses members and their health checks may not use, at any port "
+                     "(Octavia's option; by default the cloud metadata address). lbaas's "
+                     "own API and database are always refused."),
 ]
 
 # oslo.middleware's sizelimit option, which Octavia's API runs (same group, name, default).
@@ -241,6 +245,7 @@ class Settings:
     worker_poll_interval: float = 1.0
     default_subnet_cidr: str = "127.0.0.0/8"
     default_subnet_pool: tuple[str, str] = ("127.1.0.1", "127.1.255.254")
+    reserved_ips: tuple[str, ...] = ("169.254.169.254",)
     noop_apply_delay: float = 0.0
     haproxy: HaproxySettings = HaproxySettings()
     health: HealthSettings = HealthSettings()
@@ -301,6 +306,7 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
         default_subnet_cidr=conf.networking.default_subnet_cidr,
         default_subnet_pool=(conf.networking.default_subnet_pool_start,
                              conf.networking.default_subnet_pool_end),
+        reserved_ips=tuple(str(a) for a in conf.networking.reserved_ips),
         noop_apply_delay=conf.provider_noop.apply_delay,
         haproxy=HaproxySettings(
             base_path=Path(os.path.expanduser(conf.haproxy_amphora.base_path))

@@ -19,6 +19,7 @@ from lbaas.api.app import create_app
 from lbaas.api.deps import ApiState
 from lbaas.api.policy import Policy
 from lbaas.common import constants as c
+from lbaas.common.endpoints import control_plane_endpoints
 from lbaas.config import Settings
 from lbaas.dataplane.amphora import Amphorae, AmphoraSettings
 from lbaas.dataplane.render import Tuning
@@ -100,7 +101,7 @@ class Service:
         self.app: FastAPI = create_app(ApiState(
             settings=settings, sessions=self.sessions,
             policy=Policy(settings.policy_file), drivers=self.drivers,
-            notify=self.reconciler.notify))
+            notify=self.reconciler.notify, endpoints=control_plane_endpoints(settings)))
 
     def start(self) -> None:
         """Start the agent (adopting running amphorae), the worker, then the health manager.

@@ -32,6 +32,7 @@ from lbaas.api.query import ListQuery, paginate, parse_list_query, select_fields
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
 from lbaas.common import validate
+from lbaas.common.endpoints import Endpoint
 from lbaas.config import Settings
 from lbaas.db import models as m
 from lbaas.drivers.base import ProviderDriver
@@ -50,6 +51,8 @@ class ApiState:
     policy: Policy
     drivers: Mapping[str, ProviderDriver]
     notify: Callable[[], None]
+    # What members may not reach (lbaas.common.endpoints.control_plane_endpoints).
+    endpoints: tuple[Endpoint, ...] = ()
 
 
 def get_state(request: Request) -> ApiState:

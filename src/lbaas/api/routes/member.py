@@ -4,9 +4,10 @@ Creating, changing or deleting a member locks the load balancer and marks
 the pool and its listeners PENDING_UPDATE, as Octavia does. A new member is
 operating_status NO_MONITOR, or OFFLINE when its pool has a health monitor
 (Octavia ``db/prepare.py::create_member``). An address+port is unique in a
-pool (409). Addresses in :data:`RESERVED_ADDRESSES` are refused (Octavia's
-``[networking] reserved_ips``); the load balancer's own VIP is not (Octavia
-does not refuse it either).
+pool (409). A member, and its health checks, may not reach lbaas's own
+endpoints (the API, the database) nor ``[networking] reserved_ips``
+(:func:`check_targets`, 400); the load balancer's own VIP may be a member
+(Octavia does not refuse it either).
 
 ``PUT /pools/{pool_id}/members`` replaces the pool's member list in one
 change (Octavia's batch update, 202): entries matched by address+port
@@ -17,7 +18,6 @@ Octavia), new ones are created, and members left out are deleted unless
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, Query
@@ -31,6 +31,7 @@ from lbaas.api.policy import RequestContext
 from lbaas.api.query import columns_of
 from lbaas.api.schemas import member as s
 from lbaas.common import constants as c
+from lbaas.common import endpoints
 from lbaas.common import exceptions as exc
 from lbaas.db import models as m
 from lbaas.worker import status
@@ -39,8 +40,6 @@ router = APIRouter(tags=["Members"])
 RESOURCE = "member"
 COLUMNS = columns_of(m.Member)
 
-# Octavia's [networking] reserved_ips default: the cloud metadata address.
-RESERVED_ADDRESSES = frozenset({"169.254.169.254"})
 # What a batch update resets when an entry leaves a field out (Octavia's MemberPOST defaults).
 BATCH_DEFAULTS = ("admin_state_up", "weight", "backup", "monitor_address", "monitor_port")
 BATCH_IF_GIVEN = ("name", "tags", "subnet_id")
@@ -58,11 +57,33 @@ def _pool_and_member(db: Session, ctx: RequestContext, pool_id: str,
 
 # -- rules ---------------------------------------------------------------------
 
-def check_address(address: str) -> None:
-    """Raise InvalidOption (400) if ``address`` is reserved (Octavia ``ip_not_reserved``)."""
-    exploded = ipaddress.ip_address(address).exploded.upper()
-    if exploded in RESERVED_ADDRESSES:
-        raise exc.InvalidOption(value=exploded, option="member address")
+def check_targets(state: ApiState, address: str, protocol_port: int,
+                  monitor_address: str | None = None, monitor_port: int | None = None) -> None:
+    """Refuse a member whose traffic or health checks would reach a control-plane endpoint.
+
+    HAProxy connects to ``address``:``protocol_port`` and checks
+    ``monitor_address`` (default ``address``) : ``monitor_port`` (default
+    ``protocol_port``) from this host. Raises InvalidOption (400, "<address>
+    is not a valid option for member address", Octavia's ``ip_not_reserved``)
+    for a ``[networking] reserved_ips`` address, ReservedAddress (400)
+    naming the fields for lbaas's API or database
+    (:func:`lbaas.common.endpoints.control_plane_endpoints`).
+    """
+    targets = [("address", address, "protocol_port", protocol_port)]
+    if monitor_address is not None or monitor_port is not None:
+        targets.append(("monitor_address" if monitor_address else "address",
+                        monitor_address or address,
+                        "monitor_port" if monitor_port else "protocol_port",
+                        monitor_port or protocol_port))
+    for host_field, host, port_field, port in targets:
+        ep = endpoints.reached(state.endpoints, host, port)
+        if ep is None:
+            continue
+        if ep.port is None:
+            raise exc.InvalidOption(value=host, option=f"member {host_field}")
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise exc.ReservedAddress(value=shown, option=f"member {host_field} and {port_field}",
+                                  reason=f"it reaches {ep.what} ({ep})")
 
 
 def _check_subnet(db: Session, ctx: RequestContext, subnet_id: str | None,
@@ -74,9 +95,10 @@ def _check_subnet(db: Session, ctx: RequestContext, subnet_id: str | None,
         usable.add(subnet_id)
 
 
-def _check_new(db: Session, ctx: RequestContext, data: s.MemberSingleCreate,
+def _check_new(db: Session, ctx: RequestContext, state: ApiState, data: s.MemberSingleCreate,
                usable_subnets: set[str] | None = None) -> None:
-    check_address(data.address)
+    check_targets(state, data.address, data.protocol_port, data.monitor_address,
+                  data.monitor_port)
     _check_subnet(db, ctx, data.subnet_id, set() if usable_subnets is None else usable_subnets)
     if data.request_sriov:
         raise exc.MemberSRIOVDisabled()
@@ -100,15 +122,15 @@ def _attach(pool: m.Pool, data: s.MemberSingleCreate) -> m.Member:
     return member
 
 
-def new_member(db: Session, ctx: RequestContext, pool: m.Pool,
+def new_member(db: Session, ctx: RequestContext, state: ApiState, pool: m.Pool,
                data: s.MemberSingleCreate) -> m.Member:
     """Validate ``data`` and append a new member to ``pool``; no quota check.
 
     For :func:`lbaas.api.routes.pool.build_pool`, which checks the quotas of
-    the whole tree first. Raises InvalidOption / InvalidSubresource /
-    MemberSRIOVDisabled (400), DuplicateMemberEntry (409).
+    the whole tree first. Raises InvalidOption / ReservedAddress /
+    InvalidSubresource / MemberSRIOVDisabled (400), DuplicateMemberEntry (409).
     """
-    _check_new(db, ctx, data)
+    _check_new(db, ctx, state, data)
     _check_unique(pool, data.address, data.protocol_port)
     return _attach(pool, data)
 
@@ -117,11 +139,11 @@ def build_member(db: Session, ctx: RequestContext, state: ApiState, pool: m.Pool
                  data: s.MemberSingleCreate) -> m.Member:
     """Validate ``data``, check the quota and append a new member to ``pool``.
 
-    No locking, no commit. Raises InvalidOption (reserved address),
-    InvalidSubresource (unknown subnet), MemberSRIOVDisabled (400),
-    QuotaExceeded (403), DuplicateMemberEntry (409).
+    No locking, no commit. Raises InvalidOption / ReservedAddress
+    (:func:`check_targets`), InvalidSubresource (unknown subnet),
+    MemberSRIOVDisabled (400), QuotaExceeded (403), DuplicateMemberEntry (409).
     """
-    _check_new(db, ctx, data)
+    _check_new(db, ctx, state, data)
     deps.check_quota(db, state, pool.load_balancer, "member")
     _check_unique(pool, data.address, data.protocol_port)
     return _attach(pool, data)
@@ -172,7 +194,7 @@ def batch_update_members(pool_id: str, body: s.MembersBatchRoot, ctx: Ctx, db: D
     ctx.authorize(RESOURCE, "put", pool.project_id)
     if not additive_only:
         ctx.authorize(RESOURCE, "delete", pool.project_id)
-    plan = _plan_batch(db, ctx, pool, body.members, additive_only)
+    plan = _plan_batch(db, ctx, state, pool, body.members, additive_only)
     lb = pool.load_balancer
     if not (plan.new or plan.updates or plan.deleted):
         if status.is_pending(lb):  # Octavia locks before finding there is nothing to do
@@ -204,8 +226,8 @@ class BatchPlan:
     deleted: list[m.Member] = field(default_factory=list)
 
 
-def _plan_batch(db: Session, ctx: RequestContext, pool: m.Pool, entries: list[s.MemberCreate],
-                additive_only: bool) -> BatchPlan:
+def _plan_batch(db: Session, ctx: RequestContext, state: ApiState, pool: m.Pool,
+                entries: list[s.MemberCreate], additive_only: bool) -> BatchPlan:
     """Match ``entries`` to ``pool``'s members by address+port and validate the new ones.
 
     Raises ValidationError (400) for a member listed twice, DuplicateMemberEntry
@@ -224,10 +246,12 @@ def _plan_batch(db: Session, ctx: RequestContext, pool: m.Pool, entries: list[s.
             raise exc.DuplicateMemberEntry(ip_address=data.address, port=data.protocol_port)
         listed.add(key)
         if key in existing:
+            check_targets(state, data.address, data.protocol_port, data.monitor_address,
+                          data.monitor_port)
             _check_subnet(db, ctx, data.subnet_id, subnets)
             plan.updates.append((existing[key], data))
         else:
-            _check_new(db, ctx, data, subnets)
+            _check_new(db, ctx, state, data, subnets)
             plan.new.append(data)
     if not additive_only:
         plan.deleted = [mb for key, mb in existing.items() if key not in listed]
@@ -257,6 +281,9 @@ def update_member(pool_id: str, member_id: str, body: s.MemberUpdateRoot, ctx: C
     pool, member = _pool_and_member(db, ctx, pool_id, member_id)
     ctx.authorize(RESOURCE, "put", member.project_id)
     changes = body.member.model_dump(exclude_unset=True)
+    check_targets(state, member.address, member.protocol_port,
+                  changes.get("monitor_address", member.monitor_address),
+                  changes.get("monitor_port", member.monitor_port))
     status.begin_update(db, pool.load_balancer_id, member, [pool, *pool.listeners])
     deps.apply_changes(member, {k: NULL_DEFAULTS[k] if v is None and k in NULL_DEFAULTS else v
                                 for k, v in changes.items()})

@@ -195,7 +195,7 @@ def build_pool(db: Session, ctx: RequestContext, state: ApiState, lb: m.LoadBala
     if data.healthmonitor is not None:
         healthmonitor.new_health_monitor(pool, data.healthmonitor)
     for member_data in data.members or []:
-        member.new_member(db, ctx, pool, member_data)
+        member.new_member(db, ctx, state, pool, member_data)
     return pool
 
 
