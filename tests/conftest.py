@@ -2,8 +2,10 @@
 
 ``service`` is a real :class:`lbaas.service.Service` (database, worker, API)
 on a fresh database: SQLite in a temporary state directory, and, for the
-API suite, also a throwaway PostgreSQL cluster (``LBAAS_TEST_POSTGRES=required``
-turns its absence into a failure, as in CI; ``=skip`` leaves it out).
+API suite, also PostgreSQL: one throwaway cluster per test run, shared by the
+xdist workers, each worker with a database of its own in it
+(:mod:`tests.support.postgres`; ``LBAAS_TEST_POSTGRES=required`` turns its
+absence into a failure, as in CI; ``=skip`` leaves it out).
 """
 
 from __future__ import annotations
@@ -26,20 +28,20 @@ from tests.support import postgres
 
 
 @pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[postgres.Cluster | None]:
+def pg_cluster() -> postgres.Database | None:
+    """This worker's database in the run's PostgreSQL cluster (``.url``), or None.
+
+    The cluster outlives this fixture: its reaper stops it when the run ends.
+    """
     mode = os.environ.get("LBAAS_TEST_POSTGRES", "auto")
     if mode == "skip":
-        yield None
-        return
+        return None
     if not postgres.available():
         if mode == "required":
             pytest.fail("PostgreSQL is required (LBAAS_TEST_POSTGRES=required) but initdb "
                         "and pg_ctl are not installed")
-        yield None
-        return
-    cluster = postgres.Cluster()
-    yield cluster
-    cluster.stop()
+        return None
+    return postgres.worker_database()
 
 
 _PG_ENGINES: dict[str, Engine] = {}
