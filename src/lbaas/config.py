@@ -132,8 +132,10 @@ _haproxy_opts = [
                  help="Seconds to wait for a new HAProxy worker to take over after a "
                       "start or reload before the change is reported failed."),
     cfg.FloatOpt("supervise_interval", default=2.0, min=0.1,
-                 help="Seconds between checks that every load balancer's HAProxy runs "
-                      "(a dead one is restarted)."),
+                 help="Seconds between checks that every load balancer's HAProxy runs, "
+                      "and the unit of the back-off between failed restarts. A dead "
+                      "HAProxy is restarted at once (its exit is an event); this check "
+                      "is the safety net."),
     cfg.FloatOpt("member_drain_timeout", default=2.0, min=0.0,
                  help="Seconds a removed member's open connections may finish before it is "
                       "left in maintenance until the next reload."),

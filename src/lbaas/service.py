@@ -97,7 +97,8 @@ class Service:
             self.health = HealthManager(self.sessions, self.drivers,
                                         interval=settings.health.interval,
                                         threads=settings.health.threads,
-                                        unanswered_polls=settings.health.unanswered_polls)
+                                        unanswered_polls=settings.health.unanswered_polls,
+                                        reapply=self.reconciler.reapply)
         self.app: FastAPI = create_app(ApiState(
             settings=settings, sessions=self.sessions,
             policy=Policy(settings.policy_file), drivers=self.drivers,

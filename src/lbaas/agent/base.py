@@ -45,7 +45,10 @@ class AgentClient(Protocol):
         Also the counters of old and retired workers (``others``), so that
         counters can be carried across reloads. An amphora found down here is
         handed to the agent's own supervision at once; the caller never
-        restarts it.
+        restarts it. Not running, ``error`` says why the agent cannot start
+        it by itself (its restart failed, or the host has no spec of it
+        left): then the controller sends the spec again (apply()); None
+        while a restart is on its way.
         """
 
     def health(self, lb_id: str) -> LoadBalancerHealth:

@@ -9,36 +9,57 @@
   another is in progress wait, and the first of them to run applies the
   newest spec for all (specs are whole snapshots, so the newest includes the
   older changes): a burst of N changes costs at most two reloads;
+- **the spec is the truth**: the agent keeps the spec last applied to each
+  load balancer (the controller's, from apply() or failover()) in memory and
+  in ``spec.json``; a dead HAProxy is started again from that spec
+  (render -> ``haproxy -c``, unless the text is exactly the configuration
+  that last served -> start), never from whatever ``haproxy.cfg`` is on
+  disk, which may have been deleted or damaged meanwhile;
 - **adoption**: :meth:`LocalAgent.start` looks at every load balancer
   directory; a running HAProxy (by pid file, checked against its working
   directory) is adopted as is, a dead one is started again;
-- **supervision**: a daemon thread repeats that check every
-  ``supervise_interval`` seconds, restarting an HAProxy that died, with a
-  back-off (doubling up to 5 minutes) for one that keeps failing. When
-  :meth:`LocalAgent.stats` (the health manager's poll) finds a load balancer
-  with a configuration but no running HAProxy, it wakes this thread for a
-  pass at once: supervision alone restarts processes, the health manager
-  only reports what it saw.
+- **supervision**: each master is watched through a pidfd
+  (:class:`~lbaas.dataplane.haproxy.ExitWatcher`): its exit (killed, crashed,
+  or its worker died, which a 2.6 master follows by exiting) starts a
+  restart at once. A periodic pass every ``supervise_interval`` seconds is
+  the safety net (and the only detection where pidfds are unavailable); it
+  also retries, with a back-off doubling up to 5 minutes, an HAProxy that
+  could not be restarted, and holds back one that was restarted
+  :data:`RESTART_BURST` times within :data:`RESTART_WINDOW` seconds (a
+  crash loop), as systemd's start limit does. :meth:`LocalAgent.stats` (the
+  health manager's poll) reports a load balancer that is not running with
+  why (``error``): None while a restart is on its way, the restart's failure,
+  or :data:`NO_SPEC` when this host has no spec left to start it from (the
+  controller then sends it again from the database).
 
-Stopping the agent stops only the supervision thread: HAProxy keeps serving.
+Stopping the agent stops only the supervision: HAProxy keeps serving.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import dataclasses
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lbaas.common.exceptions import DriverError
 from lbaas.dataplane.amphora import Amphorae, ApplyResult
+from lbaas.dataplane.haproxy import ExitWatcher
 from lbaas.dataplane.placement import LocalPlacement, Placement
 from lbaas.dataplane.runtime import LoadBalancerHealth, LoadBalancerStats
 from lbaas.dataplane.spec import LoadBalancerSpec
 
 LOG = logging.getLogger(__name__)
 
-MAX_BACKOFF = 300.0  # seconds between restart attempts of an HAProxy that keeps dying
+MAX_BACKOFF = 300.0  # seconds between restart attempts of an HAProxy that keeps failing
+RESTART_BURST = 5  # restarts within RESTART_WINDOW seconds before supervision holds back
+RESTART_WINDOW = 10.0
+NO_SPEC = ("HAProxy is not running and this host has no spec of the load balancer to "
+           "start it from")
 
 
 def make_placement(name: str) -> Placement:
@@ -57,7 +78,7 @@ def make_placement(name: str) -> Placement:
 
 @dataclass
 class _Slot:
-    """Per load balancer: the operation lock and the coalescing state."""
+    """Per load balancer: the operation lock, the coalescing and the supervision state."""
 
     busy: threading.Lock = field(default_factory=threading.Lock)
     state: threading.Lock = field(default_factory=threading.Lock)
@@ -65,8 +86,12 @@ class _Slot:
     latest: LoadBalancerSpec | None = None
     done: int = 0  # newest sequence number whose spec was applied (or failed)
     outcome: ApplyResult | BaseException | None = None
+    applied: LoadBalancerSpec | None = None  # the spec HAProxy serves (or last served)
+    down: str | None = None  # why supervision could not start it (None: runs, or soon will)
     failures: int = 0  # consecutive failed restarts (supervision)
     next_try: float = 0.0  # monotonic time of the next restart attempt
+    restarts: collections.deque[float] = field(
+        default_factory=lambda: collections.deque(maxlen=RESTART_BURST))
 
 
 class LocalAgent:
@@ -80,10 +105,30 @@ class LocalAgent:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watcher: ExitWatcher | None = None
+        self._restarts: ThreadPoolExecutor | None = None
 
     def _slot(self, lb_id: str) -> _Slot:
         with self._slots_lock:
             return self._slots.setdefault(lb_id, _Slot())
+
+    def _spec(self, lb_id: str, slot: _Slot) -> LoadBalancerSpec | None:
+        """The spec to start ``lb_id`` from: in memory, else ``spec.json``."""
+        if slot.applied is None:
+            slot.applied = self.amphorae.last_spec(lb_id)
+        return slot.applied
+
+    def _served(self, slot: _Slot, lb: LoadBalancerSpec, result: ApplyResult) -> None:
+        """Record that ``lb`` serves now and watch its master (caller holds ``busy``)."""
+        slot.applied, slot.down = lb, None
+        slot.failures, slot.next_try = 0, 0.0
+        self._watch(lb.id, result.master_pid)
+
+    def _watch(self, lb_id: str, pid: int | None) -> None:
+        watcher = self._watcher
+        if watcher is not None and pid is not None and \
+                not watcher.watch(lb_id, pid, self.amphorae.files(lb_id).root):
+            self._exited(lb_id)  # it died before it could be watched
 
     # -- AgentClient -------------------------------------------------------
     def validate(self, lb: LoadBalancerSpec) -> None:
@@ -106,11 +151,11 @@ class LocalAgent:
                 outcome: ApplyResult | BaseException
                 try:
                     outcome = self.amphorae.apply(spec)
+                    self._served(slot, spec, outcome)
                 except Exception as e:  # handed to every caller this apply covered
                     outcome = e
                 with slot.state:
                     slot.done, slot.outcome = target, outcome
-                    slot.failures, slot.next_try = 0, 0.0
             with slot.state:
                 result = slot.outcome
         if isinstance(result, BaseException):
@@ -122,13 +167,20 @@ class LocalAgent:
         """See :meth:`AgentClient.delete`."""
         slot = self._slot(lb_id)
         with slot.busy:
+            if self._watcher is not None:
+                self._watcher.unwatch(lb_id)
+            slot.applied = slot.down = None
             self.amphorae.delete(lb_id)
 
     def failover(self, lb: LoadBalancerSpec) -> ApplyResult:
         """See :meth:`AgentClient.failover`."""
         slot = self._slot(lb.id)
         with slot.busy:
+            if self._watcher is not None:
+                self._watcher.unwatch(lb.id)
+            slot.applied = None  # deleted first: nothing to restart if the rebuild fails
             result = self.amphorae.failover(lb)
+            self._served(slot, lb, result)
             with slot.state:
                 slot.submitted += 1
                 slot.done, slot.outcome = slot.submitted, result
@@ -137,13 +189,19 @@ class LocalAgent:
     def stats(self, lb_id: str) -> LoadBalancerStats:
         """See :meth:`AgentClient.stats` (read-only: not serialised).
 
-        A load balancer that has a configuration here but no running HAProxy
-        wakes the supervision thread (a pass runs at once, not after up to
-        ``supervise_interval`` seconds).
+        Not running: ``error`` says why (see the module docstring); a load
+        balancer this host can start again wakes the supervision thread (a
+        pass runs at once, not after up to ``supervise_interval`` seconds).
         """
         stats = self.amphorae.stats(lb_id)
-        if not stats.running and lb_id in self.amphorae.lb_ids():
-            self._wake.set()
+        if stats.running:
+            return stats
+        slot = self._slot(lb_id)
+        if slot.down is not None:
+            return dataclasses.replace(stats, error=slot.down)
+        if slot.applied is None and not self.amphorae.files(lb_id).spec.exists():
+            return dataclasses.replace(stats, error=NO_SPEC)
+        self._wake.set()
         return stats
 
     def health(self, lb_id: str) -> LoadBalancerHealth:
@@ -152,10 +210,13 @@ class LocalAgent:
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
-        """Adopt or restart every amphora on this host, then supervise in a thread."""
-        self.supervise_once()
+        """Watch exits, adopt or restart every amphora on this host, then supervise."""
         self._stopping.clear()
         self._wake.clear()
+        self._restarts = ThreadPoolExecutor(max_workers=2,
+                                            thread_name_prefix="lbaas-agent-restart")
+        self._watcher = ExitWatcher(self._exited)
+        self.supervise_once()
         self._thread = threading.Thread(target=self._loop, name="lbaas-agent-supervisor",
                                         daemon=True)
         self._thread.start()
@@ -167,6 +228,21 @@ class LocalAgent:
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
+        if self._restarts is not None:
+            self._restarts.shutdown(wait=True, cancel_futures=True)
+            self._restarts = None
+
+    def _exited(self, lb_id: str) -> None:
+        """A watched master exited (the watcher's thread): restart it at once, elsewhere."""
+        restarts = self._restarts
+        if self._stopping.is_set() or restarts is None:
+            return
+        LOG.warning("load balancer %s: HAProxy exited", lb_id)
+        with contextlib.suppress(RuntimeError):  # shut down meanwhile
+            restarts.submit(self._supervise_one, lb_id, True)
 
     def _loop(self) -> None:
         while True:
@@ -180,33 +256,59 @@ class LocalAgent:
                 LOG.exception("supervision pass failed")
 
     def supervise_once(self) -> dict[str, str]:
-        """One pass: each load balancer's HAProxy ``running``, ``restarted``, ``busy`` or
-        ``failed``/``waiting`` (back-off after failures)."""
-        outcome: dict[str, str] = {}
-        for lb_id in self.amphorae.lb_ids():
-            slot = self._slot(lb_id)
-            if not slot.busy.acquire(blocking=False):
-                outcome[lb_id] = "busy"  # an operation in progress owns it
-                continue
+        """One pass over every load balancer of this host (a directory, or a spec in memory).
+
+        Returns each one's outcome: ``running``, ``restarted``, ``busy`` (an
+        operation holds it), ``failed`` or ``waiting`` (back-off), or
+        ``no-spec`` (nothing to start it from).
+        """
+        with self._slots_lock:
+            known = {lb_id for lb_id, slot in self._slots.items() if slot.applied is not None}
+        return {lb_id: self._supervise_one(lb_id)
+                for lb_id in sorted(known.union(self.amphorae.lb_ids()))}
+
+    def _supervise_one(self, lb_id: str, wait: bool = False) -> str:
+        """Adopt, or restart from its spec, ``lb_id``'s HAProxy. ``wait``: for ``busy``."""
+        slot = self._slot(lb_id)
+        if not slot.busy.acquire(blocking=wait):
+            return "busy"  # an operation in progress owns it
+        try:
+            if self._stopping.is_set() and wait:
+                return "busy"
+            pid = self.amphorae.process(lb_id).pid()
+            if pid is not None:
+                slot.down = None
+                self._watch(lb_id, pid)
+                return "running"
+            lb = self._spec(lb_id, slot)
+            if lb is None:
+                if slot.down != NO_SPEC:
+                    LOG.warning("load balancer %s: %s", lb_id, NO_SPEC)
+                slot.down = NO_SPEC
+                return "no-spec"
+            now = time.monotonic()
+            if slot.next_try > now:
+                return "waiting"
+            if len(slot.restarts) == RESTART_BURST and now - slot.restarts[0] < RESTART_WINDOW:
+                slot.next_try = slot.restarts[0] + RESTART_WINDOW
+                LOG.error("load balancer %s: HAProxy restarted %d times within %g s; next "
+                          "attempt in %.1f s", lb_id, RESTART_BURST, RESTART_WINDOW,
+                          slot.next_try - now)
+                return "waiting"
+            slot.restarts.append(now)
             try:
-                now = time.monotonic()
-                if slot.next_try > now:
-                    outcome[lb_id] = "waiting"
-                    continue
-                try:
-                    restarted = self.amphorae.ensure_running(lb_id)
-                except DriverError as e:  # DataplaneError, or the placement's error
-                    slot.failures += 1
-                    delay = min(MAX_BACKOFF, self.supervise_interval * 2 ** slot.failures)
-                    slot.next_try = now + delay
-                    LOG.error("load balancer %s: HAProxy could not be restarted (%s); "
-                              "next attempt in %.0f s", lb_id, e.reason, delay)
-                    outcome[lb_id] = "failed"
-                    continue
-                slot.failures, slot.next_try = 0, 0.0
-                if restarted:
-                    LOG.warning("load balancer %s: HAProxy was not running; restarted", lb_id)
-                outcome[lb_id] = "restarted" if restarted else "running"
-            finally:
-                slot.busy.release()
-        return outcome
+                result = self.amphorae.apply(lb)
+            except DriverError as e:  # DataplaneError, or the placement's error
+                slot.failures += 1
+                delay = min(MAX_BACKOFF, self.supervise_interval * 2 ** slot.failures)
+                slot.next_try = now + delay
+                slot.down = f"HAProxy could not be restarted: {e.reason}"
+                LOG.error("load balancer %s: %s; next attempt in %.0f s", lb_id, slot.down,
+                          delay)
+                return "failed"
+            self._served(slot, lb, result)
+            LOG.warning("load balancer %s: HAProxy was not running; restarted from its spec "
+                        "in %.3f s", lb_id, time.monotonic() - now)
+            return "restarted"
+        finally:
+            slot.busy.release()

@@ -11,7 +11,9 @@ apply(spec) is a transaction (style item 7; Octavia's amphora agent
 
     render -> unchanged and running?  -> nothing (no reload)
            -> write haproxy.cfg.new -> haproxy -c   (refused: .failed kept, raise;
-                                                      the old process keeps serving)
+                                                      the old process keeps serving;
+                                                      skipped to start again exactly
+                                                      haproxy.cfg.good)
            -> not running?  placement.prepare -> rename -> start -> announce
            -> running:      rename (the file is the truth from here on)
                             -> members only changed?  runtime API (no reload)
@@ -19,6 +21,10 @@ apply(spec) is a transaction (style item 7; Octavia's amphora agent
                                (failed: haproxy.cfg.failed kept, last-known-good
                                restored as haproxy.cfg, raise)
            -> haproxy.cfg.good and spec.json updated
+
+A dead HAProxy is started again the same way: the agent's supervision calls
+apply() with the last applied spec, so a deleted or damaged ``haproxy.cfg``
+is rendered again, checked and started (never started as found on disk).
 
 The last applied spec (``spec.json``) is used to diff only if rendering it
 again gives exactly the installed file, so a stale or foreign spec can only
@@ -144,11 +150,14 @@ class Amphorae:
         return self.renderer(lb, self.paths, self.settings.tuning)
 
     def lb_ids(self) -> list[str]:
-        """Load balancers with a configuration on this host."""
+        """Load balancers with a directory on this host that holds a configuration, a spec
+        or a pid file (a directory left by a first start that failed has none)."""
         if not self.settings.base_path.is_dir():
             return []
         return sorted(p.name for p in self.settings.base_path.iterdir()
-                      if render.ID_RE.match(p.name) and (p / "haproxy.cfg").exists())
+                      if render.ID_RE.match(p.name) and any(
+                          (p / name).exists() for name in ("haproxy.cfg", "spec.json",
+                                                           "haproxy.pid")))
 
     def last_spec(self, lb_id: str) -> LoadBalancerSpec | None:
         """The spec last applied to ``lb_id``, or None."""
@@ -182,7 +191,7 @@ class Amphorae:
         text = self.render(lb)
         f.root.mkdir(parents=True, exist_ok=True)
         proc = self.process(lb.id)
-        installed = f.cfg.read_text() if f.cfg.exists() else None
+        installed = _read(f.cfg)
         running = proc.alive()
         if running and installed == text and not f.dirty.exists():
             if not f.spec.exists():
@@ -190,11 +199,14 @@ class Amphorae:
             return self._result(lb.id, "unchanged", proc.processes())
 
         self._write(f.new, text)
-        try:
-            check_config(self.settings.haproxy_cmd, f.new, self.settings.check_timeout)
-        except DataplaneError:
-            f.new.replace(f.failed)
-            raise
+        # A restart of exactly the configuration that last served skips the check:
+        # HAProxy accepted that text already, and starting parses it again anyway.
+        if running or _read(f.good) != text:
+            try:
+                check_config(self.settings.haproxy_cmd, f.new, self.settings.check_timeout)
+            except DataplaneError:
+                f.new.replace(f.failed)
+                raise
         if not running:
             return self._start(lb, f, proc)
 
@@ -277,7 +289,7 @@ class Amphorae:
                         break
                     time.sleep(0.05)
 
-    # -- delete / failover / supervise -------------------------------------------
+    # -- delete / failover ----------------------------------------------------------
     def delete(self, lb_id: str) -> bool:
         """Stop ``lb_id``'s HAProxy and remove its directory; False if there was nothing."""
         f = self.files(lb_id)
@@ -292,24 +304,6 @@ class Amphorae:
         """Rebuild ``lb`` from scratch: stop, remove, plumb and start again."""
         self.delete(lb.id)
         return self.apply(lb)
-
-    def ensure_running(self, lb_id: str) -> bool:
-        """Start ``lb_id``'s HAProxy from its installed configuration if it is not running.
-
-        Returns True if it had to be started. Raises DataplaneError subclasses.
-        """
-        f = self.files(lb_id)
-        proc = self.process(lb_id)
-        if proc.alive() or not f.cfg.exists():
-            return False
-        lb = self.last_spec(lb_id)
-        if lb is not None:
-            self.placement.prepare(lb)
-        proc.start(self.placement.preexec(lb_id))
-        f.dirty.unlink(missing_ok=True)
-        if lb is not None:
-            self.placement.announce(lb)
-        return True
 
     # -- server states across reloads -------------------------------------------
     def _save_server_state(self, f: LbFiles, proc: HaproxyProcess,
@@ -424,6 +418,14 @@ def _may_have_old_workers(master: int) -> bool:
         return len(Path(f"/proc/{master}/task/{master}/children").read_text().split()) > 1
     except OSError:
         return True  # unknown here: ask the master
+
+
+def _read(path: Path) -> str | None:
+    """The text of ``path``, or None if it cannot be read."""
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _counter_rows(rows: tuple[runtime.StatRow, ...]) -> tuple[runtime.StatRow, ...]:

@@ -11,13 +11,13 @@ HAProxy runs in master-worker mode (:func:`command_line`)::
 
 so that ``ps`` tells which load balancer each master and worker serves (the
 absolute paths hold its id, as neutron-lbaas's and Octavia's amphora agent's
-command lines do), started in its own session with stdin closed and stdout/stderr appended to
-``haproxy.log``; it is detached from lbaas (these hosts have no systemd) and
-outlives it. The master stays in the foreground of that session rather than
-using ``-D``, because a daemonised 2.6 master closes stderr after its first
-start and the reason of a failed reload would be lost; in the foreground it
-logs "Loading success." / "Loading failure!" and HAProxy's alerts on every
-reload.
+command lines do), started in its own session with stdin closed and
+stdout/stderr appended to ``haproxy.log``; it is detached from lbaas (these
+hosts have no systemd) and outlives it. The master stays in the foreground
+of that session rather than using ``-D``, because a daemonised 2.6 master
+closes stderr after its first start and the reason of a failed reload would
+be lost; in the foreground it logs "Loading success." / "Loading failure!"
+and HAProxy's alerts on every reload.
 
 Identity: a PID from ``haproxy.pid`` is ours only if that process is alive
 (not a zombie: daemonised masters are re-parented to PID 1, which may not
@@ -27,6 +27,11 @@ masters started by earlier versions (``-p haproxy.pid -f haproxy.cfg``,
 relative) are adopted all the same, and keep that command line until they
 are next started (a reload re-executes the master with its original
 arguments).
+
+Exits: a master's exit is an event (:class:`ExitWatcher`, one pidfd per
+master), so a supervisor restarts it at once. A 2.6 master exits when its
+worker dies (``master-worker`` without ``no-exit-on-failure``), about 5 ms
+after it, so watching masters alone covers killed and crashed workers too.
 
 Reloads go through the master CLI (``reload``); the master re-executes itself,
 the new worker takes the listening sockets over from the old one
@@ -43,6 +48,7 @@ import logging
 import os
 import re
 import resource
+import select
 import signal
 import subprocess
 import threading
@@ -115,7 +121,7 @@ class LbFiles:
 
     @property
     def spec(self) -> Path:
-        """The last applied spec (JSON), so a restarted agent can still diff."""
+        """The last applied spec (JSON), so a restarted agent can still diff and restart."""
         return self.root / "spec.json"
 
     @property
@@ -200,6 +206,122 @@ def process_alive(pid: int, cwd: Path | None = None) -> bool:
         return Path(os.readlink(f"/proc/{pid}/cwd")) == cwd.resolve()
     except OSError:
         return False
+
+
+class ExitWatcher:
+    """Calls ``on_exit(key)`` the moment a watched HAProxy master exits: an event, no polling.
+
+    Each watched process is a pidfd (``pidfd_open(2)``, Linux 5.3), which
+    becomes readable when the process exits, whether it is a child of this
+    process or an adopted master of an earlier lbaas (re-parented elsewhere,
+    so ``waitpid`` cannot see it); one daemon thread waits on all of them
+    with epoll. ``on_exit`` runs in that thread and must return quickly.
+    Masters this process started are reaped there too. Where pidfds are not
+    available, :meth:`watch` watches nothing and the caller's periodic pass
+    is the only detection.
+    """
+
+    def __init__(self, on_exit: Callable[[str], None]) -> None:
+        self._on_exit = on_exit
+        self._lock = threading.Lock()
+        self._by_key: dict[str, tuple[int, int]] = {}  # key -> (pidfd, pid)
+        self._by_fd: dict[int, tuple[str, int]] = {}  # pidfd -> (key, pid)
+        self._epoll = select.epoll()
+        self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._epoll.register(self._wake, select.EPOLLIN)
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="lbaas-haproxy-exits",
+                                        daemon=True)
+        self._thread.start()
+
+    def watch(self, key: str, pid: int, cwd: Path) -> bool:
+        """Watch ``pid`` under ``key`` (replacing any other process watched under it).
+
+        The process must run in ``cwd`` (checked after its pidfd is open, so a
+        recycled PID is never watched). Returns False if it does not run (then
+        ``on_exit`` will not be called for it); True if it is watched, or
+        runs but cannot be watched (no pidfd support).
+        """
+        with self._lock:
+            if self._closed:
+                return process_alive(pid, cwd)
+            current = self._by_key.get(key)
+            if current is not None and current[1] == pid:
+                return True
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return False
+        except OSError as e:  # ENOSYS: an older kernel
+            LOG.debug("pidfd_open(%d) failed (%s): HAProxy exits are found by polling", pid, e)
+            return process_alive(pid, cwd)
+        if not process_alive(pid, cwd):
+            os.close(fd)
+            return False
+        with self._lock:
+            if self._closed:
+                os.close(fd)
+                return True
+            self._forget(key)
+            self._by_key[key] = (fd, pid)
+            self._by_fd[fd] = (key, pid)
+            self._epoll.register(fd, select.EPOLLIN)
+        return True
+
+    def unwatch(self, key: str) -> None:
+        """Stop watching ``key`` (before stopping its process on purpose)."""
+        with self._lock:
+            self._forget(key)
+
+    def _forget(self, key: str) -> None:
+        entry = self._by_key.pop(key, None)
+        if entry is not None:
+            fd = entry[0]
+            del self._by_fd[fd]
+            self._epoll.unregister(fd)
+            os.close(fd)
+
+    def close(self) -> None:
+        """Stop the thread and close every pidfd (the processes are not touched)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        os.eventfd_write(self._wake, 1)
+        self._thread.join(10)
+        with self._lock:
+            for key in list(self._by_key):
+                self._forget(key)
+            self._epoll.close()
+            os.close(self._wake)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                events = self._epoll.poll()
+            except InterruptedError:
+                continue
+            exited: list[tuple[str, int]] = []
+            with self._lock:
+                if self._closed:
+                    return
+                for fd, _ in events:
+                    if fd == self._wake:
+                        continue
+                    entry = self._by_fd.get(fd)
+                    # A pidfd is readable only once its process has exited; the
+                    # readiness check guards against an event for a pidfd that was
+                    # closed, its number reused, in between.
+                    if entry is None or not select.select([fd], [], [], 0)[0]:
+                        continue
+                    self._forget(entry[0])
+                    exited.append(entry)
+            for key, pid in exited:
+                _reap(pid)
+                try:
+                    self._on_exit(key)
+                except Exception:  # the watcher must outlive any callback
+                    LOG.exception("HAProxy exit handler failed for %s (PID %d)", key, pid)
 
 
 def _alerts(text: str) -> str:

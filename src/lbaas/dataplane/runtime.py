@@ -309,9 +309,10 @@ class LoadBalancerStats:
     """Parsed ``show stat`` of one load balancer's HAProxy (empty when not running).
 
     ``running`` is False when no HAProxy process runs for the load balancer
-    (dead, or never started on this host). ``error`` is set, with no rows,
-    when the process runs but its sockets did not answer (e.g. overloaded):
-    nothing was observed. ``worker`` is the identity of the current worker
+    (dead, or never started on this host); the agent may then set ``error``
+    to why it cannot start it. ``error`` is set, with no rows, when the
+    process runs but its sockets did not answer (e.g. overloaded): nothing
+    was observed. ``worker`` is the identity of the current worker
     that produced ``rows``; ``others`` are the readings of old and retired
     workers (see :class:`WorkerStats`), for counters that survive reloads.
     """

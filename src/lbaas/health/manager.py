@@ -20,7 +20,12 @@ as Octavia's noop drivers are.
 A missing or dead HAProxy (``running=False``) makes its load balancer (and
 its enabled listeners) ERROR at once and its active connection counts 0;
 the agent that answered has already handed it to its own supervision,
-which restarts it (this loop never does: one owner per process). A running
+which restarts it from the spec it holds (this loop never does: one owner
+per process). When the agent says why it cannot (``error``: no spec left on
+its host, or a restart that failed), an ACTIVE load balancer is applied
+again from the database, once until it is seen running again
+(``reapply``, the worker's :meth:`~lbaas.worker.reconciler.Reconciler.reapply`:
+PENDING_UPDATE, then ACTIVE, or ERROR with HAProxy's reason). A running
 HAProxy that does not answer is skipped for ``unanswered_polls - 1`` polls,
 then reported ERROR the same way. Counters are only ever moved by answered
 polls.
@@ -37,7 +42,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,6 +126,7 @@ class _Result:
     statuses: dict[Ref, str] = field(default_factory=dict)
     observation: counters.Observation | None = None  # answered polls only
     dead: bool = False
+    reapply: bool = False  # the agent cannot start it by itself: send the spec again
 
 
 class HealthManager:
@@ -129,19 +135,23 @@ class HealthManager:
     ``drivers`` maps provider names to drivers (aliases resolved through
     ``constants.PROVIDER_ALIASES``); ``interval`` is seconds between the
     starts of two polls; ``threads`` load balancers are asked in parallel;
-    ``unanswered_polls`` (see the module docstring).
+    ``unanswered_polls`` and ``reapply`` (given a load balancer id, True if
+    it will be applied again) are described in the module docstring.
     """
 
     def __init__(self, sessions: sessionmaker[Session], drivers: Mapping[str, ProviderDriver],
-                 interval: float = 2.0, threads: int = 2, unanswered_polls: int = 3) -> None:
+                 interval: float = 2.0, threads: int = 2, unanswered_polls: int = 3,
+                 reapply: Callable[[str], bool] | None = None) -> None:
         self._sessions = sessions
         self._drivers = dict(drivers)
         self.interval = interval
         self.unanswered_polls = unanswered_polls
         self._threads = threads
+        self._reapply = reapply
         self._pool: ThreadPoolExecutor | None = None
         self._unanswered: dict[str, int] = {}
         self._dead: set[str] = set()
+        self._reapplied: set[str] = set()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_report: PollReport | None = None
@@ -190,6 +200,7 @@ class HealthManager:
         for gone in set(self._unanswered) - known:
             del self._unanswered[gone]
         self._dead &= known
+        self._reapplied &= known
         status_changes = {ref: s for r in results for ref, s in
                           rollup.changes(r.lb, r.statuses).items()}
         planned = _counter_updates(results, stored)
@@ -197,6 +208,12 @@ class HealthManager:
         if status_changes or any(planned.values()):
             rows = self._write(results, status_changes,
                                {kind: set(keys) for kind, keys in planned.items()})
+        for r in results:
+            if r.reapply and self._reapply is not None and r.lb.id not in self._reapplied:
+                self._reapplied.add(r.lb.id)
+                if self._reapply(r.lb.id):
+                    LOG.warning("load balancer %s: applying it again from the database",
+                                r.lb.id)
         report = PollReport(polled=len(asked),
                             answered=sum(1 for r in results if r.observation is not None),
                             dead=tuple(sorted(r.lb.id for r in results if r.dead)),
@@ -220,8 +237,12 @@ class HealthManager:
             return _Result(lb=lb, statuses=rollup.dead(lb), dead=True)
         self._unanswered.pop(lb.id, None)
         if not st.running:
-            self._report_dead(lb, "HAProxy is not running")
-            return _Result(lb=lb, statuses=rollup.dead(lb), dead=True)
+            self._report_dead(lb, f"HAProxy is not running: {st.error}" if st.error else
+                              "HAProxy is not running (the agent's supervision restarts it)")
+            return _Result(lb=lb, statuses=rollup.dead(lb), dead=True,
+                           reapply=st.error is not None
+                           and lb.provisioning_status == c.ACTIVE)
+        self._reapplied.discard(lb.id)
         if lb.id in self._dead:
             LOG.warning("load balancer %s: HAProxy answers again", lb.id)
             self._dead.discard(lb.id)
@@ -230,8 +251,7 @@ class HealthManager:
 
     def _report_dead(self, lb: LoadBalancerNode, why: str) -> None:
         if lb.id not in self._dead:
-            LOG.warning("load balancer %s: %s; operating status ERROR (the agent's "
-                        "supervision restarts it)", lb.id, why)
+            LOG.warning("load balancer %s: %s; operating status ERROR", lb.id, why)
             self._dead.add(lb.id)
 
     # -- database ------------------------------------------------------------

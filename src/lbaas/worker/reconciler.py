@@ -93,6 +93,20 @@ class Reconciler:
         """Tell the reconciler that something changed (cheap; call after commit)."""
         self._wake.set()
 
+    def reapply(self, lb_id: str) -> bool:
+        """Apply ACTIVE ``lb_id`` again from the database (its data plane lost it).
+
+        Marks it PENDING_UPDATE (:func:`status.begin_reapply`) and wakes the
+        workers. Returns False if it was not ACTIVE (or is gone): nothing done.
+        """
+        try:
+            with self._sessions() as session, session.begin():
+                status.begin_reapply(session, lb_id)
+        except exc.ImmutableObject:
+            return False
+        self.notify()
+        return True
+
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until no PENDING_* load balancer is left (tests). True if idle."""
         deadline = time.monotonic() + timeout

@@ -13,6 +13,9 @@ Transitions::
     ACTIVE|ERROR  -> PENDING_DELETE (LB)     PENDING_DELETE -> row removed | ERROR
     (new row)     -> PENDING_CREATE
 
+    begin (health manager: the data plane lost an ACTIVE load balancer)
+    ACTIVE        -> PENDING_UPDATE (LB)     then finish as above
+
 Unlike Octavia, a load balancer in ERROR may be changed (not only deleted or
 failed over): a failed apply leaves it in ERROR with the reason, and the
 tenant fixes it by changing or deleting the object that broke it.
@@ -84,6 +87,19 @@ def begin_failover(session: Session, lb: models.LoadBalancer) -> None:
     """Lock ``lb`` to rebuild its data plane from the database. Raises ImmutableObject."""
     _lock(session, lb.id, c.PENDING_UPDATE, FAILOVERABLE_STATUSES)
     lb.failover_requested = True
+
+
+def begin_reapply(session: Session, lb_id: str) -> None:
+    """Lock ACTIVE load balancer ``lb_id`` to apply it again from the database.
+
+    For the health manager, when the data plane reports that it cannot start
+    the load balancer's HAProxy again by itself (no spec left on the host, or
+    a restart that failed); the worker then sends the whole spec as for any
+    change, so a failure ends in ERROR with the reason. Only ACTIVE: a
+    change in flight applies it anyway, and an ERROR one waits for its
+    tenant. Raises ImmutableObject otherwise.
+    """
+    _lock(session, lb_id, c.PENDING_UPDATE, (c.ACTIVE,))
 
 
 def begin_create(session: Session, lb_id: str, new: Iterable[GraphObject],

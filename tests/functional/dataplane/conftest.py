@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,6 +30,23 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def squat(host: str, port: int, timeout: float = 10.0) -> socket.socket:
+    """A listening socket on ``host:port`` without SO_REUSEPORT, so that HAProxy cannot bind
+    beside it; waits for the port to be free (a killed master's worker may still hold it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket()
+        try:
+            sock.bind((host, port))
+            sock.listen()
+            return sock
+        except OSError:
+            sock.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 @pytest.fixture

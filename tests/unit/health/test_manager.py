@@ -166,6 +166,56 @@ def test_dead_haproxy_is_error_and_keeps_counters(world: World) -> None:
     assert world.tree()[world.lb] == c.ONLINE and world.stats()["bytes_in"] == 14
 
 
+def _provisioning(world: World) -> tuple[str, str | None]:
+    lb = world.client.get(f"{API}/loadbalancers/{world.lb}").json()["loadbalancer"]
+    return lb["provisioning_status"], lb["provisioning_status_reason"]
+
+
+def test_what_the_agent_cannot_restart_is_applied_again_from_the_database(
+        world: World) -> None:
+    """Issue 9 item 8: the agent lost the spec (or cannot start it): the controller sends
+    it again, once per outage; a running-again load balancer may be re-sent next time."""
+    hm = world.manager(reapply=world.service.reconciler.reapply)
+    world.driver.answer = world.rows()
+    hm.poll_once()
+    applied = world.driver.calls.count(("apply", world.lb))
+    # Dead with a restart on its way (error None): the agent's business, nothing re-sent.
+    world.driver.answer = LoadBalancerStats(lb_id=world.lb, running=False)
+    assert hm.poll_once().dead == (world.lb,)
+    assert _provisioning(world) == (c.ACTIVE, None)
+    # The agent cannot: re-sent once through the worker (PENDING_UPDATE -> ACTIVE).
+    world.driver.answer = LoadBalancerStats(lb_id=world.lb, running=False,
+                                            error="no spec on this host")
+    hm.poll_once()
+    assert world.service.reconciler.wait_idle()
+    assert world.driver.calls.count(("apply", world.lb)) == applied + 1
+    assert _provisioning(world) == (c.ACTIVE, None)
+    assert world.tree()[world.lb] == c.ERROR
+    hm.poll_once()
+    assert world.service.reconciler.wait_idle()
+    assert world.driver.calls.count(("apply", world.lb)) == applied + 1  # once per outage
+    world.driver.answer = world.rows()
+    hm.poll_once()
+    assert world.tree()[world.lb] == c.ONLINE
+    world.driver.answer = LoadBalancerStats(lb_id=world.lb, running=False, error="again")
+    hm.poll_once()
+    assert world.service.reconciler.wait_idle()
+    assert world.driver.calls.count(("apply", world.lb)) == applied + 2
+
+
+def test_an_error_load_balancer_is_not_applied_again(world: World) -> None:
+    hm = world.manager(reapply=world.service.reconciler.reapply)
+    with world.service.sessions() as session, session.begin():
+        session.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == world.lb)
+                        .values(provisioning_status=c.ERROR))
+    applied = world.driver.calls.count(("apply", world.lb))
+    world.driver.answer = LoadBalancerStats(lb_id=world.lb, running=False, error="no spec")
+    assert hm.poll_once().dead == (world.lb,)
+    assert world.service.reconciler.wait_idle()
+    assert world.driver.calls.count(("apply", world.lb)) == applied
+    assert _provisioning(world)[0] == c.ERROR
+
+
 @pytest.mark.parametrize("failure", ["mute", "raises"])
 def test_unanswered_polls_before_error(world: World, failure: str) -> None:
     hm = world.manager(unanswered_polls=2)
