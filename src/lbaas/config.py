@@ -11,16 +11,39 @@ reads the global ``cfg.CONF`` after start-up.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oslo_config import cfg
+from oslo_config import cfg, types
 
 from lbaas.common import constants as c
 
 DEFAULT_STATE_DIR = "/var/lib/lbaas" if os.geteuid() == 0 else "~/.local/state/lbaas"
+
+
+class ProviderDescriptions(types.Dict):
+    """A provider -> description map, written Octavia's way (``name:description,...``,
+    oslo's Dict) or as a JSON object, the form in which a description may hold a comma.
+    """
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            try:
+                parsed = json.loads(value)
+            except ValueError as e:
+                raise ValueError(f"not a JSON object of provider descriptions: {e}") from None
+            if not isinstance(parsed, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()):
+                raise ValueError("not a JSON object of provider names to descriptions")
+            return parsed
+        return super().__call__(value)
+
+    def _formatter(self, value: Any) -> str:
+        return json.dumps(value)
+
 
 _default_opts = [
     cfg.StrOpt("state_dir", default=DEFAULT_STATE_DIR,
@@ -39,15 +62,17 @@ _api_opts = [
                help="Largest page a list request returns."),
     cfg.StrOpt("default_provider_driver", default=c.PROVIDER_HAPROXY,
                help="Provider used when a load balancer is created without one."),
-    cfg.DictOpt("enabled_provider_drivers", default=None,
-                help="Providers a tenant may choose, as name:description pairs. Unset: "
-                     "haproxy, amphora (its alias) and noop, the default_provider_driver's "
-                     "description ending in '(default)'."),
+    cfg.Opt("enabled_provider_drivers", type=ProviderDescriptions(), default=None,
+            help="Providers a tenant may choose, as name:description pairs (Octavia's "
+                 "form) or as a JSON object, whose descriptions may hold commas: "
+                 '{"haproxy": "HAProxy, on this host"}. Unset: haproxy, amphora (its '
+                 "alias) and noop, the default_provider_driver's description ending in "
+                 "'(default)'."),
 ]
 # The providers of lbaas, as enabled when enabled_provider_drivers is not set.
 PROVIDER_DESCRIPTIONS = {
     c.PROVIDER_HAPROXY: "HAProxy processes on this host.",
-    c.PROVIDER_AMPHORA: "Alias of haproxy, for scripts written for Octavia.",
+    c.PROVIDER_AMPHORA: "Alias of haproxy for scripts written for Octavia.",
     c.PROVIDER_NOOP: "Records objects without realising them.",
 }
 
@@ -78,6 +103,11 @@ _worker_opts = [
     cfg.FloatOpt("poll_interval", default=1.0, min=0.05,
                  help="Seconds between scans for PENDING_* load balancers left by "
                       "another process or a crash."),
+    cfg.StrOpt("network_driver", default="local", choices=["local", "noop"],
+               help="Where VIP subnets and ports come from: local (lbaas's own networks and "
+                    "subnets, /v2.0/networks and /v2.0/subnets) or noop (any network and "
+                    "subnet id is accepted and the VIP port is made up, as Octavia's "
+                    "network_noop_driver; for API tests with the noop provider)."),
 ]
 _network_opts = [
     cfg.StrOpt("default_subnet_cidr", default="127.0.0.0/8",
@@ -245,6 +275,7 @@ class Settings:
     quotas: QuotaDefaults = QuotaDefaults()
     worker_threads: int = 4
     worker_poll_interval: float = 1.0
+    network_driver: str = "local"  # local | noop
     default_subnet_cidr: str = "127.0.0.0/8"
     default_subnet_pool: tuple[str, str] = ("127.1.0.1", "127.1.255.254")
     reserved_ips: tuple[str, ...] = ("169.254.169.254",)
@@ -305,6 +336,7 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
         ),
         worker_threads=conf.controller_worker.workers,
         worker_poll_interval=conf.controller_worker.poll_interval,
+        network_driver=conf.controller_worker.network_driver,
         default_subnet_cidr=conf.networking.default_subnet_cidr,
         default_subnet_pool=(conf.networking.default_subnet_pool_start,
                              conf.networking.default_subnet_pool_end),

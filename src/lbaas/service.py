@@ -29,6 +29,9 @@ from lbaas.drivers.base import ProviderDriver
 from lbaas.drivers.haproxy import HaproxyDriver
 from lbaas.drivers.noop import NoopDriver
 from lbaas.health.manager import HealthManager
+from lbaas.network.base import NetworkDriver
+from lbaas.network.local import LocalNetwork
+from lbaas.network.noop import NoopNetwork
 from lbaas.worker.reconciler import Reconciler
 
 LOG = logging.getLogger(__name__)
@@ -64,6 +67,13 @@ def default_drivers(settings: Settings,
             c.PROVIDER_HAPROXY: HaproxyDriver(agent or make_agent(settings))}
 
 
+def make_network_driver(settings: Settings) -> NetworkDriver:
+    """The network driver named by ``[controller_worker] network_driver``."""
+    if settings.network_driver == "noop":
+        return NoopNetwork()
+    return LocalNetwork(settings.default_subnet_cidr, settings.default_subnet_pool)
+
+
 class Service:
     """One lbaas process: API app, provisioning worker, health manager, database,
     data-plane agent.
@@ -89,7 +99,8 @@ class Service:
         self.agent = agent
         self.drivers = dict(drivers) if drivers is not None \
             else default_drivers(settings, agent)
-        self.reconciler = Reconciler(self.sessions, self.drivers,
+        self.network = make_network_driver(settings)
+        self.reconciler = Reconciler(self.sessions, self.drivers, self.network,
                                      threads=settings.worker_threads,
                                      poll_interval=settings.worker_poll_interval)
         self.health: HealthManager | None = None
@@ -102,7 +113,8 @@ class Service:
         self.app: FastAPI = create_app(ApiState(
             settings=settings, sessions=self.sessions,
             policy=Policy(settings.policy_file), drivers=self.drivers,
-            notify=self.reconciler.notify, endpoints=control_plane_endpoints(settings)))
+            notify=self.reconciler.notify, network=self.network,
+            endpoints=control_plane_endpoints(settings)))
 
     def start(self) -> None:
         """Start the agent (adopting running amphorae), the worker, then the health manager.

@@ -66,10 +66,10 @@ def test_provider_must_be_enabled_and_accept_the_data(api: Api) -> None:
     body = {"name": "azp", "provider_name": "bogus", "availability_zone_data": "{}"}
     r = api.post(PATH, {KEY: body}, status=400)
     assert api.fault(r) == "Provider 'bogus' is not enabled."
-    body = {**body, "provider_name": "noop", "availability_zone_data": '{"compute_zone": "a"}'}
+    body = {**body, "provider_name": "noop", "availability_zone_data": '{"nova_zone": "a"}'}
     r = api.post(PATH, {KEY: body}, status=501)
     assert api.fault(r) == ("Provider 'noop' does not support a requested option: "
-                            "unknown availability zone keys: compute_zone")
+                            "unknown availability zone keys: nova_zone")
     assert api.get(PATH).json()["availability_zone_profiles"] == []
 
 

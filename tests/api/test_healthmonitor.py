@@ -10,6 +10,7 @@ from lbaas.common import constants as c
 from tests.api.base import GHOST, Api, held
 
 HM_FIELDS = {
+    "tenant_id",
     "id", "name", "type", "delay", "timeout", "max_retries", "max_retries_down",
     "http_method", "url_path", "expected_codes", "admin_state_up", "project_id", "pools",
     "provisioning_status", "operating_status", "created_at", "updated_at", "tags",
@@ -138,7 +139,7 @@ BAD_FIELDS = [
     ({"type": "BOGUS"}, "type"),
     ({"type": None}, "type"),
     ({"delay": -1}, "delay"),
-    ({"delay": "5"}, "delay"),
+    ({"delay": "5s"}, "delay"),
     ({"delay": None}, "delay"),
     ({"delay": 24 * 24 * 3600 + 1}, "delay"),
     ({"timeout": -1}, "timeout"),

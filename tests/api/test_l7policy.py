@@ -10,6 +10,7 @@ from lbaas.common import constants as c
 from tests.api.base import GHOST, Api, held
 
 POLICY_FIELDS = {
+    "tenant_id",
     "id", "name", "description", "provisioning_status", "operating_status", "admin_state_up",
     "project_id", "action", "listener_id", "redirect_pool_id", "redirect_url",
     "redirect_prefix", "redirect_http_code", "position", "rules", "created_at", "updated_at",
@@ -152,7 +153,7 @@ def test_create_refuses_inconsistent_redirects(api: Api, listener: dict[str, Any
     ({"position": 0}, "position", "Value should be greater or equal to 1"),
     ({"position": c.MAX_POLICY_POSITION + 1}, "position",
      f"Value should be lower or equal to {c.MAX_POLICY_POSITION}"),
-    ({"position": "1"}, "position", ""),
+    ({"position": "first"}, "position", ""),
     ({"name": "x" * 256}, "name", ""),
     ({"admin_state_up": 1}, "admin_state_up", ""),
     ({"tags": [1]}, "tags", ""),

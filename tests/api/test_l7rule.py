@@ -10,6 +10,7 @@ from lbaas.common import constants as c
 from tests.api.base import GHOST, Api, held
 
 RULE_FIELDS = {
+    "tenant_id",
     "id", "type", "compare_type", "key", "value", "invert", "provisioning_status",
     "operating_status", "created_at", "updated_at", "project_id", "admin_state_up", "tags",
 }

@@ -18,6 +18,7 @@ from lbaas.db import models as m
 from tests.api.base import GHOST, Api, held
 
 LISTENER_FIELDS = {
+    "tenant_id",
     "id", "name", "description", "provisioning_status", "operating_status", "admin_state_up",
     "project_id", "protocol", "protocol_port", "connection_limit", "default_tls_container_ref",
     "sni_container_refs", "default_pool_id", "l7policies", "loadbalancers", "insert_headers",
@@ -112,7 +113,7 @@ def test_nulls_in_a_create_mean_defaults(api: Api, lb: dict[str, Any]) -> None:
     ({"protocol": None}, "protocol", ""),
     ({"protocol_port": 0}, "protocol_port", ""),
     ({"protocol_port": 65536}, "protocol_port", ""),
-    ({"protocol_port": "80"}, "protocol_port", ""),
+    ({"protocol_port": "http"}, "protocol_port", ""),
     ({"connection_limit": -2}, "connection_limit", "Value should be greater or equal to -1"),
     ({"connection_limit": True}, "connection_limit", ""),
     ({"timeout_client_data": c.MAX_TIMEOUT + 1}, "timeout_client_data",

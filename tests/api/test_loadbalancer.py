@@ -8,6 +8,7 @@ from lbaas.common import constants as c
 from tests.api.base import Api, held
 
 LB_FIELDS = {
+    "tenant_id",
     "id", "name", "description", "provisioning_status", "operating_status", "admin_state_up",
     "project_id", "created_at", "updated_at", "vip_address", "vip_port_id", "vip_subnet_id",
     "vip_network_id", "vip_qos_policy_id", "vip_sg_ids", "vip_vnic_type", "additional_vips",

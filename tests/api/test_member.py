@@ -10,6 +10,7 @@ from lbaas.common import constants as c
 from tests.api.base import GHOST, Api, create_network, create_subnet, held
 
 MEMBER_FIELDS = {
+    "tenant_id",
     "id", "name", "operating_status", "provisioning_status", "admin_state_up", "address",
     "protocol_port", "weight", "backup", "subnet_id", "project_id", "created_at", "updated_at",
     "monitor_address", "monitor_port", "tags", "vnic_type",
@@ -153,7 +154,7 @@ BAD_FIELDS = [
     ({"address": 12}, "address"),
     ({"protocol_port": 0}, "protocol_port"),
     ({"protocol_port": 65536}, "protocol_port"),
-    ({"protocol_port": "80"}, "protocol_port"),
+    ({"protocol_port": "8o"}, "protocol_port"),
     ({"weight": -1}, "weight"),
     ({"weight": 257}, "weight"),
     ({"weight": 1.5}, "weight"),

@@ -14,6 +14,7 @@ from lbaas.db import models as m
 from tests.api.base import GHOST, Api, held
 
 POOL_FIELDS = {
+    "tenant_id",
     "id", "name", "description", "provisioning_status", "operating_status", "admin_state_up",
     "protocol", "lb_algorithm", "session_persistence", "project_id", "loadbalancers",
     "listeners", "created_at", "updated_at", "healthmonitor_id", "members", "tags",
@@ -151,7 +152,7 @@ BAD_FIELDS = [
     ({"session_persistence": {"cookie_name": "c"}}, "type"),
     ({"session_persistence": {"type": "APP_COOKIE", "cookie_name": "x" * 256}},
      "cookie_name"),
-    ({"session_persistence": {"type": "SOURCE_IP", "persistence_timeout": "3"}},
+    ({"session_persistence": {"type": "SOURCE_IP", "persistence_timeout": "3.5"}},
      "persistence_timeout"),
     ({"session_persistence": {"type": "SOURCE_IP", "persistence_granularity": "x"}},
      "persistence_granularity"),

@@ -99,11 +99,16 @@ def test_capabilities_come_from_the_driver(api: Api, what: str, key: str) -> Non
     assert api.get(f"/providers/amphora/{what}", status=200).json()[key] == rows
 
 
-def test_noop_capabilities(api: Api) -> None:
+def test_noop_capabilities_are_octavias_amphora_keys(api: Api) -> None:
     rows = api.get("/providers/noop/flavor_capabilities").json()["flavor_capabilities"]
-    assert rows == [{"name": "loadbalancer_topology", "description": TOPOLOGY}]
+    assert rows[0] == {"name": "loadbalancer_topology", "description": TOPOLOGY}
+    assert names(rows) == ["loadbalancer_topology", "compute_flavor", "amp_image_tag",
+                           "sriov_vip", "allow_member_sriov"]
     r = api.get("/providers/noop/availability_zone_capabilities", status=200)
-    assert r.json() == {"availability_zone_capabilities": []}
+    assert r.json()["availability_zone_capabilities"][0] == {
+        "name": "compute_zone", "description": "The compute availability zone."}
+    assert names(r.json()["availability_zone_capabilities"]) == [
+        "compute_zone", "volume_zone", "management_network", "valid_vip_networks"]
 
 
 def test_capabilities_filters_and_fields(api: Api) -> None:

@@ -128,7 +128,7 @@ def test_cidr_must_be_a_network(api: Api, net: dict[str, Any], cidr: str, detail
 @pytest.mark.parametrize(("changes", "field"), [
     ({"ip_version": 6}, "ip_version"),
     ({"ip_version": 5}, "ip_version"),
-    ({"ip_version": "4"}, "ip_version"),
+    ({"ip_version": "four"}, "ip_version"),
     ({"gateway_ip": "10.21.0.1"}, "gateway_ip"),
     ({"gateway_ip": "2001:db8::1"}, "gateway_ip"),
     ({"gateway_ip": "10.20.0.0"}, "gateway_ip"),

@@ -2,7 +2,8 @@
 
 Every load-balancing router is served under ``/v2/lbaas`` and under the old
 neutron-lbaas prefix ``/v2.0/lbaas`` (same handlers); the Neutron-shaped
-network API is under ``/v2.0``; version discovery is at ``/``.
+network API is under ``/v2.0``; version discovery is at ``/`` (Octavia's) and
+``/v2.0/`` (the networking API's).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from lbaas.api.routes import (
     pool,
     provider,
     quota,
+    securitygroup,
     subnet,
 )
 from lbaas.config import Settings
@@ -42,7 +44,10 @@ LBAAS_ROUTERS: list[APIRouter] = [
     l7policy.router, l7rule.router, quota.router, provider.router, flavor.router,
     flavorprofile.router, availabilityzone.router, availabilityzoneprofile.router,
 ]
-NETWORK_ROUTERS: list[APIRouter] = [network.router, subnet.router]
+NETWORK_ROUTERS: list[APIRouter] = [network.router, subnet.router, securitygroup.router]
+# What the Neutron-shaped API serves, as Neutron lists it at /v2.0/.
+NETWORK_RESOURCES = (("network", "networks"), ("subnet", "subnets"),
+                     ("security_group", "security-groups"))
 LBAAS_PREFIXES = ("/v2/lbaas", "/v2.0/lbaas")
 
 # Octavia API minor versions and the day each appeared; the last is CURRENT.
@@ -99,6 +104,27 @@ def create_app(state: ApiState) -> FastAPI:
             {"id": vid, "status": "CURRENT" if i == last else "SUPPORTED", "updated": when,
              "links": [{"href": f"{base}v2", "rel": "self"}]}
             for i, (vid, when) in enumerate(API_VERSIONS)]})
+
+    @app.get("/v2.0", tags=["Versions"])
+    @app.get("/v2.0/", tags=["Versions"], include_in_schema=False)
+    def network_version(request: Request) -> JSONResponse:
+        """The networking API's version document, for keystoneauth's discovery.
+
+        Neutron lists its resources here; lbaas also names the version
+        (``version``, status CURRENT, a self link to ``/v2.0/``), because its
+        root ``/`` is Octavia's version list: keystoneauth, given a network
+        endpoint ``http://HOST:PORT/v2.0/`` (an endpoint override, or a
+        catalog entry of type ``network`` to which openstacksdk appends
+        ``v2.0``), reads this document first and would otherwise fall back to
+        the root and pick Octavia's ``/v2``.
+        """
+        base = f"{request.base_url}v2.0"
+        return JSONResponse({
+            "version": {"id": "v2.0", "status": "CURRENT",
+                        "links": [{"href": f"{base}/", "rel": "self"}]},
+            "resources": [{"name": name, "collection": collection,
+                           "links": [{"href": f"{base}/{collection}", "rel": "self"}]}
+                          for name, collection in NETWORK_RESOURCES]})
 
     @app.get("/healthcheck", tags=["Versions"])
     def healthcheck() -> JSONResponse:

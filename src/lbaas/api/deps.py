@@ -36,6 +36,7 @@ from lbaas.common.endpoints import Endpoint
 from lbaas.config import Settings
 from lbaas.db import models as m
 from lbaas.drivers.base import ProviderDriver
+from lbaas.network.base import Caller, NetworkDriver
 from lbaas.worker import graph
 
 Row = TypeVar("Row", bound=m.Base)
@@ -51,6 +52,7 @@ class ApiState:
     policy: Policy
     drivers: Mapping[str, ProviderDriver]
     notify: Callable[[], None]
+    network: NetworkDriver
     # What members may not reach (lbaas.common.endpoints.control_plane_endpoints).
     endpoints: tuple[Endpoint, ...] = ()
 
@@ -211,33 +213,9 @@ def get_visible(db: Session, ctx: RequestContext, model: type[Row], obj_id: str,
     return obj
 
 
-def _may_use(ctx: RequestContext, network: m.Network) -> bool:
-    return network.shared or network.project_id == ctx.project_id or ctx.is_lb_admin
-
-
-def usable_network(db: Session, ctx: RequestContext, network_id: str) -> m.Network:
-    """Network ``network_id`` if the caller may put a VIP or a member on it.
-
-    Usable: a shared network, the caller's project's, or any for an admin.
-    Else InvalidSubresource (400, "Network <id> not found.").
-    """
-    network = db.get(m.Network, network_id)
-    if network is None or not _may_use(ctx, network):
-        raise exc.InvalidSubresource(resource="Network", id=network_id)
-    return network
-
-
-def usable_subnet(db: Session, ctx: RequestContext, subnet_id: str) -> m.Subnet:
-    """Subnet ``subnet_id`` if the caller may put a VIP or a member on it.
-
-    Usable: the caller's project's subnet, or one on a usable network
-    (:func:`usable_network`). Else InvalidSubresource (400, "Subnet <id> not found.").
-    """
-    subnet = db.get(m.Subnet, subnet_id)
-    if subnet is None or not (subnet.project_id == ctx.project_id
-                              or _may_use(ctx, subnet.network)):
-        raise exc.InvalidSubresource(resource="Subnet", id=subnet_id)
-    return subnet
+def caller(ctx: RequestContext) -> Caller:
+    """``ctx`` as the network driver sees it: its project, and whether it is an admin."""
+    return Caller(project_id=ctx.project_id, is_admin=ctx.is_lb_admin)
 
 
 def used_by(db: Session, column: InstrumentedAttribute[Any], value: Any) -> bool:
@@ -258,7 +236,8 @@ def check_provider(state: ApiState, lb: m.LoadBalancer) -> None:
     if driver is None:
         raise exc.ProviderNotFound(prov=lb.provider)
     session = object_session(lb)
-    subnet = session.get(m.Subnet, lb.vip_subnet_id) if session and lb.vip_subnet_id else None
+    subnet = state.network.vip_subnet(session, lb.vip_subnet_id) \
+        if session and lb.vip_subnet_id else None
     call_provider(lb.provider, driver.validate, graph.build_spec(lb, subnet))
 
 

@@ -9,7 +9,7 @@ columns; tags live in one :class:`Tag` table so that they can be filtered.
 
 ``provisioning_status`` is written only by :mod:`lbaas.worker.status`;
 ``operating_status`` only by the health manager (and set to its initial
-value on create).
+value on create, and for health monitors when they settle ACTIVE).
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ import threading
 import time
 from typing import Any
 
-from lbaas.common.exceptions import UnsupportedOption
 from lbaas.dataplane.runtime import LoadBalancerStats
 from lbaas.dataplane.spec import LoadBalancerSpec
+from lbaas.drivers import profiles
 
 
 class NoopDriver:
@@ -60,21 +60,16 @@ class NoopDriver:
 
     def flavor_capabilities(self) -> dict[str, str]:
         """The same keys as the haproxy provider, so flavors can be tried out."""
-        return {"loadbalancer_topology": "The load balancer topology. One of: SINGLE - One "
-                                         "amphora per load balancer. ACTIVE_STANDBY - Two "
-                                         "amphora per load balancer."}
+        return dict(profiles.FLAVOR_KEYS)
 
     def availability_zone_capabilities(self) -> dict[str, str]:
-        """No zone settings."""
-        return {}
+        """The same keys as the haproxy provider."""
+        return dict(profiles.AVAILABILITY_ZONE_KEYS)
 
     def validate_flavor(self, flavor_data: dict[str, Any]) -> None:
-        """Every key listed by :meth:`flavor_capabilities` is accepted."""
-        unknown = sorted(set(flavor_data) - set(self.flavor_capabilities()))
-        if unknown:
-            raise UnsupportedOption(f"unknown flavor keys: {', '.join(unknown)}")
+        """As the haproxy provider, but either topology (nothing is realised)."""
+        profiles.check_flavor(flavor_data, self.name)
 
     def validate_availability_zone(self, zone_data: dict[str, Any]) -> None:
-        """Only an empty zone profile is accepted."""
-        if zone_data:
-            raise UnsupportedOption(f"unknown availability zone keys: {', '.join(zone_data)}")
+        """As the haproxy provider."""
+        profiles.check_availability_zone(zone_data, self.name)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from lbaas.common import constants as c
 from lbaas.dataplane import spec as s
 from lbaas.db import models as m
+from lbaas.network.base import Subnet
 
 
 def _live(objs: list[Any]) -> list[Any]:
@@ -35,7 +36,7 @@ def load_graph(session: Session, lb_id: str) -> m.LoadBalancer | None:
         )).one_or_none()
 
 
-def build_spec(lb: m.LoadBalancer, subnet: m.Subnet | None = None) -> s.LoadBalancerSpec:
+def build_spec(lb: m.LoadBalancer, subnet: Subnet | None = None) -> s.LoadBalancerSpec:
     """The desired state of ``lb``; ``subnet`` is its VIP subnet, if known."""
     return s.LoadBalancerSpec(
         id=lb.id,

@@ -33,6 +33,7 @@ from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
 from lbaas.db import models as m
 from lbaas.drivers.base import ProviderDriver
+from lbaas.network.base import NetworkDriver
 from lbaas.worker import graph, status
 
 LOG = logging.getLogger(__name__)
@@ -41,14 +42,16 @@ LOG = logging.getLogger(__name__)
 class Reconciler:
     """Runs provider drivers for PENDING_* load balancers.
 
-    ``drivers`` maps provider names (aliases included) to drivers.
+    ``drivers`` maps provider names (aliases included) to drivers; ``network``
+    tells what is known of a VIP's subnet (for the spec).
     ``poll_interval`` is the seconds between database scans.
     """
 
     def __init__(self, sessions: sessionmaker[Session], drivers: Mapping[str, ProviderDriver],
-                 threads: int = 4, poll_interval: float = 1.0) -> None:
+                 network: NetworkDriver, threads: int = 4, poll_interval: float = 1.0) -> None:
         self._sessions = sessions
         self._drivers = dict(drivers)
+        self._network = network
         self._threads = threads
         self._poll_interval = poll_interval
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -177,7 +180,8 @@ class Reconciler:
             lb = graph.load_graph(session, lb_id)
             if lb is None or not status.is_pending(lb):
                 return
-            subnet = session.get(m.Subnet, lb.vip_subnet_id) if lb.vip_subnet_id else None
+            subnet = self._network.vip_subnet(session, lb.vip_subnet_id) \
+                if lb.vip_subnet_id else None
             spec = graph.build_spec(lb, subnet)
             deleting = lb.provisioning_status == c.PENDING_DELETE
             failover = lb.failover_requested

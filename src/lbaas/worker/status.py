@@ -20,7 +20,10 @@ Unlike Octavia, a load balancer in ERROR may be changed (not only deleted or
 failed over): a failed apply leaves it in ERROR with the reason, and the
 tenant fixes it by changing or deleting the object that broke it.
 
-Nothing else writes ``provisioning_status``.
+Nothing else writes ``provisioning_status``. A health monitor that settles
+ACTIVE also gets its first ``operating_status`` here, ONLINE if enabled else
+OFFLINE, as Octavia's ``MarkHealthMonitorActiveInDB`` does for every
+provider; the health manager takes over from there.
 """
 
 from __future__ import annotations
@@ -200,6 +203,9 @@ def finish(session: Session, lb: models.LoadBalancer, error: str | None) -> bool
             doomed.append(obj)
         elif obj.provisioning_status in c.PENDING_STATUSES:
             obj.provisioning_status = c.ACTIVE if ok else c.ERROR
+            if ok and isinstance(obj, models.HealthMonitor):
+                # Octavia's MarkHealthMonitorActiveInDB, whatever the provider.
+                obj.operating_status = c.ONLINE if obj.admin_state_up else c.OFFLINE
     for obj in doomed:
         _detach(obj)
         session.delete(obj)

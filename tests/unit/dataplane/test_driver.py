@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pytest
 
@@ -105,31 +104,13 @@ def test_ping_needs_the_ping_command() -> None:
         HaproxyDriver(FakeAgent(), ping_available=False).validate(lb)
 
 
-@pytest.mark.parametrize(("data", "ok"), [
-    ({}, True), ({"loadbalancer_topology": "SINGLE"}, True),
-    ({"loadbalancer_topology": "ACTIVE_STANDBY"}, False),
-    ({"loadbalancer_topology": "TRIPLE"}, False), ({"compute_flavor": "x"}, False),
-])
-def test_flavors(driver: HaproxyDriver, data: dict[str, Any], ok: bool) -> None:
-    assert set(driver.flavor_capabilities()) == {"loadbalancer_topology"}
-    if ok:
-        driver.validate_flavor(data)
-    else:
-        with pytest.raises(UnsupportedOption):
-            driver.validate_flavor(data)
-
-
 def test_flavor_capabilities_advertise_only_what_is_served(driver: HaproxyDriver) -> None:
     description = driver.flavor_capabilities()["loadbalancer_topology"]
     assert "SINGLE" in description
     assert "ACTIVE_STANDBY" not in description  # refused by validate_flavor
 
 
-def test_availability_zones(driver: HaproxyDriver) -> None:
-    assert driver.availability_zone_capabilities() == {}
-    driver.validate_availability_zone({})
-    with pytest.raises(UnsupportedOption):
-        driver.validate_availability_zone({"compute_zone": "az1"})
+# Flavor and zone profile keys: tests/unit/drivers/test_profiles.py
 
 
 def test_operations_go_to_the_agent() -> None:

@@ -2,8 +2,9 @@
 
 One monitor per pool. Creating, changing or deleting one locks the load
 balancer and marks the pool and its listeners PENDING_UPDATE, as Octavia
-does. A new monitor is operating_status OFFLINE until the health manager
-sees it; members' operating status is the health manager's business (the
+does. A new monitor is operating_status OFFLINE until it is provisioned:
+then ONLINE if enabled (OFFLINE if not), as Octavia's worker sets it, until
+the health manager sees it; members' operating status is the health manager's business (the
 API does not touch it, as in Octavia).
 
 Rules (Octavia ``api/v2/controllers/health_monitor.py``):

@@ -24,7 +24,6 @@ from lbaas.api.schemas import loadbalancer as s
 from lbaas.api.schemas.common import Stats, StatsRoot
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
-from lbaas.db import ipam
 from lbaas.db import models as m
 from lbaas.worker import graph, status
 
@@ -195,36 +194,19 @@ def _apply_availability_zone(db: Session, lb: m.LoadBalancer, name: str | None) 
 
 def _allocate_vips(db: Session, ctx: RequestContext, state: deps.ApiState,
                    lb: m.LoadBalancer, data: s.LoadBalancerCreate) -> None:
-    """Pick the VIP subnet and take the VIP (and additional VIPs) from it."""
-    if data.vip_port_id is not None:
-        port = db.get(m.Port, data.vip_port_id)
-        if port is None:
-            raise exc.InvalidSubresource(resource="Port", id=data.vip_port_id)
-        raise exc.VIPAddressConflict(msg=f"port {port.id} is already in use")
-    if data.vip_subnet_id is not None:
-        subnet = deps.usable_subnet(db, ctx, data.vip_subnet_id)
-        if data.vip_network_id is not None and subnet.network_id != data.vip_network_id:
-            raise exc.ValidationError(
-                detail=f"Subnet {subnet.id} is not on network {data.vip_network_id}.")
-    elif data.vip_network_id is not None:
-        network = deps.usable_network(db, ctx, data.vip_network_id)
-        candidates = [sn for sn in network.subnets
-                      if data.vip_address is None or ipam.in_subnet(sn, data.vip_address)]
-        if not candidates:
-            raise exc.ValidationError(detail="Supplied network does not contain a subnet.")
-        subnet = sorted(candidates, key=lambda sn: sn.ip_version)[0]
-    else:
-        subnet = ipam.ensure_default_subnet(db, state.settings.default_subnet_cidr,
-                                            state.settings.default_subnet_pool)
-    port = ipam.allocate(db, subnet, lb.id, data.vip_address)
+    """Take the VIP and the additional VIPs through the network driver."""
+    who = deps.caller(ctx)
+    port = state.network.allocate_vip(db, who, lb.id, port_id=data.vip_port_id,
+                                      subnet_id=data.vip_subnet_id,
+                                      network_id=data.vip_network_id, address=data.vip_address)
     lb.vip_address = port.ip_address
     lb.vip_port_id = port.id
-    lb.vip_subnet_id = subnet.id
-    lb.vip_network_id = subnet.network_id
+    lb.vip_subnet_id = port.subnet_id
+    lb.vip_network_id = port.network_id
     extra = []
     for vip in data.additional_vips:
-        extra_subnet = deps.usable_subnet(db, ctx, vip.subnet_id)
-        extra_port = ipam.allocate(db, extra_subnet, lb.id, vip.ip_address)
-        extra.append({"subnet_id": extra_subnet.id, "ip_address": extra_port.ip_address,
+        extra_port = state.network.allocate_vip(db, who, lb.id, subnet_id=vip.subnet_id,
+                                                address=vip.ip_address)
+        extra.append({"subnet_id": extra_port.subnet_id, "ip_address": extra_port.ip_address,
                       "port_id": extra_port.id})
     lb.additional_vips = extra

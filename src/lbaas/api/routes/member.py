@@ -18,6 +18,7 @@ Octavia), new ones are created, and members left out are deleted unless
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, Query
@@ -36,6 +37,7 @@ from lbaas.common import exceptions as exc
 from lbaas.db import models as m
 from lbaas.worker import status
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 router = APIRouter(tags=["Members"])
 RESOURCE = "member"
 COLUMNS = columns_of(m.Member)
@@ -86,12 +88,12 @@ def check_targets(state: ApiState, address: str, protocol_port: int,
                                   reason=f"it reaches {ep.what} ({ep})")
 
 
-def _check_subnet(db: Session, ctx: RequestContext, subnet_id: str | None,
+def _check_subnet(db: Session, ctx: RequestContext, state: ApiState, subnet_id: str | None,
                   usable: set[str]) -> None:
     """InvalidSubresource (400) unless the caller may use subnet ``subnet_id``
-    (:func:`lbaas.api.deps.usable_subnet`); ``usable`` remembers those checked."""
+    (the network driver's ``get_subnet``); ``usable`` remembers those checked."""
     if subnet_id is not None and subnet_id not in usable:
-        deps.usable_subnet(db, ctx, subnet_id)
+        state.network.get_subnet(db, deps.caller(ctx), subnet_id)
         usable.add(subnet_id)
 
 
@@ -99,14 +101,20 @@ def _check_new(db: Session, ctx: RequestContext, state: ApiState, data: s.Member
                usable_subnets: set[str] | None = None) -> None:
     check_targets(state, data.address, data.protocol_port, data.monitor_address,
                   data.monitor_port)
-    _check_subnet(db, ctx, data.subnet_id, set() if usable_subnets is None else usable_subnets)
+    _check_subnet(db, ctx, state, data.subnet_id,
+                  set() if usable_subnets is None else usable_subnets)
     if data.request_sriov:
         raise exc.MemberSRIOVDisabled()
 
 
+def _key(address: str, port: int) -> tuple[IPAddress, int]:
+    """What makes a member unique in its pool: its address (however written) and port."""
+    return ipaddress.ip_address(address), port
+
+
 def _check_unique(pool: m.Pool, address: str, port: int) -> None:
     for other in pool.members:
-        if other.address == address and other.protocol_port == port:
+        if _key(other.address, other.protocol_port) == _key(address, port):
             raise exc.DuplicateMemberEntry(ip_address=address, port=port)
 
 
@@ -233,12 +241,12 @@ def _plan_batch(db: Session, ctx: RequestContext, state: ApiState, pool: m.Pool,
     Raises ValidationError (400) for a member listed twice, DuplicateMemberEntry
     (409) for a new address+port listed twice, and the 400s of a member create.
     """
-    existing = {(mb.address, mb.protocol_port): mb for mb in pool.members}
-    listed: set[tuple[str, int]] = set()
+    existing = {_key(mb.address, mb.protocol_port): mb for mb in pool.members}
+    listed: set[tuple[IPAddress, int]] = set()
     subnets: set[str] = set()
     plan = BatchPlan()
     for data in entries:
-        key = (data.address, data.protocol_port)
+        key = _key(data.address, data.protocol_port)
         if key in listed:
             if key in existing:
                 raise exc.ValidationError(
@@ -248,7 +256,7 @@ def _plan_batch(db: Session, ctx: RequestContext, state: ApiState, pool: m.Pool,
         if key in existing:
             check_targets(state, data.address, data.protocol_port, data.monitor_address,
                           data.monitor_port)
-            _check_subnet(db, ctx, data.subnet_id, subnets)
+            _check_subnet(db, ctx, state, data.subnet_id, subnets)
             plan.updates.append((existing[key], data))
         else:
             _check_new(db, ctx, state, data, subnets)

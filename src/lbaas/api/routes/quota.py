@@ -61,11 +61,11 @@ def list_quotas(ctx: Ctx, listing: Listing, state: State) -> JSONResponse:
         row.project_id, effective(row, state.settings.quotas)))
 
 
-@router.get("/quotas/defaults", response_model=s.QuotaDefaultsRoot)
+@router.get("/quotas/defaults", response_model=s.QuotaRoot)
 def show_quota_defaults(ctx: Ctx, state: State) -> JSONResponse:
-    """The configured default quotas (api-ref "Show Quota Defaults")."""
+    """The configured default quotas (api-ref "Show Quota Defaults"), project null."""
     ctx.authorize(RESOURCE, "get_defaults")
-    return JSONResponse({"quota": s.QuotaValues.values(_defaults(state))})
+    return JSONResponse({"quota": s.QuotaResponse.of(None, _defaults(state))})
 
 
 @router.get("/quotas/{project_id}", response_model=s.QuotaRoot)

@@ -23,11 +23,13 @@ way Octavia does (``2017-02-28T00:41:44``); :func:`envelope` and
 from __future__ import annotations
 
 import ipaddress
+import re
+import types
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -38,6 +40,8 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     PlainSerializer,
+    ValidationInfo,
+    computed_field,
     create_model,
     field_validator,
 )
@@ -134,14 +138,23 @@ def _uuid(value: str) -> str:
 
 
 def _ip_address(value: str) -> str:
+    return str(_parsed_ip(value))
+
+
+def _parsed_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     # An IPv6 zone ("fe80::1%eth0") names an interface of one host: HAProxy
     # takes none in an address, and Octavia refuses it too.
     try:
         if "%" not in value:
-            return str(ipaddress.ip_address(value))
+            return ipaddress.ip_address(value)
     except ValueError:
         pass
     raise ValueError("Value should be IPv4 or IPv6 format")
+
+
+def _ip_address_as_sent(value: str) -> str:
+    _parsed_ip(value)
+    return value
 
 
 def _cidr(value: str) -> str:
@@ -171,6 +184,11 @@ def _timestamp(value: datetime | None) -> str | None:
 UUIDStr = Annotated[str, AfterValidator(_uuid), Field(json_schema_extra={"format": "uuid"})]
 IPAddressStr = Annotated[str, AfterValidator(_ip_address),
                          Field(json_schema_extra={"format": "ip-address"})]
+# An address kept as the client wrote it ("2001:db8:0:0:0:0:0:1" stays so), as
+# Octavia's wsme IPAddressType keeps member addresses; compare parsed
+# (``ipaddress.ip_address``), not as strings.
+IPAddressAsSent = Annotated[str, AfterValidator(_ip_address_as_sent),
+                            Field(json_schema_extra={"format": "ip-address"})]
 CidrStr = Annotated[str, AfterValidator(_cidr)]
 Name = Annotated[str, Field(max_length=255)]
 Description = Annotated[str, Field(max_length=255)]
@@ -187,6 +205,25 @@ AlpnProtocol = Annotated[str, AfterValidator(_alpn)]
 # Response-side: Octavia prints a missing name or description as "".
 NameOut = Annotated[str, BeforeValidator(lambda v: v or "")]
 Timestamp = Annotated[datetime | None, PlainSerializer(_timestamp, return_type=str | None)]
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _takes_int(annotation: Any) -> bool:
+    """True if a field of this type holds an integer (``int``, ``int | None``,
+    ``Annotated[int, ...]``, ``Literal[4, 6]``) and never a string."""
+    if annotation is int:
+        return True
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _takes_int(get_args(annotation)[0])
+    if origin is Literal:
+        return all(isinstance(v, int) and not isinstance(v, bool) for v in get_args(annotation))
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return bool(args) and all(_takes_int(a) for a in args)
+    return False
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -206,6 +243,18 @@ class RequestModel(BaseModel):
     """Base of request bodies: strict types, unknown attributes and NUL refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numeric_strings(cls, value: Any, info: ValidationInfo) -> Any:
+        # Octavia's wsme IntegerType takes "80" for 80, and python-octaviaclient
+        # sends some numbers so (``--connection-limit``): an integer field takes
+        # a string of decimal digits; anything else stays strict.
+        if (isinstance(value, str) and info.field_name is not None
+                and _INTEGER.fullmatch(value)
+                and _takes_int(cls.model_fields[info.field_name].annotation)):
+            return int(value)
+        return value
 
     @field_validator("*")
     @classmethod
@@ -232,8 +281,8 @@ class ResponseModel(BaseModel):
 
 
 class ProvisionedResponse(ResponseModel):
-    """What every object of a load balancer's graph shows: its id, project,
-    statuses, admin state, timestamps and tags."""
+    """What every object of a load balancer's graph shows: its id, project
+    (also as ``tenant_id``), statuses, admin state, timestamps and tags."""
 
     id: str
     project_id: str | None
@@ -243,6 +292,12 @@ class ProvisionedResponse(ResponseModel):
     created_at: Timestamp
     updated_at: Timestamp
     tags: list[str]
+
+    @computed_field(description="Deprecated alias of project_id.")  # type: ignore[prop-decorator]
+    @property
+    def tenant_id(self) -> str | None:
+        """``project_id`` again: Octavia still prints both on every object that has one."""
+        return self.project_id
 
 
 class IdOnly(ResponseModel):

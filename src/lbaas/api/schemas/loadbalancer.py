@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from lbaas.api.schemas.common import (
     Description,
@@ -94,7 +94,8 @@ class LoadBalancerResponse(ProvisionedResponse):
     vip_subnet_id: str | None
     vip_network_id: str | None
     vip_qos_policy_id: str | None
-    vip_sg_ids: list[str] | None
+    vip_sg_ids: Annotated[list[str], BeforeValidator(lambda v: v or [])] = Field(
+        description="Security groups of the VIP port; [] when none, as Octavia prints it.")
     vip_vnic_type: str
     additional_vips: list[AdditionalVipResponse]
     listeners: list[IdOnly]

@@ -2,7 +2,9 @@
 
 ``weight`` is 0..256 (0: no new connections), ``backup`` members only take
 traffic when every other member is down, ``monitor_address``/``monitor_port``
-send health checks elsewhere than ``address``/``protocol_port``.
+send health checks elsewhere than ``address``/``protocol_port``. Addresses
+are returned as they were sent (``2001:db8:0:0:0:0:0:1`` stays so), as
+Octavia does.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Annotated
 from pydantic import Field
 
 from lbaas.api.schemas.common import (
-    IPAddressStr,
+    IPAddressAsSent,
     Name,
     NameOut,
     Port,
@@ -38,12 +40,12 @@ class MemberSingleCreate(RequestModel):
 
     name: Name | None = None
     admin_state_up: bool = True
-    address: IPAddressStr
+    address: IPAddressAsSent
     protocol_port: Port
     weight: Weight = c.DEFAULT_WEIGHT
     backup: bool = False
     subnet_id: UUIDStr | None = None
-    monitor_address: IPAddressStr | None = None
+    monitor_address: IPAddressAsSent | None = None
     monitor_port: Port | None = None
     tags: Tags | None = None
     request_sriov: bool = False
@@ -82,7 +84,7 @@ class MemberUpdate(RequestModel):
     admin_state_up: bool | None = None
     weight: Weight | None = None
     backup: bool | None = None
-    monitor_address: IPAddressStr | None = None
+    monitor_address: IPAddressAsSent | None = None
     monitor_port: Port | None = None
     tags: Tags | None = None
 

@@ -83,19 +83,19 @@ class QuotaValues(ResponseModel):
 
 
 class QuotaResponse(QuotaValues):
-    """One project's effective quotas."""
+    """One project's effective quotas; the defaults have no project (null)."""
 
-    project_id: str
-    tenant_id: str = Field(description="Deprecated alias of project_id.")
+    project_id: str | None
+    tenant_id: str | None = Field(description="Deprecated alias of project_id.")
 
     @classmethod
-    def of(cls, project_id: str, effective: dict[str, int]) -> dict[str, int | str]:
-        """The JSON body of ``project_id``'s ``effective`` quotas (by current name)."""
+    def of(cls, project_id: str | None,
+           effective: dict[str, int]) -> dict[str, int | str | None]:
+        """The JSON body of ``project_id``'s ``effective`` quotas (by current name);
+        ``project_id`` None for the defaults (Octavia prints null there)."""
         return {"project_id": project_id, "tenant_id": project_id,
                 **QuotaValues.values(effective)}
 
 
 QuotaRoot = envelope("quota", QuotaResponse)
 QuotaPage = page_envelope("quotas", QuotaResponse)
-# GET /v2/lbaas/quotas/defaults: the configured defaults, no project.
-QuotaDefaultsRoot = envelope("quota", QuotaValues, "QuotaDefaultsRoot")

@@ -42,6 +42,7 @@ from lbaas.dataplane import render
 from lbaas.dataplane.errors import RenderError
 from lbaas.dataplane.runtime import LoadBalancerStats
 from lbaas.dataplane.spec import LoadBalancerSpec
+from lbaas.drivers import profiles
 
 SUPPORTED_TOPOLOGIES = (c.TOPOLOGY_SINGLE,)
 # Octavia's description of the key, listing only the topologies served here: a
@@ -140,28 +141,19 @@ class HaproxyDriver:
         return self.agent.stats(lb_id)
 
     def flavor_capabilities(self) -> dict[str, str]:
-        """Octavia's amphora flavor key that applies here: ``loadbalancer_topology``, its
-        description naming only the topologies served (SINGLE)."""
-        return {"loadbalancer_topology": TOPOLOGY_DESCRIPTION}
+        """Octavia's amphora flavor keys (see :mod:`lbaas.drivers.profiles`), the
+        topology's description naming only the topologies served (SINGLE)."""
+        return {**profiles.FLAVOR_KEYS, "loadbalancer_topology": TOPOLOGY_DESCRIPTION}
 
     def availability_zone_capabilities(self) -> dict[str, str]:
-        """No zone settings (one host)."""
-        return {}
+        """Octavia's amphora availability zone keys (see :mod:`lbaas.drivers.profiles`)."""
+        return dict(profiles.AVAILABILITY_ZONE_KEYS)
 
     def validate_flavor(self, flavor_data: dict[str, Any]) -> None:
-        """Only ``loadbalancer_topology`` = SINGLE is usable (ACTIVE_STANDBY needs keepalived)."""
-        unknown = sorted(set(flavor_data) - set(self.flavor_capabilities()))
-        if unknown:
-            raise UnsupportedOption(f"unknown flavor keys: {', '.join(unknown)}")
-        topology = flavor_data.get("loadbalancer_topology")
-        if topology is not None and topology not in SUPPORTED_TOPOLOGIES:
-            if topology == c.TOPOLOGY_ACTIVE_STANDBY:
-                raise UnsupportedOption("ACTIVE_STANDBY topology (needs keepalived, "
-                                        "not available yet)")
-            raise UnsupportedOption(f"loadbalancer_topology {topology!r} is not one of "
-                                    f"{', '.join((c.TOPOLOGY_SINGLE, c.TOPOLOGY_ACTIVE_STANDBY))}")
+        """Amphora keys; ``loadbalancer_topology`` SINGLE only (ACTIVE_STANDBY needs
+        keepalived). ``UnsupportedOption`` per :func:`lbaas.drivers.profiles.check_flavor`."""
+        profiles.check_flavor(flavor_data, self.name, SUPPORTED_TOPOLOGIES)
 
     def validate_availability_zone(self, zone_data: dict[str, Any]) -> None:
-        """Only an empty zone profile is accepted."""
-        if zone_data:
-            raise UnsupportedOption(f"unknown availability zone keys: {', '.join(zone_data)}")
+        """Amphora keys, per :func:`lbaas.drivers.profiles.check_availability_zone`."""
+        profiles.check_availability_zone(zone_data, self.name)
