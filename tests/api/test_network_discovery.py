@@ -2,8 +2,7 @@
 
 openstacksdk resolves ``--vip-subnet-id NAME`` through the network service:
 keystoneauth first reads the endpoint (``http://HOST:PORT/v2.0/``) for a
-version document, and falls back to the root ``/``, which is Octavia's
-(tests/e2e/test_openstack_clients.py drives the real clients).
+version document, and falls back to the root ``/``, which is Octavia's.
 """
 
 from __future__ import annotations
