@@ -378,3 +378,71 @@ def test_quickstart_then_stop() -> None:
                 _kill([pid])
         _kill(haproxy_pids(state) + backend_pids(webs))
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LBAAS_QUICKSTART_SKIP_SETUP": "1"}
+    return subprocess.run([str(REPO / "scripts" / name), *args], capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+def test_stop_stops_an_lbaas_serve_started_by_hand() -> None:
+    """Its supervision would restart the HAProxy processes scripts/stop stops."""
+    tmp = Path(tempfile.mkdtemp(prefix="lbs-", dir="/tmp"))
+    state = tmp / "state"
+    octet = random.randrange(256)
+    serve = Serve(state, provider="haproxy", config=(
+        f"[networking]\ndefault_subnet_pool_start = 127.205.{octet}.1\n"
+        f"default_subnet_pool_end = 127.205.{octet}.254\n"
+        "[haproxy_amphora]\nsupervise_interval = 0.5\n"))
+    try:
+        serve.start()
+        with serve.client() as c:
+            lb = c.post("/loadbalancers", json={"loadbalancer": {"listeners": [
+                {"protocol": "TCP", "protocol_port": free_port()}]}}).json()["loadbalancer"]
+            deadline = time.monotonic() + 60
+            while c.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"][
+                    "provisioning_status"] != "ACTIVE":
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert haproxy_pids(state)
+        assert serve.proc is not None
+        stop = _script("stop", "--state-dir", str(state))
+        out = stop.stdout + stop.stderr
+        assert stop.returncode == 0, out
+        assert f"stopped lbaas serve (pid {serve.proc.pid}, started by hand" in out, out
+        assert serve.proc.poll() is not None, out
+        time.sleep(2)  # four supervision intervals: nothing brings HAProxy back
+        assert haproxy_pids(state) == [], out
+    finally:
+        serve.stop()
+        _kill(haproxy_pids(state))
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_quickstart_refuses_a_service_that_is_not_its_own() -> None:
+    """Another clone's service (another state directory) on the port, or another port's
+    service on the state directory: the quick start stops, naming it, with the options
+    to run beside it; it creates nothing."""
+    tmp = Path(tempfile.mkdtemp(prefix="lbq-", dir="/tmp"))
+    serve = Serve(tmp / "theirs")
+    try:
+        serve.start()
+        assert serve.proc is not None
+        other_port = _script("quickstart", "--port", str(serve.port), "--state-dir",
+                             str(tmp / "mine"))
+        out = other_port.stdout + other_port.stderr
+        assert other_port.returncode == 1, out
+        assert f"lbaas serve (pid {serve.proc.pid}" in out, out
+        assert "scripts/quickstart --port " in out and "--state-dir " in out, out
+        other_dir = _script("quickstart", "--port", str(free_port()), "--state-dir",
+                            str(tmp / "theirs"))
+        out = other_dir.stdout + other_dir.stderr
+        assert other_dir.returncode == 1, out
+        assert f"lbaas serve (pid {serve.proc.pid}) already uses the state directory" in out
+        with serve.client() as c:
+            assert c.get("/loadbalancers").json()["loadbalancers"] == []
+        assert not (tmp / "mine" / "quickstart" / "serve.pid").exists()
+    finally:
+        serve.stop()
+        shutil.rmtree(tmp, ignore_errors=True)

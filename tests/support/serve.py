@@ -61,6 +61,7 @@ class Serve:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        self.stop()  # not left running by a fixture that never gets to its teardown
         raise RuntimeError(f"lbaas serve did not answer: {self.log_path.read_text()[-3000:]}")
 
     def kill(self) -> None:
