@@ -1,7 +1,8 @@
 """The FastAPI application: Octavia's v2 API, mounted from one list of routers.
 
 Every load-balancing router is served under ``/v2/lbaas`` and under the old
-neutron-lbaas prefix ``/v2.0/lbaas`` (same handlers); the Neutron-shaped
+neutron-lbaas prefix ``/v2.0/lbaas`` (same handlers); the amphora admin API is
+under ``/v2/octavia``; the Neutron-shaped
 network API is under ``/v2.0``; version discovery is at ``/`` (Octavia's) and
 ``/v2.0/`` (the networking API's).
 """
@@ -19,6 +20,7 @@ from lbaas.api import errors
 from lbaas.api.deps import ApiState, refuse_nul_in_url
 from lbaas.api.middleware import BodySizeLimit
 from lbaas.api.routes import (
+    amphora,
     availabilityzone,
     availabilityzoneprofile,
     flavor,
@@ -49,6 +51,8 @@ NETWORK_ROUTERS: list[APIRouter] = [network.router, subnet.router, securitygroup
 NETWORK_RESOURCES = (("network", "networks"), ("subnet", "subnets"),
                      ("security_group", "security-groups"))
 LBAAS_PREFIXES = ("/v2/lbaas", "/v2.0/lbaas")
+# Octavia's admin API: amphorae.
+OCTAVIA_ROUTERS: list[APIRouter] = [amphora.router]
 
 # Octavia API minor versions and the day each appeared; the last is CURRENT.
 API_VERSIONS = [
@@ -91,6 +95,8 @@ def create_app(state: ApiState) -> FastAPI:
             # The neutron-lbaas prefix is an alias: keep it out of the schema.
             app.include_router(router, prefix=prefix,
                                include_in_schema=prefix == LBAAS_PREFIXES[0])
+    for router in OCTAVIA_ROUTERS:
+        app.include_router(router, prefix="/v2/octavia")
     for router in NETWORK_ROUTERS:
         app.include_router(router, prefix="/v2.0")
     app.include_router(metrics.router)  # /metrics (Prometheus), outside the versioned API

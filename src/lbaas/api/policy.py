@@ -82,6 +82,8 @@ API_RULES: dict[str, dict[str, str]] = {
     "quota": {"get_all": RULE_READ_QUOTA, "get_all-global": RULE_READ_QUOTA_GLOBAL,
               "get_one": RULE_READ_QUOTA, "put": RULE_WRITE_QUOTA, "delete": RULE_WRITE_QUOTA,
               "get_defaults": RULE_READ_QUOTA},
+    "amphora": {"get_all": RULE_ADMIN, "get_one": RULE_ADMIN, "delete": RULE_ADMIN,
+                "put_config": RULE_ADMIN, "put_failover": RULE_ADMIN, "get_stats": RULE_ADMIN},
     "provider": {"get_all": RULE_READ},
     "provider-flavor": {"get_all": RULE_ADMIN},
     "provider-availability-zone": {"get_all": RULE_ADMIN},

@@ -150,6 +150,17 @@ PROVIDER_AMPHORA: Final = "amphora"  # Octavia's name; an alias of haproxy here
 PROVIDER_NOOP: Final = "noop"
 PROVIDER_ALIASES: Final[dict[str, str]] = {PROVIDER_AMPHORA: PROVIDER_HAPROXY}
 
+# Amphorae (the HAProxy instances of the haproxy provider): Octavia's roles and statuses.
+AMPHORA_ROLE_STANDALONE: Final = "STANDALONE"
+AMPHORA_ROLE_MASTER: Final = "MASTER"
+AMPHORA_ROLE_BACKUP: Final = "BACKUP"
+AMPHORA_PENDING_CREATE: Final = "PENDING_CREATE"
+AMPHORA_ALLOCATED: Final = "ALLOCATED"
+AMPHORA_PENDING_DELETE: Final = "PENDING_DELETE"
+AMPHORA_ERROR: Final = "ERROR"
+# The network namespace of a load balancer in namespace placement: qlbaas-<lb_id>.
+NAMESPACE_PREFIX: Final = "qlbaas-"
+
 # Sorting and pagination (octavia api/common/pagination.py defaults).
 SORT_ASC: Final = "asc"
 SORT_DESC: Final = "desc"

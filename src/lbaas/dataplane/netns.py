@@ -68,12 +68,13 @@ from pyroute2 import IPRoute
 from pyroute2 import netns as pyroute2_netns
 from pyroute2.netlink.exceptions import NetlinkError
 
+from lbaas.common import constants as c
 from lbaas.common.exceptions import DriverError, UnsupportedOption
 from lbaas.dataplane.spec import LoadBalancerSpec
 
 log = logging.getLogger(__name__)
 
-NAMESPACE_PREFIX = "qlbaas-"
+NAMESPACE_PREFIX = c.NAMESPACE_PREFIX
 BRIDGE_PREFIX = "lbr-"
 VETH_HOST_PREFIX = "lbh-"
 VETH_NS_PREFIX = "lbn-"

@@ -134,6 +134,39 @@ class LoadBalancer(_Provisioned, Base):
         back_populates="load_balancer", cascade="all, delete-orphan",
         order_by="Pool.created_at, Pool.id")
     _tags: Mapped[list[Tag]] = _tag_relationship("LoadBalancer")
+    amphorae: Mapped[list[Amphora]] = relationship(
+        back_populates="load_balancer", cascade="all, delete-orphan",
+        order_by="Amphora.role, Amphora.id")
+
+
+class Amphora(Base):
+    """One HAProxy instance serving a load balancer (Octavia's amphora): one per load
+    balancer of the haproxy provider (role STANDALONE); two (MASTER, BACKUP) for
+    ACTIVE_STANDBY. ``compute_id`` says where it runs: the host, and
+    ``:qlbaas-<lb_id>`` in namespace placement. ``ha_ip``/``ha_port_id`` are its VIP.
+    ``status`` is written only by :mod:`lbaas.worker.status`.
+    """
+
+    __tablename__ = "amphora"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    load_balancer_id: Mapped[str] = mapped_column(
+        ForeignKey("load_balancer.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(36), default=c.AMPHORA_ROLE_STANDALONE)
+    status: Mapped[str] = mapped_column(String(36), default=c.AMPHORA_PENDING_CREATE)
+    compute_id: Mapped[str | None] = mapped_column(String(255))
+    lb_network_ip: Mapped[str | None] = mapped_column(String(64))
+    vrrp_ip: Mapped[str | None] = mapped_column(String(64))
+    ha_ip: Mapped[str | None] = mapped_column(String(64))
+    vrrp_port_id: Mapped[str | None] = mapped_column(String(36))
+    ha_port_id: Mapped[str | None] = mapped_column(String(36))
+    vrrp_interface: Mapped[str | None] = mapped_column(String(16))
+    vrrp_id: Mapped[int | None] = mapped_column(Integer)
+    vrrp_priority: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+
+    load_balancer: Mapped[LoadBalancer] = relationship(back_populates="amphorae")
 
 
 class Listener(_Provisioned, Base):

@@ -20,7 +20,11 @@ Unlike Octavia, a load balancer in ERROR may be changed (not only deleted or
 failed over): a failed apply leaves it in ERROR with the reason, and the
 tenant fixes it by changing or deleting the object that broke it.
 
-Nothing else writes ``provisioning_status``. A health monitor that settles
+Nothing else writes ``provisioning_status``, nor an amphora's ``status``:
+PENDING_CREATE with its new load balancer, ALLOCATED once a change is applied,
+PENDING_DELETE while its load balancer is deleted (the row goes with it),
+ERROR when its first start or its removal failed (a failed change leaves an
+amphora that serves the previous configuration ALLOCATED). A health monitor that settles
 ACTIVE also gets its first ``operating_status`` here, ONLINE if enabled else
 OFFLINE, as Octavia's ``MarkHealthMonitorActiveInDB`` does for every
 provider; the health manager takes over from there.
@@ -64,9 +68,12 @@ def _lock(session: Session, lb_id: str, new_status: str, allowed: tuple[str, ...
 
 
 def begin_create_load_balancer(lb: models.LoadBalancer) -> None:
-    """A new load balancer (and any children created with it) is PENDING_CREATE."""
+    """A new load balancer (and any children created with it) is PENDING_CREATE, and
+    so are its amphorae."""
     for obj in walk(lb):
         obj.provisioning_status = c.PENDING_CREATE
+    for amphora in lb.amphorae:
+        amphora.status = c.AMPHORA_PENDING_CREATE
 
 
 def begin_update_load_balancer(session: Session, lb: models.LoadBalancer) -> None:
@@ -81,6 +88,8 @@ def begin_delete_load_balancer(session: Session, lb: models.LoadBalancer,
     Raises ImmutableObject.
     """
     _lock(session, lb.id, c.PENDING_DELETE, DELETABLE_STATUSES)
+    for amphora in lb.amphorae:
+        amphora.status = c.AMPHORA_PENDING_DELETE
     if cascade:
         for obj in walk(lb):
             obj.provisioning_status = c.PENDING_DELETE
@@ -209,6 +218,12 @@ def finish(session: Session, lb: models.LoadBalancer, error: str | None) -> bool
     for obj in doomed:
         _detach(obj)
         session.delete(obj)
+    for amphora in lb.amphorae:
+        if ok:
+            amphora.status = c.AMPHORA_ALLOCATED
+        elif amphora.status in (c.AMPHORA_PENDING_CREATE, c.AMPHORA_PENDING_DELETE):
+            # never started, or not stopped; one already serving keeps serving
+            amphora.status = c.AMPHORA_ERROR
     lb.provisioning_status = c.ACTIVE if ok else c.ERROR
     lb.provisioning_status_reason = error
     lb.failover_requested = False

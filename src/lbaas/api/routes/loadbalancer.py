@@ -19,7 +19,7 @@ from lbaas.api import deps
 from lbaas.api.deps import Ctx, Db, Fields, Listing, State
 from lbaas.api.policy import RequestContext
 from lbaas.api.query import columns_of
-from lbaas.api.routes import fully_populated
+from lbaas.api.routes import amphora, fully_populated
 from lbaas.api.schemas import loadbalancer as s
 from lbaas.api.schemas.common import Stats, StatsRoot
 from lbaas.common import constants as c
@@ -59,6 +59,7 @@ def create_load_balancer(body: s.LoadBalancerCreateRoot, ctx: Ctx, db: Db,
     _apply_availability_zone(db, lb, data.availability_zone)
     deps.check_quota(db, state, lb, "loadbalancer")
     _allocate_vips(db, ctx, state, lb, data)
+    amphora.add_amphorae(state, lb)
     lb.tags = list(data.tags or [])
     db.add(lb)
     full = bool(data.listeners or data.pools)
