@@ -110,8 +110,10 @@ _worker_opts = [
                     "network_noop_driver; for API tests with the noop provider)."),
 ]
 _network_opts = [
-    cfg.StrOpt("default_subnet_cidr", default="127.0.0.0/8",
-               help="CIDR of the subnet created on first start for VIPs."),
+    cfg.StrOpt("default_subnet_cidr", default="127.1.0.0/16",
+               help="CIDR of the subnet created on first start for VIPs. VIPs never take "
+                    "the host's own addresses (127.0.0.1 ...); an existing default subnet "
+                    "of 127.0.0.0/8 (the old default) is narrowed to this on start."),
     cfg.StrOpt("default_subnet_pool_start", default="127.1.0.1",
                help="First address handed out as a VIP on the default subnet."),
     cfg.StrOpt("default_subnet_pool_end", default="127.1.255.254",
@@ -166,6 +168,11 @@ _haproxy_opts = [
                       "and the unit of the back-off between failed restarts. A dead "
                       "HAProxy is restarted at once (its exit is an event); this check "
                       "is the safety net."),
+    cfg.StrOpt("local_listener_ports", default="1024-65535",
+               help="Listener ports tenants may use in the local placement, where HAProxy "
+                    "binds on the host's own network stack: comma-separated ports and ranges "
+                    "(80,443,1024-65535). Keep out the ports of the host's services that "
+                    "listen on all addresses. lbaas's own API port is always refused."),
     cfg.FloatOpt("member_drain_timeout", default=2.0, min=0.0,
                  help="Seconds a removed member's open connections may finish before it is "
                       "left in maintenance until the next reload."),
@@ -243,6 +250,7 @@ class HaproxySettings:
     reload_timeout: float = 15.0
     supervise_interval: float = 2.0
     member_drain_timeout: float = 2.0
+    local_listener_ports: str = "1024-65535"  # the local placement's, "80,1024-65535"
 
 
 @dataclass(frozen=True)
@@ -276,7 +284,7 @@ class Settings:
     worker_threads: int = 4
     worker_poll_interval: float = 1.0
     network_driver: str = "local"  # local | noop
-    default_subnet_cidr: str = "127.0.0.0/8"
+    default_subnet_cidr: str = "127.1.0.0/16"
     default_subnet_pool: tuple[str, str] = ("127.1.0.1", "127.1.255.254")
     reserved_ips: tuple[str, ...] = ("169.254.169.254",)
     noop_apply_delay: float = 0.0
@@ -357,6 +365,7 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
             reload_timeout=conf.haproxy_amphora.reload_timeout,
             supervise_interval=conf.haproxy_amphora.supervise_interval,
             member_drain_timeout=conf.haproxy_amphora.member_drain_timeout,
+            local_listener_ports=conf.haproxy_amphora.local_listener_ports,
         ),
         health=HealthSettings(
             interval=conf.health_manager.health_check_interval,

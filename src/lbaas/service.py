@@ -53,7 +53,9 @@ def make_agent(settings: Settings) -> LocalAgent:
     amphorae = Amphorae(AmphoraSettings(
         base_path=settings.haproxy_base_path, haproxy_cmd=h.haproxy_cmd, tuning=tuning,
         start_timeout=h.reload_timeout, reload_timeout=h.reload_timeout,
-        drain_timeout=h.member_drain_timeout), placement=make_placement(h.placement))
+        drain_timeout=h.member_drain_timeout),
+        placement=make_placement(h.placement, h.local_listener_ports,
+                                 control_plane_endpoints(settings)))
     return LocalAgent(amphorae, supervise_interval=h.supervise_interval)
 
 
@@ -92,6 +94,8 @@ class Service:
         migrate.upgrade(self.engine)
         self.sessions = make_sessionmaker(self.engine)
         with transaction(self.sessions) as session:
+            ipam.narrow_old_default_subnet(session, settings.default_subnet_cidr,
+                                           settings.default_subnet_pool)
             ipam.ensure_default_subnet(session, settings.default_subnet_cidr,
                                        settings.default_subnet_pool)
         if drivers is None and agent is None:

@@ -42,26 +42,26 @@ def test_vips_are_distinct_and_recorded_as_ports(api: Api) -> None:
 
 
 def test_create_with_vip_address_and_conflict(api: Api) -> None:
-    lb = api.create_lb(vip_address="127.9.9.9")
-    assert lb["vip_address"] == "127.9.9.9"
-    r = api.post("/loadbalancers", {"loadbalancer": {"vip_address": "127.9.9.9",
+    lb = api.create_lb(vip_address="127.1.9.9")
+    assert lb["vip_address"] == "127.1.9.9"
+    r = api.post("/loadbalancers", {"loadbalancer": {"vip_address": "127.1.9.9",
                                                      "vip_subnet_id": lb["vip_subnet_id"]}},
                  status=409)
     assert "already in use" in api.fault(r)
 
 
-@pytest.mark.parametrize("address", ["10.0.0.1", "127.0.0.0", "127.255.255.255"])
+@pytest.mark.parametrize("address", ["10.0.0.1", "127.0.0.1", "127.1.0.0", "127.1.255.255"])
 def test_vip_address_outside_the_subnet_or_reserved_is_refused(api: Api, address: str) -> None:
     r = api.post("/loadbalancers", {"loadbalancer": {"vip_address": address}}, status=400)
     assert api.fault(r) == f"The IP Address {address} is invalid."
 
 
 def test_vip_address_is_freed_on_delete(api: Api) -> None:
-    lb = api.create_lb(vip_address="127.9.9.8")
+    lb = api.create_lb(vip_address="127.1.9.8")
     api.delete(f"/loadbalancers/{lb['id']}", status=204)
     api.wait_idle()
-    again = api.create_lb(vip_address="127.9.9.8")
-    assert again["vip_address"] == "127.9.9.8"
+    again = api.create_lb(vip_address="127.1.9.8")
+    assert again["vip_address"] == "127.1.9.8"
 
 
 @pytest.mark.parametrize(("body", "field"), [

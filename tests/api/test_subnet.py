@@ -46,7 +46,7 @@ def test_default_subnet_is_listed_for_everyone_and_used_by_default(api: Api) -> 
     assert [s["name"] for s in rows] == [ipam.DEFAULT_SUBNET_NAME]
     default = rows[0]
     assert set(default) == SUBNET_FIELDS
-    assert default["cidr"] == "127.0.0.0/8" and default["project_id"] is None
+    assert default["cidr"] == "127.1.0.0/16" and default["project_id"] is None
     assert default["allocation_pools"] == pools(("127.1.0.1", "127.1.255.254"))
     assert subnets(api, **OTHER) == rows == subnets(api)
     lb = api.create_lb(_project="p2")

@@ -223,6 +223,22 @@ def test_the_local_placement_refuses_a_vip_it_cannot_bind(lbaas: Lbaas) -> None:
     assert lbaas.c.get("/loadbalancers").json()["loadbalancers"] == []
 
 
+def test_tenants_cannot_take_the_hosts_addresses_or_ports(lbaas: Lbaas) -> None:
+    """Issue 9 item 2: no VIP on 127.0.0.1, no listener on a well-known port of the host."""
+    tenant = {"X-Project-Id": "evil", "X-Roles": "load-balancer_member"}
+    r = lbaas.c.post("/loadbalancers", json={"loadbalancer": {"vip_address": "127.0.0.1"}},
+                     headers=tenant)
+    assert r.status_code == 400, r.text
+    lb = lbaas.call("POST", "/loadbalancers", 201, json={"loadbalancer": {}},
+                    headers=tenant)["loadbalancer"]
+    lbaas.settle(lb["id"])
+    r = lbaas.c.post("/listeners", headers=tenant, json={"listener": {
+        "loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": 25}})
+    assert r.status_code == 501, r.text
+    assert "local_listener_ports" in r.json()["faultstring"]
+    assert lbaas.lb(lb["id"])["listeners"] == []
+
+
 class LoadLoop:
     """Requests to ``url`` from two threads (new connections, keep-alive) until stopped.
 

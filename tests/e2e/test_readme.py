@@ -57,7 +57,8 @@ def serve() -> Iterator[tuple[Serve, int]]:
     octet = random.randrange(256)
     tmp = Path(tempfile.mkdtemp(prefix="lbr-", dir="/tmp"))
     s = Serve(tmp / "state", provider="haproxy",
-              config=f"[networking]\ndefault_subnet_pool_start = 127.204.{octet}.100\n"
+              config=f"[networking]\ndefault_subnet_cidr = 127.204.{octet}.0/24\n"
+                     f"default_subnet_pool_start = 127.204.{octet}.100\n"
                      f"default_subnet_pool_end = 127.204.{octet}.199\n")
     try:
         s.start()

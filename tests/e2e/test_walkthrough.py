@@ -217,7 +217,8 @@ def run(request: pytest.FixtureRequest) -> Iterator[Run]:
     r = random.Random()
     tmp = Path(tempfile.mkdtemp(prefix="lbw-", dir="/tmp"))  # short: socket paths <= 107
     octet = r.randrange(256)
-    config = (f"[networking]\ndefault_subnet_pool_start = 127.200.{octet}.1\n"
+    config = (f"[networking]\ndefault_subnet_cidr = 127.200.{octet}.0/24\n"
+              f"default_subnet_pool_start = 127.200.{octet}.1\n"
               f"default_subnet_pool_end = 127.200.{octet}.254\n")
     args = ["--mode", mode, "--run-dir", str(tmp / "run"),
             "--http-port", "8080", "--https-port", "8443", "--tcp-port", "9000"]
@@ -329,7 +330,8 @@ def test_quickstart_then_stop() -> None:
     state = tmp / "state"
     octet = random.randrange(256)
     config = tmp / "lbaas.conf"
-    config.write_text(f"[networking]\ndefault_subnet_pool_start = 127.202.{octet}.1\n"
+    config.write_text(f"[networking]\ndefault_subnet_cidr = 127.202.{octet}.0/24\n"
+                      f"default_subnet_pool_start = 127.202.{octet}.1\n"
                       f"default_subnet_pool_end = 127.202.{octet}.254\n")
     webs = (f"127.203.{octet}.11", f"127.203.{octet}.12")
     port = free_port()

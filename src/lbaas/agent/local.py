@@ -46,10 +46,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from lbaas.common.endpoints import Endpoint
 from lbaas.common.exceptions import DriverError
 from lbaas.dataplane.amphora import Amphorae, ApplyResult
 from lbaas.dataplane.haproxy import ExitWatcher
-from lbaas.dataplane.placement import LocalPlacement, Placement
+from lbaas.dataplane.placement import (
+    DEFAULT_LOCAL_LISTENER_PORTS,
+    LocalPlacement,
+    Placement,
+    parse_port_ranges,
+)
 from lbaas.dataplane.runtime import LoadBalancerHealth, LoadBalancerStats
 from lbaas.dataplane.spec import LoadBalancerSpec
 
@@ -62,13 +68,16 @@ NO_SPEC = ("HAProxy is not running and this host has no spec of the load balance
            "start it from")
 
 
-def make_placement(name: str) -> Placement:
+def make_placement(name: str, local_ports: str = DEFAULT_LOCAL_LISTENER_PORTS,
+                   control_plane: tuple[Endpoint, ...] = ()) -> Placement:
     """The placement called ``name``: ``local`` or ``namespace`` (imported only then).
 
-    Raises ValueError for another name.
+    ``local_ports`` (``"80,1024-65535"``) and ``control_plane`` are the local
+    placement's listener port rules. Raises ValueError for another name or
+    for ports that do not parse.
     """
     if name == "local":
-        return LocalPlacement()
+        return LocalPlacement(parse_port_ranges(local_ports), control_plane)
     if name == "namespace":
         from lbaas.dataplane.netns import NamespacePlacement
 

@@ -13,7 +13,8 @@ not be reached:
 - Octavia's ``[networking] reserved_ips`` (default the cloud metadata
   address 169.254.169.254), at every port.
 
-Remote agents (a later issue) add their endpoints here. :func:`reached`
+:func:`host_addresses` are the addresses of this host's interfaces, which
+no VIP may take. Remote agents (a later issue) add their endpoints here. :func:`reached`
 says which endpoint a connection to an address and port would reach,
 reading addresses the way the kernel does: an IPv4-mapped IPv6 address is
 its IPv4 address, and ``0.0.0.0`` / ``::`` mean this host.
@@ -103,6 +104,16 @@ def is_local(address: IPAddress) -> bool:
     except NetlinkError:  # no route: not this host's
         return False
     return bool(routes) and routes[0].get("type") == _RTN_LOCAL
+
+
+def host_addresses() -> frozenset[IPAddress]:
+    """The addresses configured on this host's interfaces (``ip addr``: 127.0.0.1,
+    ::1, each interface's own), which no VIP may take."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        found = {a.get_attr("IFA_LOCAL") or a.get_attr("IFA_ADDRESS") for a in ipr.get_addr()}
+    return frozenset(ipaddress.ip_address(a) for a in found if a)
 
 
 def _as_dialled(address: IPAddress) -> IPAddress:

@@ -4,6 +4,11 @@ Two placements, chosen by configuration (``[haproxy_amphora] placement``):
 
 - ``local`` (default): HAProxy in the host's network namespace; VIPs are on
   the default 127.0.0.0/8 subnet, which Linux routes to ``lo`` already.
+  A tenant's listener there shares the host's ports: a VIP on port 22 would
+  keep the host's sshd (bound to the wildcard address) from starting again.
+  So listeners may use only the ports of ``[haproxy_amphora]
+  local_listener_ports`` (1024-65535 by default) and never one of lbaas's own
+  endpoints (:mod:`lbaas.common.endpoints`).
 - ``namespace`` (root): the neutron-lbaas layout: a network namespace
   ``qlbaas-<lb_id>`` per load balancer, joined by a veth pair to a Linux
   bridge for the VIP's subnet (the bridge holds the subnet's gateway address),
@@ -18,8 +23,32 @@ import socket
 from collections.abc import Callable
 from typing import Protocol
 
+from lbaas.common import endpoints
+from lbaas.common.endpoints import Endpoint
 from lbaas.common.exceptions import UnsupportedOption
 from lbaas.dataplane.spec import LoadBalancerSpec
+
+PortRanges = tuple[tuple[int, int], ...]
+# Unprivileged ports: the well-known ones are the host's services'.
+DEFAULT_LOCAL_LISTENER_PORTS = "1024-65535"
+
+
+def parse_port_ranges(text: str) -> PortRanges:
+    """``"80,443,1024-65535"`` as ``((80, 80), (443, 443), (1024, 65535))``.
+
+    Raises ValueError naming what is not a port or a range of ports (1-65535).
+    """
+    ranges = []
+    for item in (part.strip() for part in text.split(",")):
+        low, _, high = item.partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ValueError(f"{item!r} is not a port or a range of ports") from None
+        if not 1 <= first <= last <= 65535:
+            raise ValueError(f"{item!r} is not a range of ports within 1-65535")
+        ranges.append((first, last))
+    return tuple(ranges)
 
 
 class Placement(Protocol):
@@ -51,22 +80,47 @@ class Placement(Protocol):
 
 
 class LocalPlacement:
-    """HAProxy in the host's namespace; nothing to plumb (127.0.0.0/8 is on ``lo``)."""
+    """HAProxy in the host's namespace; nothing to plumb (127.0.0.0/8 is on ``lo``).
+
+    ``ports`` are the listener ports tenants may use (``[haproxy_amphora]
+    local_listener_ports``); ``control_plane`` the endpoints no listener may take.
+    """
 
     name = "local"
 
+    def __init__(self, ports: PortRanges | None = None,
+                 control_plane: tuple[Endpoint, ...] = ()) -> None:
+        self.ports = ports if ports is not None else parse_port_ranges(
+            DEFAULT_LOCAL_LISTENER_PORTS)
+        self.control_plane = control_plane
+
     def validate(self, lb: LoadBalancerSpec) -> None:
         """Every VIP must be an address of this host (127.0.0.0/8 is; so are the
-        addresses of its interfaces), since HAProxy binds it in the host's namespace.
-
-        Checked by binding a throw-away socket to the address (port 0).
+        addresses of its interfaces), since HAProxy binds it in the host's
+        namespace (checked by binding a throw-away socket to the address, port
+        0); every listener's port must be one of :attr:`ports` and reach no
+        control-plane endpoint on any VIP.
         """
-        for vip in (lb.vip, *lb.additional_vips):
-            if vip.address and not _local_address(vip.address):
+        vips = [vip.address for vip in (lb.vip, *lb.additional_vips) if vip.address]
+        for address in vips:
+            if not _local_address(address):
                 raise UnsupportedOption(
-                    f"VIP {vip.address} is not an address of this host; the local placement "
-                    "serves VIPs on 127.0.0.0/8 or on the host's own addresses (the namespace "
+                    f"VIP {address} is not an address of this host; the local placement "
+                    "serves VIPs on 127.0.0.0/8 or routed to this host (the namespace "
                     "placement serves any subnet)")
+        for listener in lb.listeners:
+            port = listener.protocol_port
+            if not any(low <= port <= high for low, high in self.ports):
+                allowed = ",".join(str(a) if a == b else f"{a}-{b}" for a, b in self.ports)
+                raise UnsupportedOption(
+                    f"listener port {port}: in the local placement listeners share the "
+                    f"host's ports and may use {allowed} ([haproxy_amphora] "
+                    "local_listener_ports)")
+            for address in vips:
+                ep = endpoints.reached(self.control_plane, address, port)
+                if ep is not None:
+                    raise UnsupportedOption(f"listener port {port} on VIP {address}: it is "
+                                            f"{ep.what} ({ep})")
 
     def prepare(self, lb: LoadBalancerSpec) -> None:
         """Nothing: every 127.0.0.0/8 address is local."""
@@ -92,6 +146,8 @@ def _local_address(address: str) -> bool:
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         try:
             probe.bind((address, 0))
+        except socket.gaierror:  # not an address at all
+            return False
         except OSError as e:
             if e.errno == errno.EADDRNOTAVAIL:
                 return False

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from lbaas.common.endpoints import control_plane_endpoints
 from lbaas.common.exceptions import UnsupportedOption
+from lbaas.config import Settings
 from lbaas.dataplane.netns import NamespacePlacement
-from lbaas.dataplane.placement import LocalPlacement
-from lbaas.dataplane.spec import LoadBalancerSpec, VipSpec
+from lbaas.dataplane.placement import LocalPlacement, parse_port_ranges
+from lbaas.dataplane.spec import ListenerSpec, LoadBalancerSpec, VipSpec
 
 SUBNET = "6d1a0c2e-1111-4222-8333-444455556666"
 
@@ -30,6 +32,46 @@ def test_local_placement_serves_addresses_of_this_host(address: str) -> None:
 def test_local_placement_refuses_addresses_elsewhere(lb: LoadBalancerSpec) -> None:
     with pytest.raises(UnsupportedOption, match="is not an address of this host"):
         LocalPlacement().validate(lb)
+
+
+def _listening(address: str, *ports: int) -> LoadBalancerSpec:
+    return LoadBalancerSpec(
+        id="9c1f7a40-0000-4000-8000-000000000001", project_id="p",
+        vip=VipSpec(address=address, subnet_id=SUBNET),
+        listeners=tuple(ListenerSpec(id=f"l{p}", protocol="TCP", protocol_port=p)
+                        for p in ports))
+
+
+@pytest.mark.parametrize("port", [22, 25, 80, 443, 1023])
+def test_local_placement_keeps_the_hosts_well_known_ports_by_default(port: int) -> None:
+    with pytest.raises(UnsupportedOption, match=f"listener port {port}: in the local placement "
+                       "listeners share the host's ports and may use 1024-65535"):
+        LocalPlacement().validate(_listening("127.1.0.5", 8080, port))
+    LocalPlacement().validate(_listening("127.1.0.5", 1024, 8080, 65535))
+
+
+def test_local_placement_ports_are_the_operators() -> None:
+    placement = LocalPlacement(parse_port_ranges("80, 443,8000-8999"))
+    placement.validate(_listening("127.1.0.5", 80, 443, 8000, 8999))
+    with pytest.raises(UnsupportedOption, match="may use 80,443,8000-8999"):
+        placement.validate(_listening("127.1.0.5", 9000))
+
+
+@pytest.mark.parametrize("text", ["", "http", "0-10", "10-5", "1-65536", "80,", "1-2-3"])
+def test_bad_port_ranges_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_port_ranges(text)
+
+
+def test_local_placement_never_takes_the_apis_port() -> None:
+    wildcard = LocalPlacement(control_plane=control_plane_endpoints(
+        Settings(host="0.0.0.0", port=9876)))
+    with pytest.raises(UnsupportedOption, match=r"listener port 9876 on VIP 127.1.0.5: it is "
+                       r"the lbaas API \(0.0.0.0:9876\)"):
+        wildcard.validate(_listening("127.1.0.5", 9876))
+    wildcard.validate(_listening("127.1.0.5", 9875))
+    specific = LocalPlacement(control_plane=control_plane_endpoints(Settings(port=9876)))
+    specific.validate(_listening("127.1.0.5", 9876))  # the API listens on 127.0.0.1 only
 
 
 def test_namespace_placement_serves_an_ipv4_vip_on_a_subnet_with_a_gateway() -> None:
