@@ -41,6 +41,8 @@ def test_one_standalone_amphora_per_haproxy_load_balancer(api: Api) -> None:
     assert amp["created_at"] and amp["updated_at"]
     shown = api.get(f"{PATH}/{amp['id']}", status=200).json()["amphora"]
     assert shown == amp
+    # /v2.0 is an alias, as in Octavia (openstacksdk on an unversioned endpoint uses it)
+    assert api.get(f"/v2.0/octavia/amphorae/{amp['id']}", status=200).json()["amphora"] == amp
     r = api.get(f"{PATH}/{amp['id']}", params={"fields": ["id", "status"]}, status=200)
     assert r.json() == {"amphora": {"id": amp["id"], "status": "ALLOCATED"}}
 

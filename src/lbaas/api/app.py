@@ -2,7 +2,7 @@
 
 Every load-balancing router is served under ``/v2/lbaas`` and under the old
 neutron-lbaas prefix ``/v2.0/lbaas`` (same handlers); the amphora admin API is
-under ``/v2/octavia``; the Neutron-shaped
+under ``/v2/octavia`` (and ``/v2.0/octavia``); the Neutron-shaped
 network API is under ``/v2.0``; version discovery is at ``/`` (Octavia's) and
 ``/v2.0/`` (the networking API's).
 """
@@ -51,8 +51,10 @@ NETWORK_ROUTERS: list[APIRouter] = [network.router, subnet.router, securitygroup
 NETWORK_RESOURCES = (("network", "networks"), ("subnet", "subnets"),
                      ("security_group", "security-groups"))
 LBAAS_PREFIXES = ("/v2/lbaas", "/v2.0/lbaas")
-# Octavia's admin API: amphorae.
+# Octavia's admin API: amphorae; Octavia serves /v2.0 as an alias of /v2, and
+# openstacksdk, given an unversioned endpoint, asks for /v2.0/octavia/amphorae.
 OCTAVIA_ROUTERS: list[APIRouter] = [amphora.router]
+OCTAVIA_PREFIXES = ("/v2/octavia", "/v2.0/octavia")
 
 # Octavia API minor versions and the day each appeared; the last is CURRENT.
 API_VERSIONS = [
@@ -95,8 +97,10 @@ def create_app(state: ApiState) -> FastAPI:
             # The neutron-lbaas prefix is an alias: keep it out of the schema.
             app.include_router(router, prefix=prefix,
                                include_in_schema=prefix == LBAAS_PREFIXES[0])
-    for router in OCTAVIA_ROUTERS:
-        app.include_router(router, prefix="/v2/octavia")
+    for prefix in OCTAVIA_PREFIXES:
+        for router in OCTAVIA_ROUTERS:
+            app.include_router(router, prefix=prefix,
+                               include_in_schema=prefix == OCTAVIA_PREFIXES[0])
     for router in NETWORK_ROUTERS:
         app.include_router(router, prefix="/v2.0")
     app.include_router(metrics.router)  # /metrics (Prometheus), outside the versioned API
