@@ -24,6 +24,7 @@ from lbaas.db.models import Base
 from lbaas.db.session import make_engine
 from lbaas.drivers.noop import NoopDriver
 from lbaas.service import Service
+from lbaas.testing import keystone as ks
 from tests.support import postgres
 
 
@@ -42,6 +43,41 @@ def pg_cluster() -> postgres.Database | None:
                         "and pg_ctl are not installed")
         return None
     return postgres.worker_database()
+
+
+def _run_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """The directory shared by every xdist worker of this run, and the run's PID.
+
+    A worker's base temporary directory is inside the controller's.
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return base.parent, os.getppid()
+    return base, os.getpid()
+
+
+@pytest.fixture(scope="session")
+def keystone(tmp_path_factory: pytest.TempPathFactory) -> ks.Keystone:
+    """One real Keystone per test run, shared by the xdist workers (see
+    :func:`lbaas.testing.keystone.shared`); ``LBAAS_TEST_KEYSTONE=required``
+    makes its absence a failure (CI), ``=skip`` leaves it out."""
+    mode = os.environ.get("LBAAS_TEST_KEYSTONE", "auto")
+    if mode == "skip" or not ks.available():
+        if mode == "required":
+            pytest.fail("Keystone is required (LBAAS_TEST_KEYSTONE=required) but "
+                        ".venv-keystone is missing: run scripts/setup --test")
+        pytest.skip("Keystone not available (scripts/setup --test makes .venv-keystone)")
+    run_dir, owner = _run_dir(tmp_path_factory)
+    return ks.shared(run_dir / "keystone", owner)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The run's end stops its Keystone (the controller's, or the only process's)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None and factory._basetemp is not None:
+        ks.stop_shared(factory.getbasetemp() / "keystone")
 
 
 _PG_ENGINES: dict[str, Engine] = {}

@@ -56,6 +56,16 @@ _default_opts = [
 _api_opts = [
     cfg.HostAddressOpt("bind_host", default="127.0.0.1", help="Address the API listens on."),
     cfg.PortOpt("bind_port", default=9876, help="Port the API listens on (Octavia's)."),
+    cfg.StrOpt("auth_strategy", default=c.NOAUTH, choices=[c.NOAUTH, c.KEYSTONE, c.APIKEY],
+               help="How callers are authenticated: keystone (keystonemiddleware's "
+                    "auth_token, configured in [keystone_authtoken]), apikey (keys made by "
+                    "`lbaas key create`, sent as X-Auth-Token) or noauth (the X-Project-Id "
+                    "and X-Roles headers are trusted; a request without them is the admin). "
+                    "noauth is refused on a non-loopback bind_host unless "
+                    "allow_insecure_noauth is true."),
+    cfg.BoolOpt("allow_insecure_noauth", default=False,
+                help="Serve with auth_strategy = noauth on a non-loopback bind_host, where "
+                     "anyone who reaches the port can act as any project, or as the admin."),
     cfg.StrOpt("api_base_uri", default="",
                help="Base URI used in pagination links; empty means the request's own URL."),
     cfg.IntOpt("pagination_max_limit", default=1000, min=1,
@@ -280,6 +290,9 @@ class Settings:
     enabled_providers: dict[str, str] = field(
         default_factory=lambda: dict(PROVIDER_DESCRIPTIONS))
     policy_file: str | None = None
+    auth_strategy: str = c.NOAUTH
+    allow_insecure_noauth: bool = False
+    config_files: tuple[str, ...] = ()  # also read by keystonemiddleware and oslo.policy
     quotas: QuotaDefaults = QuotaDefaults()
     worker_threads: int = 4
     worker_poll_interval: float = 1.0
@@ -330,6 +343,9 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
         api_base_uri=conf.api_settings.api_base_uri,
         pagination_max_limit=conf.api_settings.pagination_max_limit,
         default_project_id=conf.default_project_id,
+        auth_strategy=conf.api_settings.auth_strategy,
+        allow_insecure_noauth=conf.api_settings.allow_insecure_noauth,
+        config_files=tuple(config_files or ()),
         default_provider=conf.api_settings.default_provider_driver,
         enabled_providers=dict(conf.api_settings.enabled_provider_drivers or {}),
         policy_file=policy_file if policy_file and policy_file != "policy.yaml" else None,
@@ -382,3 +398,43 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
         changes["enabled_providers"] = builtin_providers(
             str(changes.get("default_provider", settings.default_provider)))
     return settings.replace(**changes) if changes else settings
+
+
+class ExposureError(Exception):
+    """lbaas would serve without authentication on an address others can reach."""
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse ``noauth`` on a bind address that is not loopback (ExposureError).
+
+    With noauth anyone who reaches the port is whoever their headers say, or
+    the admin; that is safe only on 127.0.0.0/8 or ::1. A host name counts as
+    loopback if every address it resolves to is. The operator may accept the
+    risk with ``[api_settings] allow_insecure_noauth = true``.
+    """
+    if settings.auth_strategy != c.NOAUTH or settings.allow_insecure_noauth:
+        return
+    if not _is_loopback(settings.host):
+        raise ExposureError(
+            f"refusing to serve without authentication on {settings.host}: "
+            f"[api_settings] auth_strategy is noauth, which lets anyone who reaches port "
+            f"{settings.port} act as any project or as the admin. Bind to a loopback "
+            f"address (--host 127.0.0.1), set [api_settings] auth_strategy = keystone or "
+            f"apikey, or accept the risk with [api_settings] allow_insecure_noauth = true "
+            f"(lbaas serve --allow-insecure-noauth).")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+    import socket
+
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback
+                               for info in infos)

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from lbaas.agent.base import AgentClient
 from lbaas.agent.local import LocalAgent, make_placement
 from lbaas.api.app import create_app
+from lbaas.api.auth import make_authenticator
 from lbaas.api.deps import ApiState
 from lbaas.api.policy import Policy
 from lbaas.common import constants as c
@@ -116,9 +117,10 @@ class Service:
                                         reapply=self.reconciler.reapply)
         self.app: FastAPI = create_app(ApiState(
             settings=settings, sessions=self.sessions,
-            policy=Policy(settings.policy_file), drivers=self.drivers,
+            policy=Policy(settings.config_files, settings.policy_file), drivers=self.drivers,
             notify=self.reconciler.notify, network=self.network,
-            endpoints=control_plane_endpoints(settings)))
+            endpoints=control_plane_endpoints(settings),
+            authenticator=make_authenticator(settings)))
 
     def start(self) -> None:
         """Start the agent (adopting running amphorae), the worker, then the health manager.

@@ -23,7 +23,7 @@ from lbaas.drivers.noop import NoopDriver
 from lbaas.service import Service
 
 PREFIX = "/v2/lbaas"
-MEMBER_ROLE = "load-balancer_member"
+MEMBER_ROLE = "member"
 # A well-formed id that names nothing.
 GHOST = "6f8a3c1e-0000-4000-8000-000000000000"
 

@@ -164,7 +164,7 @@ def test_only_admins_touch_profiles(api: Api, roles: str) -> None:
     assert api.get(PATH).json()["availability_zone_profiles"] == [azp]
 
 
-@pytest.mark.parametrize("roles", ["admin", "load-balancer_admin"])
+@pytest.mark.parametrize("roles", ["admin"])
 def test_admin_roles_manage_profiles(api: Api, roles: str) -> None:
     who: dict[str, Any] = {"project": "ops", "roles": roles}
     body = {"name": "x", "provider_name": "noop", "availability_zone_data": "{}"}

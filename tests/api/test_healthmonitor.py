@@ -337,17 +337,17 @@ def test_list_pagination_sorting_filters_and_fields(api: Api, lb: dict[str, Any]
 
 # -- projects, policy, quota ------------------------------------------------------------
 
-def test_other_projects_monitors_are_404(api: Api) -> None:
+def test_other_projects_monitors_are_403(api: Api) -> None:
     lb = api.create_lb(_project="p1")
     pool = api.create_pool(loadbalancer_id=lb["id"], _project="p1")
     hm = api.create_health_monitor(pool["id"], _project="p1")
     assert hm["project_id"] == "p1"
-    api.get(f"/healthmonitors/{hm['id']}", project="p2", status=404)
+    api.get(f"/healthmonitors/{hm['id']}", project="p2", status=403)
     api.put(f"/healthmonitors/{hm['id']}", {"healthmonitor": {"name": "x"}}, project="p2",
-            status=404)
-    api.delete(f"/healthmonitors/{hm['id']}", project="p2", status=404)
-    r = api.post("/healthmonitors", _body(pool["id"]), project="p2", status=404)
-    assert api.fault(r) == f"Pool {pool['id']} not found."
+            status=403)
+    api.delete(f"/healthmonitors/{hm['id']}", project="p2", status=403)
+    r = api.post("/healthmonitors", _body(pool["id"]), project="p2", status=403)
+    assert api.fault(r) == "Policy does not allow this request to be performed."
     assert api.get("/healthmonitors", project="p2").json()["healthmonitors"] == []
     assert len(api.get("/healthmonitors", project="p1").json()["healthmonitors"]) == 1
 
@@ -357,7 +357,7 @@ def test_roles_follow_octavia_policy(api: Api) -> None:
     pool = api.create_pool(loadbalancer_id=lb["id"], _project="p1")
     hm = api.create_health_monitor(pool["id"], _project="p1")
     other = api.create_pool(loadbalancer_id=lb["id"], _project="p1")
-    for role in ("reader", "load-balancer_observer"):
+    for role in ("reader",):
         api.post("/healthmonitors", _body(other["id"]), project="p1", roles=role, status=403)
         api.put(f"/healthmonitors/{hm['id']}", {"healthmonitor": {"name": "x"}}, project="p1",
                 roles=role, status=403)

@@ -390,16 +390,16 @@ def test_pending_load_balancer_is_immutable(api: Api, lb: dict[str, Any],
         assert len(api.get("/l7policies").json()["l7policies"]) == 1
 
 
-def test_other_projects_policies_are_404(api: Api) -> None:
+def test_other_projects_policies_are_403(api: Api) -> None:
     lb = api.create_lb(_project="p1")
     li = api.create_listener(lb["id"], _project="p1")
     p = api.create_l7policy(li["id"], _project="p1")
     assert p["project_id"] == "p1"
-    api.get(f"/l7policies/{p['id']}", project="p2", status=404)
-    api.put(f"/l7policies/{p['id']}", {"l7policy": {"name": "x"}}, project="p2", status=404)
-    api.delete(f"/l7policies/{p['id']}", project="p2", status=404)
+    api.get(f"/l7policies/{p['id']}", project="p2", status=403)
+    api.put(f"/l7policies/{p['id']}", {"l7policy": {"name": "x"}}, project="p2", status=403)
+    api.delete(f"/l7policies/{p['id']}", project="p2", status=403)
     body = {"listener_id": li["id"], "action": "REJECT"}
-    api.post("/l7policies", {"l7policy": body}, project="p2", status=404)
+    api.post("/l7policies", {"l7policy": body}, project="p2", status=403)
     assert api.get("/l7policies", project="p2").json()["l7policies"] == []
     assert len(api.get("/l7policies", project="p1").json()["l7policies"]) == 1
     assert len(api.get("/l7policies").json()["l7policies"]) == 1
@@ -418,7 +418,7 @@ def test_roles_follow_octavia_policy(api: Api) -> None:
         api.delete(f"/l7policies/{p['id']}", project="p1", roles=role, status=403)
     api.get("/l7policies", project="p1", roles="nothing", status=403)
     api.get(f"/l7policies/{p['id']}", project="p1", roles="reader", status=200)
-    api.get("/l7policies", project="p1", roles="load-balancer_observer", status=200)
+    api.get("/l7policies", project="p1", roles="reader", status=200)
     api.post("/l7policies", body, project="p1", roles="member", status=201)
 
 

@@ -603,20 +603,20 @@ def test_pending_load_balancer_is_immutable(api: Api, lb: dict[str, Any], pendin
         assert len(api.get("/listeners").json()["listeners"]) == 1
 
 
-def test_other_projects_listeners_are_404(api: Api) -> None:
+def test_other_projects_listeners_are_403(api: Api) -> None:
     lb = api.create_lb(_project="p1")
     li = api.create_listener(lb["id"], _project="p1")
     assert li["project_id"] == "p1"
-    api.get(f"/listeners/{li['id']}", project="p2", status=404)
-    api.put(f"/listeners/{li['id']}", {"listener": {"name": "x"}}, project="p2", status=404)
-    api.delete(f"/listeners/{li['id']}", project="p2", status=404)
-    api.get(f"/listeners/{li['id']}/stats", project="p2", status=404)
+    api.get(f"/listeners/{li['id']}", project="p2", status=403)
+    api.put(f"/listeners/{li['id']}", {"listener": {"name": "x"}}, project="p2", status=403)
+    api.delete(f"/listeners/{li['id']}", project="p2", status=403)
+    api.get(f"/listeners/{li['id']}/stats", project="p2", status=403)
     assert api.get("/listeners", project="p2").json()["listeners"] == []
     assert len(api.get("/listeners", project="p1").json()["listeners"]) == 1
     body = {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 82}
-    api.post("/listeners", {"listener": body}, project="p2", status=404)
+    api.post("/listeners", {"listener": body}, project="p2", status=403)
     seen = api.get("/listeners", project="p3",
-                   roles="load-balancer_global_observer").json()["listeners"]
+                   roles="admin").json()["listeners"]
     assert [x["id"] for x in seen] == [li["id"]]
 
 
@@ -633,7 +633,7 @@ def test_roles_follow_octavia_policy(api: Api) -> None:
     api.get("/listeners", project="p1", roles="nothing", status=403)
     api.get(f"/listeners/{li['id']}", project="p1", roles="reader", status=200)
     api.get(f"/listeners/{li['id']}/stats", project="p1", roles="reader", status=200)
-    api.get("/listeners", project="p1", roles="load-balancer_observer", status=200)
+    api.get("/listeners", project="p1", roles="reader", status=200)
     api.post("/listeners", {"listener": body}, project="p1", roles="member", status=201)
 
 

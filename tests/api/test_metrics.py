@@ -92,7 +92,7 @@ def test_objects_without_traffic_are_zero(api: Api) -> None:
 
 def test_a_project_sees_only_its_own_objects(api: Api) -> None:
     mine, theirs = _graph(api, "p1"), _graph(api, "p2")
-    got = scrape(api, **{"X-Project-Id": "p1", "X-Roles": "load-balancer_member"})
+    got = scrape(api, **{"X-Project-Id": "p1", "X-Roles": "member"})
     ids = {v for (_, labels), _ in got.items() for k, v in labels if k.endswith("_id")}
     assert mine["m1"] in ids and mine["lb"] in ids
     assert not ids & set(theirs.values())

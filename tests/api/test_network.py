@@ -87,7 +87,7 @@ def test_only_admins_write_networks(api: Api, roles: str) -> None:
 
 
 def test_load_balancer_admins_write_networks(api: Api) -> None:
-    who: dict[str, Any] = {"project": "ops", "roles": "load-balancer_admin"}
+    who: dict[str, Any] = {"project": "ops", "roles": "admin"}
     net = api.post(PATH, {"network": {"project_id": "p1"}}, status=201, **who).json()["network"]
     api.put(f"{PATH}/{net['id']}", {"network": {"name": "y"}}, status=200, **who)
     api.delete(f"{PATH}/{net['id']}", status=204, **who)
@@ -102,7 +102,7 @@ def test_projects_see_their_own_and_shared_networks(api: Api) -> None:
                                                            default["name"]}
     assert {n["name"] for n in networks(api, **OTHER)} == {"shared", default["name"]}
     assert len(networks(api)) == 4
-    assert len(networks(api, project="x", roles="load-balancer_global_observer")) == 4
+    assert len(networks(api, project="x", roles="admin")) == 4
     api.get(f"{PATH}/{private['id']}", status=200, **MEMBER)
     api.get(f"{PATH}/{shared['id']}", status=200, **OTHER)
     for hidden in (private, admins):

@@ -81,7 +81,8 @@ def test_default_settings_list_haproxy_amphora_and_noop(tmp_path: Path, noop: No
 
 def test_everyone_with_a_role_lists_providers(api: Api) -> None:
     api.get("/providers", project="p1", roles="reader", status=200)
-    api.get("/providers", project="p1", roles="load-balancer_member", status=200)
+    api.get("/providers", project="p1", roles="member", status=200)
+    api.get("/providers", project="p1", roles="load-balancer_member", status=403)
     r = api.get("/providers", project="p1", roles="nothing", status=403)
     assert api.fault(r) == "Policy does not allow this request to be performed."
 
@@ -147,5 +148,5 @@ def test_capabilities_of_unknown_disabled_missing_and_mute_providers(api: Api,
 def test_capabilities_are_for_admins(api: Api, what: str, roles: str) -> None:
     api.get(f"/providers/noop/{what}", project="p1", roles=roles, status=403)
     api.get(f"/providers/noop/{what}", project="p1", roles="load-balancer_admin",
-            status=200)
+            status=403)
     api.get(f"/providers/noop/{what}", project="p1", roles="admin", status=200)

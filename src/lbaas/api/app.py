@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from lbaas import __version__
 from lbaas.api import errors
+from lbaas.api.auth import Authenticate
 from lbaas.api.deps import ApiState, refuse_nul_in_url
 from lbaas.api.middleware import BodySizeLimit
 from lbaas.api.routes import (
@@ -91,6 +92,7 @@ def create_app(state: ApiState) -> FastAPI:
     app.add_middleware(BodySizeLimit, limit=(state.settings if state is not None
                                              else Settings()).max_request_body_size)
     app.state.lbaas = state
+    app.add_middleware(Authenticate)
     errors.install(app)
     for prefix in LBAAS_PREFIXES:
         for router in LBAAS_ROUTERS:

@@ -27,6 +27,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, object_session, sessionmaker
 
+from lbaas.api import auth
 from lbaas.api.policy import Policy, RequestContext
 from lbaas.api.query import ListQuery, paginate, parse_list_query, select_fields, split_values
 from lbaas.common import constants as c
@@ -53,6 +54,7 @@ class ApiState:
     drivers: Mapping[str, ProviderDriver]
     notify: Callable[[], None]
     network: NetworkDriver
+    authenticator: auth.Authenticator
     # What members may not reach (lbaas.common.endpoints.control_plane_endpoints).
     endpoints: tuple[Endpoint, ...] = ()
 
@@ -67,15 +69,14 @@ State = Annotated[ApiState, Depends(get_state)]
 
 
 def get_context(request: Request, state: State) -> RequestContext:
-    """The caller, from ``X-Project-Id`` / ``X-Roles`` (see :mod:`lbaas.api.policy`)."""
-    project = request.headers.get("x-project-id") or request.headers.get("x-tenant-id")
-    roles_header = request.headers.get("x-roles")
-    if project is None and roles_header is None:
-        return RequestContext(project_id=state.settings.default_project_id, roles=("admin",),
-                              is_admin=True, policy=state.policy)
-    roles = tuple(r.strip() for r in (roles_header or "").split(",") if r.strip())
-    return RequestContext(project_id=project or state.settings.default_project_id,
-                          roles=roles, is_admin=False, policy=state.policy)
+    """The caller: the identity :mod:`lbaas.api.auth` established, judged by the policy.
+
+    Raises NotAuthorized (401) if no authenticator ran for this request.
+    """
+    identity = request.scope.get(auth.SCOPE_KEY)
+    if identity is None:
+        raise exc.NotAuthorized()
+    return state.policy.context(identity)
 
 
 Ctx = Annotated[RequestContext, Depends(get_context)]
@@ -201,13 +202,15 @@ def get_visible(db: Session, ctx: RequestContext, model: type[Row], obj_id: str,
                 **parent: str) -> Row:
     """Object ``obj_id`` of a load balancer's graph, else NotFound (404).
 
-    Found means: it exists, is not DELETED, the caller may see its project,
-    and its attributes named in ``parent`` have the values given (a member
-    of the pool in the path: ``pool_id=pool.id``).
+    Found means: it exists, is not DELETED, and its attributes named in
+    ``parent`` have the values given (a member of the pool in the path:
+    ``pool_id=pool.id``). Whose it is does not matter here: as in Octavia,
+    the handler's policy check on the object's project follows, and another
+    project's existing object is a 403, not a 404.
     """
     obj = db.get(model, obj_id)
     row: Any = obj
-    if (obj is None or row.provisioning_status == c.DELETED or not ctx.can_see(row.project_id)
+    if (obj is None or row.provisioning_status == c.DELETED
             or any(getattr(row, k) != v for k, v in parent.items())):
         raise exc.NotFound(resource=RESOURCE_NAMES[model], id=obj_id)
     return obj

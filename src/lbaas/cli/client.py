@@ -77,7 +77,7 @@ class Client:
         headers = {"Accept": "application/json"}
         if project:
             headers["X-Project-Id"] = project
-            headers["X-Roles"] = roles or "load-balancer_member"
+            headers["X-Roles"] = roles or "member"
         elif roles:
             headers["X-Roles"] = roles
         self.endpoint = endpoint.rstrip("/")

@@ -43,7 +43,7 @@ class _Root(click.Group):
 @click.option("--project", envvar="LBAAS_PROJECT", default=None,
               help="Act as this project (X-Project-Id); default: the standalone admin.")
 @click.option("--roles", envvar="LBAAS_ROLES", default=None,
-              help="Roles sent with --project (default load-balancer_member).")
+              help="Roles sent with --project (default member).")
 @click.pass_context
 def app(ctx: click.Context, os_endpoint: str, project: str | None, roles: str | None) -> None:
     """lbaas: load balancing as a service (the Octavia v2 API over HAProxy)."""
@@ -66,18 +66,26 @@ def app(ctx: click.Context, os_endpoint: str, project: str | None, roles: str | 
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]),
               help="Least severe messages logged (on stderr).")
+@click.option("--allow-insecure-noauth", is_flag=True, default=None,
+              help="Serve with auth_strategy = noauth on a non-loopback --host "
+                   "([api_settings] allow_insecure_noauth).")
 def serve(config_file: tuple[Path, ...], host: str | None, port: int | None,
           state_dir: Path | None, database_url: str | None, provider: str | None,
-          log_level: str) -> None:
+          log_level: str, allow_insecure_noauth: bool | None) -> None:
     """Run the API, the provisioning worker and the health manager in one process."""
-    from lbaas.config import load_settings
+    from lbaas.config import ExposureError, check_exposure, load_settings
     from lbaas.service import Service
 
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings([str(p) for p in config_file], host=host, port=port,
                              state_dir=state_dir, database_url=database_url,
-                             default_provider=provider)
+                             default_provider=provider,
+                             allow_insecure_noauth=allow_insecure_noauth)
+    try:
+        check_exposure(settings)
+    except ExposureError as e:
+        raise CliError(str(e)) from None
     service = Service(settings)
     service.start()
     server = _Server(uvicorn.Config(service.app, host=settings.host, port=settings.port,

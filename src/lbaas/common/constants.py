@@ -168,3 +168,8 @@ DEFAULT_SORT_DIR: Final = SORT_ASC
 DEFAULT_SORT_KEYS: Final = ("created_at", "id")
 
 VNIC_TYPE_NORMAL: Final = "normal"
+
+# [api_settings] auth_strategy values (Octavia's names, and lbaas's own API keys).
+NOAUTH = "noauth"
+KEYSTONE = "keystone"
+APIKEY = "apikey"

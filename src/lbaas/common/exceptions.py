@@ -162,6 +162,13 @@ class ListenerNoChildren(APIError):
     message = "Protocol %(protocol)s listeners cannot have child objects."
 
 
+class NotAuthorized(APIError):
+    """The request carries no identity the API accepts (Octavia's NotAuthorized)."""
+
+    code = 401
+    message = "Not authorized."
+
+
 class PolicyForbidden(APIError):
     code = 403
     message = "Policy does not allow this request to be performed."
