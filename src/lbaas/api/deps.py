@@ -150,10 +150,22 @@ def get_listing(request: Request, state: State, db: Db) -> ListRequest:
 Listing = Annotated[ListRequest, Depends(get_listing)]
 
 
-def visible_rows(ctx: RequestContext, stmt: Select[Any], model: Any) -> Select[Any]:
-    """``stmt`` limited to the caller's project unless it reads every project."""
-    if ctx.sees_all_projects:
+def listed_rows(ctx: RequestContext, listing: ListRequest, resource: str, stmt: Select[Any],
+                model: Any) -> Select[Any]:
+    """Authorise a list of ``resource`` and limit ``stmt`` to what the caller may list.
+
+    Octavia's ``_auth_get_all``: a caller passing ``<resource>:get_all-global``
+    lists every project (``project_id=`` filters as usual); anyone else must
+    pass ``<resource>:get_all`` on each project named by ``project_id=`` (or
+    ``tenant_id=``), or on their own, and sees only their own project's rows.
+    Raises PolicyForbidden (403).
+    """
+    if ctx.allowed(resource, "get_all-global"):
         return stmt
+    filters = listing.query.filters
+    asked = set(filters.get("project_id", []) + filters.get("tenant_id", []))
+    for project_id in asked or {ctx.project_id}:
+        ctx.authorize(resource, "get_all", project_id)
     return stmt.where(model.project_id == ctx.project_id)
 
 

@@ -140,7 +140,7 @@ class Keystone:
         port = self.info.get("port") or _free_port()
         if not (self.dir / "keystone.conf").exists():
             (self.dir / "keystone.conf").write_text(_CONF.format(dir=self.dir))
-            (self.dir / "admin-password").write_text(secrets.token_urlsafe(16) + "\n")
+            (self.dir / "admin-password").write_text(secrets.token_hex(16) + "\n")
             for keys in ("fernet-keys", "credential-keys"):
                 (self.dir / keys).mkdir(mode=0o700, exist_ok=True)
         log = (self.dir / "keystone.log").open("ab")
@@ -269,7 +269,7 @@ class Keystone:
     @staticmethod
     def _user(api: httpx.Client, name: str, project: str, project_id: str,
               role_id: str) -> dict[str, str]:
-        password = secrets.token_urlsafe(12)
+        password = secrets.token_hex(12)
         user_id = _created(api.post("/users", json={"user": {
             "name": name, "password": password, "domain_id": "default"}}), "user")
         api.put(f"/projects/{project_id}/users/{user_id}/roles/{role_id}").raise_for_status()

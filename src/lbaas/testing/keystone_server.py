@@ -60,7 +60,7 @@ def set_up(directory: Path, port: int) -> None:
         owner = ["--keystone-user", "root", "--keystone-group", "root"]
     _manage(conf, "fernet_setup", *owner)
     _manage(conf, "credential_setup", *owner)
-    _manage(conf, "bootstrap", "--bootstrap-password", password,
+    _manage(conf, "bootstrap", f"--bootstrap-password={password}",
             "--bootstrap-public-url", f"http://127.0.0.1:{port}/v3",
             "--bootstrap-region-id", "RegionOne")
     (directory / "set-up").write_text("done\n")

@@ -162,8 +162,7 @@ def _check_update(hm: m.HealthMonitor, changes: dict[str, Any]) -> None:
 @router.get("/healthmonitors", response_model=s.HealthMonitorPage)
 def list_health_monitors(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List health monitors visible to the caller."""
-    ctx.authorize(RESOURCE, "get_all")
-    stmt = deps.visible_rows(ctx, select(m.HealthMonitor), m.HealthMonitor)
+    stmt = deps.listed_rows(ctx, listing, RESOURCE, select(m.HealthMonitor), m.HealthMonitor)
     return listing.respond("healthmonitors", stmt, m.HealthMonitor, COLUMNS,
                            s.HealthMonitorResponse.dump)
 

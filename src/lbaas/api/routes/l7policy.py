@@ -56,9 +56,9 @@ _NEEDS = {REDIRECT_TO_POOL: ("redirect_pool_id", "redirect_pool_id or redirect_p
 @router.get("/l7policies", response_model=s.L7PolicyPage)
 def list_l7policies(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List L7 policies visible to the caller (``listener_id`` filters by listener)."""
-    ctx.authorize(RESOURCE, "get_all")
     stmt = select(m.L7Policy).options(selectinload(m.L7Policy.rules))
-    return listing.respond("l7policies", deps.visible_rows(ctx, stmt, m.L7Policy), m.L7Policy,
+    stmt = deps.listed_rows(ctx, listing, RESOURCE, stmt, m.L7Policy)
+    return listing.respond("l7policies", stmt, m.L7Policy,
                            COLUMNS, s.L7PolicyResponse.dump)
 
 

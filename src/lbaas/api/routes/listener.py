@@ -72,9 +72,9 @@ _CREATE_DEFAULTS: dict[str, Any] = {
 @router.get("/listeners", response_model=s.ListenerPage)
 def list_listeners(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List listeners visible to the caller (``loadbalancer_id`` filters by load balancer)."""
-    ctx.authorize(RESOURCE, "get_all")
     stmt = select(m.Listener).options(selectinload(m.Listener.l7policies))
-    return listing.respond("listeners", deps.visible_rows(ctx, stmt, m.Listener), m.Listener,
+    stmt = deps.listed_rows(ctx, listing, RESOURCE, stmt, m.Listener)
+    return listing.respond("listeners", stmt, m.Listener,
                            COLUMNS, s.ListenerResponse.dump)
 
 

@@ -36,10 +36,10 @@ COLUMNS = columns_of(m.LoadBalancer, exclude=("failover_requested", "topology",
 @router.get("/loadbalancers", response_model=s.LoadBalancerPage)
 def list_load_balancers(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List load balancers visible to the caller."""
-    ctx.authorize(RESOURCE, "get_all")
     stmt = select(m.LoadBalancer).options(selectinload(m.LoadBalancer.listeners),
                                           selectinload(m.LoadBalancer.pools))
-    return listing.respond("loadbalancers", deps.visible_rows(ctx, stmt, m.LoadBalancer),
+    stmt = deps.listed_rows(ctx, listing, RESOURCE, stmt, m.LoadBalancer)
+    return listing.respond("loadbalancers", stmt,
                            m.LoadBalancer, COLUMNS, s.LoadBalancerResponse.dump)
 
 

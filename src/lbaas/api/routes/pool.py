@@ -204,12 +204,12 @@ def build_pool(db: Session, ctx: RequestContext, state: ApiState, lb: m.LoadBala
 @router.get("/pools", response_model=s.PoolPage)
 def list_pools(ctx: Ctx, listing: Listing) -> JSONResponse:
     """List pools visible to the caller (``loadbalancer_id`` filters by load balancer)."""
-    ctx.authorize(RESOURCE, "get_all")
     stmt = select(m.Pool).options(
         selectinload(m.Pool.members), selectinload(m.Pool.health_monitor),
         selectinload(m.Pool.default_listeners),
         selectinload(m.Pool.l7policies).selectinload(m.L7Policy.listener))
-    return listing.respond("pools", deps.visible_rows(ctx, stmt, m.Pool), m.Pool, COLUMNS,
+    stmt = deps.listed_rows(ctx, listing, RESOURCE, stmt, m.Pool)
+    return listing.respond("pools", stmt, m.Pool, COLUMNS,
                            s.PoolResponse.dump)
 
 

@@ -50,13 +50,7 @@ def list_quotas(ctx: Ctx, listing: Listing, state: State) -> JSONResponse:
     """List the projects that have quotas set (admins and quota admins see all
     projects, others only their own; ``project_id=`` of another project is a 403).
     """
-    stmt = select(m.Quota)
-    if not ctx.allowed(RESOURCE, "get_all-global"):
-        filters = listing.query.filters
-        asked = set(filters.get("project_id", []) + filters.get("tenant_id", []))
-        for project_id in asked or {ctx.project_id}:
-            ctx.authorize(RESOURCE, "get_all", project_id)
-        stmt = stmt.where(m.Quota.project_id == ctx.project_id)
+    stmt = deps.listed_rows(ctx, listing, RESOURCE, select(m.Quota), m.Quota)
     return listing.respond("quotas", stmt, m.Quota, COLUMNS, lambda row: s.QuotaResponse.of(
         row.project_id, effective(row, state.settings.quotas)))
 
