@@ -23,7 +23,7 @@ from lbaas.service import Service
 from tests.api.base import Api, create_network, create_subnet
 from tests.conftest import make_settings
 
-MEMBER = {"project": "p1", "roles": "load-balancer_member"}
+MEMBER = {"project": "p1", "roles": "member"}
 
 
 def test_a_tenant_cannot_take_127_0_0_1(api: Api) -> None:

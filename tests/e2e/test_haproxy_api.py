@@ -225,7 +225,7 @@ def test_the_local_placement_refuses_a_vip_it_cannot_bind(lbaas: Lbaas) -> None:
 
 def test_tenants_cannot_take_the_hosts_addresses_or_ports(lbaas: Lbaas) -> None:
     """Issue 9 item 2: no VIP on 127.0.0.1, no listener on a well-known port of the host."""
-    tenant = {"X-Project-Id": "evil", "X-Roles": "load-balancer_member"}
+    tenant = {"X-Project-Id": "evil", "X-Roles": "member"}
     r = lbaas.c.post("/loadbalancers", json={"loadbalancer": {"vip_address": "127.0.0.1"}},
                      headers=tenant)
     assert r.status_code == 400, r.text
