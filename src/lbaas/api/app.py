@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from lbaas import __version__
 from lbaas.api import errors
@@ -84,11 +85,13 @@ def create_app(state: ApiState) -> FastAPI:
     Request bodies larger than ``[oslo_middleware] max_request_body_size``
     are refused with 413 (:class:`lbaas.api.middleware.BodySizeLimit`).
     """
-    app = FastAPI(title="lbaas", version=__version__,
-                  description="Load balancing as a service: the OpenStack Octavia v2 API "
-                              "over HAProxy processes.",
-                  docs_url="/docs", redoc_url=None,
-                  dependencies=[Depends(refuse_nul_in_url)])
+    # /docs is Swagger UI from files fastapi-offline ships (under /static-offline-docs):
+    # it renders with no network, as on a host that reaches no CDN.
+    app = FastAPIOffline(title="lbaas", version=__version__,
+                         description="Load balancing as a service: the OpenStack Octavia v2 "
+                                     "API over HAProxy processes.",
+                         docs_url="/docs", redoc_url=None,
+                         dependencies=[Depends(refuse_nul_in_url)])
     app.add_middleware(BodySizeLimit, limit=(state.settings if state is not None
                                              else Settings()).max_request_body_size)
     app.state.lbaas = state
