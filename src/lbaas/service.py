@@ -23,6 +23,7 @@ from lbaas.common import constants as c
 from lbaas.common.endpoints import control_plane_endpoints
 from lbaas.config import Settings
 from lbaas.dataplane.amphora import Amphorae, AmphoraSettings
+from lbaas.dataplane.keepalived import KeepalivedSettings
 from lbaas.dataplane.render import Tuning
 from lbaas.db import ipam, migrate
 from lbaas.db.session import make_engine, make_sessionmaker, transaction
@@ -51,10 +52,16 @@ def make_agent(settings: Settings) -> LocalAgent:
                     nbthread=h.nbthread, timeout_client_data=h.timeout_client_data,
                     timeout_member_connect=h.timeout_member_connect,
                     timeout_member_data=h.timeout_member_data)
+    k = settings.keepalived
+    vrrp = KeepalivedSettings(
+        keepalived_cmd=k.keepalived_cmd, check_interval=k.vrrp_check_interval,
+        fail_count=k.vrrp_fail_count, success_count=k.vrrp_success_count,
+        garp_refresh_interval=k.vrrp_garp_refresh_interval,
+        garp_refresh_count=k.vrrp_garp_refresh_count, start_timeout=h.reload_timeout)
     amphorae = Amphorae(AmphoraSettings(
         base_path=settings.haproxy_base_path, haproxy_cmd=h.haproxy_cmd, tuning=tuning,
         start_timeout=h.reload_timeout, reload_timeout=h.reload_timeout,
-        drain_timeout=h.member_drain_timeout),
+        drain_timeout=h.member_drain_timeout, keepalived=vrrp),
         placement=make_placement(h.placement, h.local_listener_ports,
                                  control_plane_endpoints(settings)))
     return LocalAgent(amphorae, supervise_interval=h.supervise_interval)

@@ -20,7 +20,9 @@ lives on the test's own bridge and namespaces::
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import itertools
 import os
 import secrets
 import select
@@ -37,7 +39,7 @@ from typing import Any
 from pyroute2 import IPRoute
 
 from lbaas.dataplane import netns
-from lbaas.dataplane.spec import LoadBalancerSpec, VipSpec
+from lbaas.dataplane.spec import AmphoraSpec, LoadBalancerSpec, VipSpec, VrrpSpec
 
 TEST_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 TEST_NAMESPACE_PREFIX = "lbaas-test-"
@@ -82,6 +84,84 @@ except Exception as e:
     status = getattr(e, "code", 0)
     print("%03d %s" % (status, e), end="")
 """
+
+
+# A client that sends requests continuously from wherever it runs (inside a
+# namespace), each on a new connection: GET <url> with a <timeout> (seconds),
+# a new request every <interval> seconds, for at most <seconds> or until
+# SIGTERM. Prints one line per request: "<start> <end> <status> <body or error>"
+# (monotonic seconds of this machine, as the test's time.monotonic()).
+PROBE = r"""
+import signal, socket, sys, time
+host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+timeout, interval, seconds = float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+request = ("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path, host)).encode()
+end = time.monotonic() + seconds
+print("ready", flush=True)
+while not stop and time.monotonic() < end:
+    start = time.monotonic()
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(request)
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+        text = body.decode(errors="replace").strip().replace(" ", "_") or "-"
+    except OSError as e:
+        status, text = 0, type(e).__name__
+    print("%.4f %.4f %d %s" % (start, time.monotonic(), status, text), flush=True)
+    time.sleep(max(0.0, interval - (time.monotonic() - start)))
+"""
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One request of :data:`PROBE`: times in monotonic seconds, status 0 if it failed."""
+
+    start: float
+    end: float
+    status: int
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+class Probe:
+    """:data:`PROBE` running in ``host`` against ``url``-like ``address:port``; stop()
+    returns every request it made."""
+
+    def __init__(self, host: NetnsHost, address: str, port: int = 80, path: str = "/",
+                 timeout: float = 0.5, interval: float = 0.02, seconds: float = 120.0) -> None:
+        self.proc = host.popen([sys.executable, "-I", "-c", PROBE, address, str(port), path,
+                                str(timeout), str(interval), str(seconds)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        wait_ready(self.proc)
+
+    def stop(self) -> list[ProbeResult]:
+        """Stop the client (SIGTERM: it finishes the request in flight) and parse its lines."""
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=30)
+        results = []
+        for line in out.decode().splitlines():
+            start, end, status, text = line.split(" ", 3)
+            results.append(ProbeResult(float(start), float(end), int(status), text))
+        return results
+
+
+def longest_gap(results: Sequence[ProbeResult], after: float | None = None) -> float:
+    """The longest time between two answered requests (end of the last answered one to
+    the end of the next answered one), counting only gaps that end after ``after``."""
+    answered = [r.end for r in results if r.ok]
+    gaps = [b - a for a, b in itertools.pairwise(answered)
+            if after is None or b > after]
+    return max(gaps, default=0.0)
 
 
 def responder_argv(address: str, port: int, name: str) -> list[str]:
@@ -181,6 +261,18 @@ class Subnet:
         """A load balancer spec (no listeners) with its VIP at ``host(n)``."""
         return LoadBalancerSpec(id=lb_id or str(uuid.uuid4()), project_id="test",
                                 vip=self.vip(n))
+
+    def active_standby(self, lb: LoadBalancerSpec, master: int, backup: int,
+                       advert_int: float = 0.5) -> LoadBalancerSpec:
+        """``lb`` (its VIP on this subnet) as ACTIVE_STANDBY: new amphorae at ``host(master)``
+        (built for MASTER, priority 100) and ``host(backup)`` (BACKUP, 90)."""
+        return dataclasses.replace(
+            lb, topology="ACTIVE_STANDBY",
+            amphorae=(AmphoraSpec(id=str(uuid.uuid4()), role="MASTER",
+                                  vrrp_ip=self.host(master), vrrp_priority=100),
+                      AmphoraSpec(id=str(uuid.uuid4()), role="BACKUP",
+                                  vrrp_ip=self.host(backup), vrrp_priority=90)),
+            vrrp=VrrpSpec(vrrp_id=1, auth_pass=secrets.token_hex(4), advert_int=advert_int))
 
 
 @contextmanager

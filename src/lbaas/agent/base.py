@@ -6,6 +6,14 @@ Every call is about one load balancer and is idempotent. Arguments are a
 ``to_dict`` (JSON-friendly), so a remote agent can serve this protocol over
 HTTP unchanged. Failures raise :class:`~lbaas.common.exceptions.DriverError`
 subclasses whose ``reason`` is shown to the tenant.
+
+ACTIVE_STANDBY: the spec names the two amphorae (``amphorae``, each with its
+``vrrp_ip`` and priority) and their VRRP group (``vrrp``); apply() serves
+both, the BACKUP first, and replaces an amphora the spec no longer names by
+the one that took its place (how the controller rebuilds an amphora: a new
+amphora on the same ``vrrp_ip``); stats() says how each amphora is
+(``LoadBalancerStats.amphorae``: running, keepalived's VRRP state, why it is
+broken).
 """
 
 from __future__ import annotations
@@ -37,7 +45,8 @@ class AgentClient(Protocol):
         """Stop ``lb_id``'s amphora and remove its files and plumbing (missing: no error)."""
 
     def failover(self, lb: LoadBalancerSpec) -> ApplyResult:
-        """Rebuild ``lb``'s amphora from scratch."""
+        """Rebuild SINGLE ``lb``'s amphora from scratch (ACTIVE_STANDBY amphorae are
+        replaced through apply(), one at a time)."""
 
     def stats(self, lb_id: str) -> LoadBalancerStats:
         """Parsed ``show stat`` rows (``running=False`` when the amphora is down).

@@ -20,17 +20,22 @@
   directory) is adopted as is, a dead one is started again;
 - **supervision**: each master is watched through a pidfd
   (:class:`~lbaas.dataplane.haproxy.ExitWatcher`): its exit (killed, crashed,
-  or its worker died, which a 2.6 master follows by exiting) starts a
-  restart at once. A periodic pass every ``supervise_interval`` seconds is
-  the safety net (and the only detection where pidfds are unavailable); it
-  also retries, with a back-off doubling up to 5 minutes, an HAProxy that
-  could not be restarted, and holds back one that was restarted
-  :data:`RESTART_BURST` times within :data:`RESTART_WINDOW` seconds (a
-  crash loop), as systemd's start limit does. :meth:`LocalAgent.stats` (the
-  health manager's poll) reports a load balancer that is not running with
-  why (``error``): None while a restart is on its way, the restart's failure,
-  or :data:`NO_SPEC` when this host has no spec left to start it from (the
-  controller then sends it again from the database).
+  or its worker died, which a 2.6 master follows by exiting) starts a restart
+  at once. ACTIVE_STANDBY: every amphora's HAProxy master and keepalived are
+  watched the same way (keys ``<lb_id>/<amphora_id>/haproxy`` and
+  ``.../keepalived``), and a restart applies the load balancer's spec again,
+  which starts what is missing (plumbing included) and leaves what runs alone;
+  a restarted amphora joins as BACKUP (``nopreempt``). A periodic pass every
+  ``supervise_interval`` seconds is the safety net (and the only detection
+  where pidfds are unavailable); it also retries, with a back-off doubling up
+  to 5 minutes, an HAProxy that could not be restarted, and holds back one
+  that was restarted :data:`RESTART_BURST` times within :data:`RESTART_WINDOW`
+  seconds (a crash loop), as systemd's start limit does.
+  :meth:`LocalAgent.stats` (the health manager's poll) reports a load balancer
+  that is not running with why (``error``): None while a restart is on its
+  way, the restart's failure, or :data:`NO_SPEC` when this host has no spec
+  left to start it from (the controller then sends it again from the
+  database).
 
 Stopping the agent stops only the supervision: HAProxy keeps serving.
 """
@@ -127,17 +132,20 @@ class LocalAgent:
             slot.applied = self.amphorae.last_spec(lb_id)
         return slot.applied
 
-    def _served(self, slot: _Slot, lb: LoadBalancerSpec, result: ApplyResult) -> None:
-        """Record that ``lb`` serves now and watch its master (caller holds ``busy``)."""
+    def _served(self, slot: _Slot, lb: LoadBalancerSpec) -> None:
+        """Record that ``lb`` serves now and watch its processes (caller holds ``busy``)."""
         slot.applied, slot.down = lb, None
         slot.failures, slot.next_try = 0, 0.0
-        self._watch(lb.id, result.master_pid)
+        self._watch(lb.id, lb)
 
-    def _watch(self, lb_id: str, pid: int | None) -> None:
+    def _watch(self, lb_id: str, lb: LoadBalancerSpec | None) -> None:
+        """Watch every process of ``lb_id`` (:meth:`Amphorae.processes`)."""
         watcher = self._watcher
-        if watcher is not None and pid is not None and \
-                not watcher.watch(lb_id, pid, self.amphorae.files(lb_id).root):
-            self._exited(lb_id)  # it died before it could be watched
+        if watcher is None:
+            return
+        for key, (pid, cwd) in self.amphorae.processes(lb_id, lb).items():
+            if pid is None or not watcher.watch(key, pid, cwd):
+                self._exited(key)  # it died before it could be watched
 
     # -- AgentClient -------------------------------------------------------
     def validate(self, lb: LoadBalancerSpec) -> None:
@@ -160,7 +168,7 @@ class LocalAgent:
                 outcome: ApplyResult | BaseException
                 try:
                     outcome = self.amphorae.apply(spec)
-                    self._served(slot, spec, outcome)
+                    self._served(slot, spec)
                 except Exception as e:  # handed to every caller this apply covered
                     outcome = e
                 with slot.state:
@@ -189,7 +197,7 @@ class LocalAgent:
                 self._watcher.unwatch(lb.id)
             slot.applied = None  # deleted first: nothing to restart if the rebuild fails
             result = self.amphorae.failover(lb)
-            self._served(slot, lb, result)
+            self._served(slot, lb)
             with slot.state:
                 slot.submitted += 1
                 slot.done, slot.outcome = slot.submitted, result
@@ -203,9 +211,16 @@ class LocalAgent:
         pass runs at once, not after up to ``supervise_interval`` seconds).
         """
         stats = self.amphorae.stats(lb_id)
-        if stats.running:
+        if stats.running and all(a.running for a in stats.amphorae):
             return stats
         slot = self._slot(lb_id)
+        if stats.running:  # ACTIVE_STANDBY, one amphora down
+            if slot.down is None:
+                self._wake.set()
+                return stats
+            return dataclasses.replace(stats, amphorae=tuple(
+                a if a.running or a.error else dataclasses.replace(a, error=slot.down)
+                for a in stats.amphorae))
         if slot.down is not None:
             return dataclasses.replace(stats, error=slot.down)
         if slot.applied is None and not self.amphorae.files(lb_id).spec.exists():
@@ -244,12 +259,17 @@ class LocalAgent:
             self._restarts.shutdown(wait=True, cancel_futures=True)
             self._restarts = None
 
-    def _exited(self, lb_id: str) -> None:
-        """A watched master exited (the watcher's thread): restart it at once, elsewhere."""
+    def _exited(self, key: str) -> None:
+        """A watched process exited (the watcher's thread): restart it at once, elsewhere.
+
+        ``key`` is a load balancer id (its HAProxy) or ``<lb_id>/<amphora_id>/<program>``.
+        """
         restarts = self._restarts
         if self._stopping.is_set() or restarts is None:
             return
-        LOG.warning("load balancer %s: HAProxy exited", lb_id)
+        lb_id = key.split("/", 1)[0]
+        LOG.warning("load balancer %s: %s exited", lb_id,
+                    "HAProxy" if key == lb_id else key.split("/", 1)[1])
         with contextlib.suppress(RuntimeError):  # shut down meanwhile
             restarts.submit(self._supervise_one, lb_id, True)
 
@@ -284,10 +304,10 @@ class LocalAgent:
         try:
             if self._stopping.is_set() and wait:
                 return "busy"
-            pid = self.amphorae.process(lb_id).pid()
-            if pid is not None:
+            processes = self.amphorae.processes(lb_id, slot.applied)
+            if all(pid is not None for pid, _ in processes.values()):
                 slot.down = None
-                self._watch(lb_id, pid)
+                self._watch(lb_id, slot.applied)
                 return "running"
             lb = self._spec(lb_id, slot)
             if lb is None:
@@ -306,7 +326,7 @@ class LocalAgent:
                 return "waiting"
             slot.restarts.append(now)
             try:
-                result = self.amphorae.apply(lb)
+                self.amphorae.apply(lb)
             except DriverError as e:  # DataplaneError, or the placement's error
                 slot.failures += 1
                 delay = min(MAX_BACKOFF, self.supervise_interval * 2 ** slot.failures)
@@ -315,8 +335,8 @@ class LocalAgent:
                 LOG.error("load balancer %s: %s; next attempt in %.0f s", lb_id, slot.down,
                           delay)
                 return "failed"
-            self._served(slot, lb, result)
-            LOG.warning("load balancer %s: HAProxy was not running; restarted from its spec "
+            self._served(slot, lb)
+            LOG.warning("load balancer %s: a process was not running; restarted from its spec "
                         "in %.3f s", lb_id, time.monotonic() - now)
             return "restarted"
         finally:

@@ -143,6 +143,7 @@ MAX_QUOTA: Final = 2000000000
 # Topologies and amphora roles.
 TOPOLOGY_SINGLE: Final = "SINGLE"
 TOPOLOGY_ACTIVE_STANDBY: Final = "ACTIVE_STANDBY"
+TOPOLOGIES: Final = (TOPOLOGY_SINGLE, TOPOLOGY_ACTIVE_STANDBY)
 
 # Providers.
 PROVIDER_HAPROXY: Final = "haproxy"
@@ -158,8 +159,13 @@ AMPHORA_PENDING_CREATE: Final = "PENDING_CREATE"
 AMPHORA_ALLOCATED: Final = "ALLOCATED"
 AMPHORA_PENDING_DELETE: Final = "PENDING_DELETE"
 AMPHORA_ERROR: Final = "ERROR"
-# The network namespace of a load balancer in namespace placement: qlbaas-<lb_id>.
+# VRRP priorities of the amphora built for each role (Octavia's).
+AMPHORA_ROLE_PRIORITY: Final[dict[str, int]] = {AMPHORA_ROLE_MASTER: 100,
+                                                AMPHORA_ROLE_BACKUP: 90}
+# The network namespace of a load balancer in namespace placement: qlbaas-<lb_id>;
+# of an amphora of an ACTIVE_STANDBY one: amphora-<amphora_id> (Octavia's VM name).
 NAMESPACE_PREFIX: Final = "qlbaas-"
+AMPHORA_NAMESPACE_PREFIX: Final = "amphora-"
 
 # Sorting and pagination (octavia api/common/pagination.py defaults).
 SORT_ASC: Final = "asc"

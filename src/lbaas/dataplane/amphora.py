@@ -26,6 +26,25 @@ A dead HAProxy is started again the same way: the agent's supervision calls
 apply() with the last applied spec, so a deleted or damaged ``haproxy.cfg``
 is rendered again, checked and started (never started as found on disk).
 
+ACTIVE_STANDBY (namespace placement only). Each of the two amphorae has a
+directory ``<base_path>/<lb_id>/<amphora_id>/`` with its HAProxy (the same
+haproxy.cfg on both, changed by the transaction above, runtime API included)
+and its keepalived (:mod:`~lbaas.dataplane.keepalived`), in its namespace
+``amphora-<amphora_id>``. apply(spec)::
+
+    amphorae on disk that the spec no longer has (replaced by a failover)
+        -> retired one at a time: a MASTER hands the VIP over first
+           (hold_vip, keepalived stopped: priority 0, the peer takes over,
+           stragglers served for handover_grace), then HAProxy drains and
+           the namespace goes
+    -> each amphora of the spec, BACKUP first and the one keepalived says is
+       MASTER last: the HAProxy transaction, then keepalived started (after
+       the gratuitous ARP of its address) or reloaded if keepalived.conf changed
+       (a failure stops here: the load balancer is in ERROR with the reason,
+       the MASTER, last, still serves what it served)
+    -> until one amphora is MASTER (a new pair: ~3.5 advert intervals)
+    -> ``<lb_id>/spec.json`` updated
+
 The last applied spec (``spec.json``) is used to diff only if rendering it
 again gives exactly the installed file, so a stale or foreign spec can only
 cost a reload, never a wrong runtime change.
@@ -50,7 +69,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lbaas.dataplane import changes, render, runtime
+from lbaas.common import constants as c
+from lbaas.dataplane import changes, keepalived, render, runtime
 from lbaas.dataplane import spec as specs
 from lbaas.dataplane.errors import DataplaneError, ProcessError, RenderError, RuntimeApiError
 from lbaas.dataplane.haproxy import (
@@ -61,8 +81,9 @@ from lbaas.dataplane.haproxy import (
     check_config,
     connection_ceiling,
 )
+from lbaas.dataplane.keepalived import KeepalivedFiles, KeepalivedProcess, KeepalivedSettings
 from lbaas.dataplane.placement import LocalPlacement, Placement
-from lbaas.dataplane.spec import LoadBalancerSpec
+from lbaas.dataplane.spec import AmphoraSpec, LoadBalancerSpec
 
 LOG = logging.getLogger(__name__)
 
@@ -92,6 +113,10 @@ class AmphoraSettings:
     reload_timeout: float = 15.0
     stop_timeout: float = 10.0
     drain_timeout: float = 2.0  # a removed member's connections may finish this long
+    keepalived: KeepalivedSettings = field(default_factory=KeepalivedSettings)
+    # A retired MASTER keeps serving clients that still send to its MAC this long
+    # after its peer took the VIP (the peer's gratuitous ARPs reach them meanwhile).
+    handover_grace: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -100,7 +125,10 @@ class ApplyResult:
 
     ``action``: ``unchanged`` (nothing to do), ``started``, ``runtime``
     (member changes through the runtime API, same worker) or ``reloaded``.
-    ``commands`` counts runtime API commands sent.
+    ``commands`` counts runtime API commands sent. ACTIVE_STANDBY: each
+    amphora's result in ``amphorae`` (in the order they were changed), and
+    the top level says the most any of them needed (started > reloaded >
+    runtime > unchanged), with no PIDs.
     """
 
     lb_id: str
@@ -108,10 +136,34 @@ class ApplyResult:
     master_pid: int | None
     worker_pids: tuple[int, ...] = ()
     commands: int = 0
+    amphora_id: str | None = None
+    amphorae: tuple[ApplyResult, ...] = ()
+
+
+_ACTIONS = ("unchanged", "runtime", "reloaded", "started")
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One HAProxy in one directory: a SINGLE load balancer's (``amphora`` None), or one
+    amphora's of an ACTIVE_STANDBY load balancer (which has a keepalived beside it)."""
+
+    lb_id: str
+    amphora: AmphoraSpec | None
+    files: LbFiles
+    proc: HaproxyProcess
+
+    @property
+    def amphora_id(self) -> str | None:
+        return self.amphora.id if self.amphora is not None else None
+
+    def label(self) -> str:
+        return f"amphora {self.amphora.id}" if self.amphora else f"load balancer {self.lb_id}"
 
 
 class Amphorae:
-    """The HAProxy processes of every load balancer under ``settings.base_path``."""
+    """The HAProxy (and keepalived) processes of every load balancer under
+    ``settings.base_path``."""
 
     def __init__(self, settings: AmphoraSettings, placement: Placement | None = None,
                  renderer: render.RenderFunction | None = None) -> None:
@@ -123,48 +175,113 @@ class Amphorae:
         self.placement: Placement = placement or LocalPlacement()
         self.renderer = renderer or render.render
         settings.base_path.mkdir(parents=True, exist_ok=True)
-        self.ping_check = settings.base_path / "ping-check"
-        if not self.ping_check.exists() or self.ping_check.read_text() != PING_CHECK:
-            tmp = self.ping_check.with_suffix(".new")
-            tmp.write_text(PING_CHECK)
-            tmp.chmod(0o755)
-            tmp.replace(self.ping_check)
+        self.ping_check = self._install_script("ping-check", PING_CHECK)
+        self.vrrp_check = self._install_script("vrrp-check", keepalived.CHECK_SCRIPT)
+        self.vrrp_notify = self._install_script("vrrp-notify", keepalived.NOTIFY_SCRIPT)
         self.paths = render.ConfigPaths(stats_socket=STATS_SOCKET, server_state_file=SERVER_STATE,
                                         ping_command=str(self.ping_check))
 
+    def _install_script(self, name: str, text: str) -> Path:
+        path = self.settings.base_path / name
+        if not path.exists() or path.read_text() != text:
+            tmp = path.with_suffix(".new")
+            tmp.write_text(text)
+            tmp.chmod(0o755)
+            tmp.replace(path)
+        return path
+
     # -- helpers -------------------------------------------------------------
-    def files(self, lb_id: str) -> LbFiles:
-        """The directory of ``lb_id``; raises :class:`RenderError` for an unsafe id."""
+    def files(self, lb_id: str, amphora_id: str | None = None) -> LbFiles:
+        """The directory of ``lb_id`` (of its amphora ``amphora_id``, ACTIVE_STANDBY);
+        raises :class:`RenderError` for an unsafe id."""
         if not render.ID_RE.match(lb_id):
             raise RenderError(f"load balancer id {lb_id!r} is not a valid identifier")
-        return LbFiles(self.settings.base_path / lb_id)
+        if amphora_id is None:
+            return LbFiles(self.settings.base_path / lb_id)
+        if not render.ID_RE.match(amphora_id):
+            raise RenderError(f"amphora id {amphora_id!r} is not a valid identifier")
+        return LbFiles(self.settings.base_path / lb_id / amphora_id)
 
-    def process(self, lb_id: str) -> HaproxyProcess:
-        """Process control for ``lb_id``."""
+    def process(self, lb_id: str, amphora_id: str | None = None) -> HaproxyProcess:
+        """HAProxy process control for ``lb_id`` (or its amphora ``amphora_id``)."""
         s = self.settings
-        return HaproxyProcess(self.files(lb_id), s.haproxy_cmd, start_timeout=s.start_timeout,
-                              reload_timeout=s.reload_timeout, stop_timeout=s.stop_timeout)
+        return HaproxyProcess(self.files(lb_id, amphora_id), s.haproxy_cmd,
+                              start_timeout=s.start_timeout, reload_timeout=s.reload_timeout,
+                              stop_timeout=s.stop_timeout)
+
+    def keepalived(self, lb_id: str, amphora_id: str) -> KeepalivedProcess:
+        """keepalived process control for amphora ``amphora_id`` of ``lb_id``."""
+        return KeepalivedProcess(KeepalivedFiles(self.files(lb_id, amphora_id).root),
+                                 self.settings.keepalived)
+
+    def _unit(self, lb_id: str, amphora: AmphoraSpec | None = None) -> _Unit:
+        amphora_id = amphora.id if amphora is not None else None
+        return _Unit(lb_id, amphora, self.files(lb_id, amphora_id),
+                     self.process(lb_id, amphora_id))
 
     def render(self, lb: LoadBalancerSpec) -> str:
         """The configuration of ``lb`` for this host."""
         return self.renderer(lb, self.paths, self.settings.tuning)
 
+    def render_keepalived(self, lb: LoadBalancerSpec, amphora: AmphoraSpec) -> str:
+        """keepalived.conf of ``amphora`` of ``lb`` for this host."""
+        files = KeepalivedFiles(self.files(lb.id, amphora.id).root)
+        return keepalived.render_view(keepalived.build_view(
+            lb, amphora, self.placement.interface(lb.id, amphora.id), self.settings.keepalived,
+            files, self.vrrp_check, self.vrrp_notify))
+
     def lb_ids(self) -> list[str]:
         """Load balancers with a directory on this host that holds a configuration, a spec
-        or a pid file (a directory left by a first start that failed has none)."""
+        or a pid file, or amphorae that do (a directory left by a first start that failed
+        has none)."""
         if not self.settings.base_path.is_dir():
             return []
         return sorted(p.name for p in self.settings.base_path.iterdir()
-                      if render.ID_RE.match(p.name) and any(
-                          (p / name).exists() for name in ("haproxy.cfg", "spec.json",
-                                                           "haproxy.pid")))
+                      if render.ID_RE.match(p.name) and (_holds_files(p)
+                                                         or self.amphora_ids(p.name)))
 
-    def last_spec(self, lb_id: str) -> LoadBalancerSpec | None:
-        """The spec last applied to ``lb_id``, or None."""
+    def amphora_ids(self, lb_id: str) -> list[str]:
+        """The amphorae of ACTIVE_STANDBY ``lb_id`` with a directory on this host."""
+        root = self.files(lb_id).root
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir()
+                      if p.is_dir() and render.ID_RE.match(p.name) and _holds_files(p))
+
+    def last_spec(self, lb_id: str, amphora_id: str | None = None) -> LoadBalancerSpec | None:
+        """The spec last applied to ``lb_id`` (to its amphora ``amphora_id``), or None."""
         try:
-            return specs.from_json(self.files(lb_id).spec.read_bytes())
+            return specs.from_json(self.files(lb_id, amphora_id).spec.read_bytes())
         except (OSError, ValueError):
             return None
+
+    def vrrp_state(self, lb_id: str, amphora_id: str) -> str | None:
+        """What amphora ``amphora_id``'s keepalived last reported (MASTER, BACKUP, FAULT,
+        STOP), or None if it is not running."""
+        return self.keepalived(lb_id, amphora_id).state()
+
+    def processes(self, lb_id: str, lb: LoadBalancerSpec | None = None,
+                  ) -> dict[str, tuple[int | None, Path]]:
+        """Every process ``lb_id`` needs on this host: key -> (PID or None if it is not
+        running, its working directory).
+
+        SINGLE: ``{lb_id: HAProxy}``. ACTIVE_STANDBY (``lb`` given and
+        ACTIVE_STANDBY, or amphora directories found):
+        ``{"<lb_id>/<amphora_id>/haproxy": ..., "<lb_id>/<amphora_id>/keepalived": ...}``
+        for the amphorae of ``lb`` and of the disk.
+        """
+        amphora_ids = set(self.amphora_ids(lb_id))
+        if lb is not None and lb.topology == c.TOPOLOGY_ACTIVE_STANDBY:
+            amphora_ids.update(a.id for a in lb.amphorae)
+        if not amphora_ids:
+            return {lb_id: (self.process(lb_id).pid(), self.files(lb_id).root)}
+        out: dict[str, tuple[int | None, Path]] = {}
+        for amphora_id in sorted(amphora_ids):
+            root = self.files(lb_id, amphora_id).root
+            out[f"{lb_id}/{amphora_id}/haproxy"] = (self.process(lb_id, amphora_id).pid(), root)
+            out[f"{lb_id}/{amphora_id}/keepalived"] = (
+                self.keepalived(lb_id, amphora_id).pid(), root)
+        return out
 
     @staticmethod
     def _write(path: Path, data: str) -> None:
@@ -179,24 +296,35 @@ class Amphorae:
         shutil.copyfile(f.cfg, f.good)
         self._write(f.spec, specs.to_json(lb))
 
-    def _result(self, lb_id: str, action: str, procs: runtime.ProcessList | None,
+    def _result(self, u: _Unit, action: str, procs: runtime.ProcessList | None,
                 commands: int = 0) -> ApplyResult:
-        return ApplyResult(lb_id=lb_id, action=action, master_pid=procs.master if procs else None,
-                           worker_pids=procs.workers if procs else (), commands=commands)
+        return ApplyResult(lb_id=u.lb_id, action=action,
+                           master_pid=procs.master if procs else None,
+                           worker_pids=procs.workers if procs else (), commands=commands,
+                           amphora_id=u.amphora_id)
 
     # -- apply ---------------------------------------------------------------
     def apply(self, lb: LoadBalancerSpec) -> ApplyResult:
-        """Make ``lb``'s HAProxy serve exactly ``lb``. Raises DataplaneError subclasses."""
-        f = self.files(lb.id)
+        """Make ``lb``'s amphorae serve exactly ``lb`` (see the module docstring).
+
+        Raises DataplaneError subclasses (ACTIVE_STANDBY: the reason names the
+        amphora that failed).
+        """
+        if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY:
+            return self._apply_pair(lb)
+        return self._apply_haproxy(lb, self._unit(lb.id))
+
+    def _apply_haproxy(self, lb: LoadBalancerSpec, u: _Unit) -> ApplyResult:
+        """The HAProxy transaction of the module docstring, in ``u``'s directory."""
+        f, proc = u.files, u.proc
         text = self.render(lb)
         f.root.mkdir(parents=True, exist_ok=True)
-        proc = self.process(lb.id)
         installed = _read(f.cfg)
         running = proc.alive()
         if running and installed == text and not f.dirty.exists():
             if not f.spec.exists():
                 self._write(f.spec, specs.to_json(lb))
-            return self._result(lb.id, "unchanged", proc.processes())
+            return self._result(u, "unchanged", proc.processes())
 
         self._write(f.new, text)
         # A restart of exactly the configuration that last served skips the check:
@@ -208,22 +336,22 @@ class Amphorae:
                 f.new.replace(f.failed)
                 raise
         if not running:
-            return self._start(lb, f, proc)
+            return self._start(lb, u)
 
-        plan = None if f.dirty.exists() else self._plan(lb, installed)
-        previous = self.last_spec(lb.id)
+        plan = None if f.dirty.exists() else self._plan(lb, u, installed)
+        previous = self.last_spec(u.lb_id, u.amphora_id)
         f.new.replace(f.cfg)
         if plan is not None:
             try:
                 self._run_plan(proc, plan)
                 self._commit(f, lb)
-                return self._result(lb.id, "runtime", proc.processes(),
+                return self._result(u, "runtime", proc.processes(),
                                     len(plan.commands) + len(plan.deletions))
             except RuntimeApiError as e:
-                LOG.warning("load balancer %s: runtime API change failed (%s); reloading",
-                            lb.id, e.reason)
+                LOG.warning("%s: runtime API change failed (%s); reloading", u.label(),
+                            e.reason)
                 f.dirty.touch()
-        self.placement.prepare(lb)
+        self.placement.prepare(lb, u.amphora)
         self._retire_counters(f, proc)
         self._save_server_state(f, proc, lb)
         try:
@@ -237,14 +365,15 @@ class Amphorae:
         f.dirty.unlink(missing_ok=True)
         self._commit(f, lb)
         if previous is None or _vips(previous) != _vips(lb):
-            self.placement.announce(lb)
-        return self._result(lb.id, "reloaded", procs)
+            self.placement.announce(lb, u.amphora)
+        return self._result(u, "reloaded", procs)
 
-    def _start(self, lb: LoadBalancerSpec, f: LbFiles, proc: HaproxyProcess) -> ApplyResult:
-        self.placement.prepare(lb)
+    def _start(self, lb: LoadBalancerSpec, u: _Unit) -> ApplyResult:
+        f = u.files
+        self.placement.prepare(lb, u.amphora)
         f.new.replace(f.cfg)
         try:
-            procs = proc.start(self.placement.preexec(lb.id))
+            procs = u.proc.start(self.placement.preexec(u.lb_id, u.amphora_id))
         except ProcessError:
             shutil.copyfile(f.cfg, f.failed)
             if f.good.exists():
@@ -255,11 +384,12 @@ class Amphorae:
             raise
         f.dirty.unlink(missing_ok=True)
         self._commit(f, lb)
-        self.placement.announce(lb)
-        return self._result(lb.id, "started", procs)
+        self.placement.announce(lb, u.amphora)
+        return self._result(u, "started", procs)
 
-    def _plan(self, lb: LoadBalancerSpec, installed: str | None) -> changes.RuntimePlan | None:
-        old = self.last_spec(lb.id)
+    def _plan(self, lb: LoadBalancerSpec, u: _Unit,
+              installed: str | None) -> changes.RuntimePlan | None:
+        old = self.last_spec(u.lb_id, u.amphora_id)
         if old is None or installed is None:
             return None
         try:
@@ -289,11 +419,131 @@ class Amphorae:
                         break
                     time.sleep(0.05)
 
+    # -- ACTIVE_STANDBY -----------------------------------------------------------
+    def _apply_pair(self, lb: LoadBalancerSpec) -> ApplyResult:
+        lb_dir = self.files(lb.id)
+        lb_dir.root.mkdir(parents=True, exist_ok=True)
+        wanted = {a.id for a in lb.amphorae}
+        for amphora_id in self.amphora_ids(lb.id):
+            if amphora_id not in wanted:
+                self._retire(lb, amphora_id)
+        # HAProxy, backups first: the MASTER, which serves, changes last, and keeps
+        # serving what it served if a change fails on the way.
+        order = sorted(lb.amphorae, key=lambda a: (
+            self.vrrp_state(lb.id, a.id) == "MASTER", a.role == c.AMPHORA_ROLE_MASTER))
+        results = {}
+        for amphora in order:
+            try:
+                results[amphora.id] = self._apply_haproxy(lb, self._unit(lb.id, amphora))
+            except DataplaneError as e:
+                raise type(e)(f"amphora {amphora.id}: {e.reason}") from e
+        # keepalived once HAProxy serves, the amphora built for MASTER first: both start
+        # as BACKUP (nopreempt), and the first to start takes the VIP.
+        for amphora in sorted(lb.amphorae, key=lambda a: a.role != c.AMPHORA_ROLE_MASTER):
+            try:
+                if self._apply_keepalived(lb, amphora, results[amphora.id].action):
+                    results[amphora.id] = dataclasses.replace(results[amphora.id],
+                                                              action="started")
+            except DataplaneError as e:
+                raise type(e)(f"amphora {amphora.id}: {e.reason}") from e
+        self._await_master(lb)
+        self._write(lb_dir.spec, specs.to_json(lb))
+        done = [results[a.id] for a in order]
+        return ApplyResult(lb_id=lb.id, action=max((r.action for r in done), key=_ACTIONS.index),
+                           master_pid=None, commands=sum(r.commands for r in done),
+                           amphorae=tuple(done))
+
+    def _apply_keepalived(self, lb: LoadBalancerSpec, amphora: AmphoraSpec,
+                          haproxy_action: str) -> bool:
+        """Start ``amphora``'s keepalived, or reload it if keepalived.conf changed.
+
+        Returns True if it was started. ``haproxy_action``: what its HAProxy
+        just did (``started`` means its plumbing was just made).
+        """
+        ka = self.keepalived(lb.id, amphora.id)
+        text = self.render_keepalived(lb, amphora)
+        conf = ka.files.conf
+        running = ka.pid() is not None
+        if running and _read(conf) == text:
+            return False
+        if haproxy_action != "started":
+            self.placement.prepare(lb, amphora)
+        new = conf.with_name(conf.name + ".new")
+        self._write(new, text)
+        keepalived.check_config(self.settings.keepalived.keepalived_cmd, new,
+                                self.placement.preexec(lb.id, amphora.id),
+                                self.settings.check_timeout)
+        new.replace(conf)
+        if running:
+            ka.reload()
+            LOG.info("amphora %s: keepalived.conf changed; keepalived reloaded", amphora.id)
+            return False
+        pid = ka.start(self.placement.preexec(lb.id, amphora.id))
+        LOG.info("amphora %s: keepalived %d started (%s)", amphora.id, pid,
+                 ka.state() or "no state yet")
+        return True
+
+    def _await_master(self, lb: LoadBalancerSpec) -> None:
+        """Wait until one amphora is MASTER: 3 advert intervals plus the skew for a new
+        pair; raises :class:`ProcessError` if none is within that and 2 s more."""
+        assert lb.vrrp is not None
+        timeout = 4 * lb.vrrp.advert_int + 2.0
+        deadline = time.monotonic() + timeout
+        while True:
+            states = {a.id: self.vrrp_state(lb.id, a.id) for a in lb.amphorae}
+            if "MASTER" in states.values():
+                return
+            if time.monotonic() > deadline:
+                raise ProcessError(f"no amphora took the VIP within {timeout:g} s (VRRP "
+                                   f"states: {states})")
+            time.sleep(0.02)
+
+    def _retire(self, lb: LoadBalancerSpec, amphora_id: str) -> None:
+        """Remove amphora ``amphora_id``, no longer one of ``lb``'s, handing its VIP over.
+
+        A MASTER keeps serving clients that still send to its MAC (the VIP on
+        its ``lo``, :meth:`Placement.hold_vip`) while its keepalived stops
+        (priority 0: a running peer takes over after its skew time and sends
+        gratuitous ARPs), until the peer is MASTER and ``handover_grace`` has
+        passed; then its HAProxy finishes what it serves (up to
+        ``drain_timeout``) and its namespace goes.
+        """
+        ka = self.keepalived(lb.id, amphora_id)
+        old = self.last_spec(lb.id, amphora_id)
+        old_amphora = old.amphora(amphora_id) if old is not None else None
+        peers = [a for a in lb.amphorae
+                 if self.keepalived(lb.id, a.id).state() in ("MASTER", "BACKUP")]
+        handing_over = ka.state() == "MASTER" and bool(peers)
+        if handing_over and old is not None and old_amphora is not None:
+            try:
+                self.placement.hold_vip(old, old_amphora)
+            except DataplaneError as e:
+                LOG.warning("amphora %s: cannot hold the VIP during the handover (%s)",
+                            amphora_id, e.reason)
+        ka.stop()
+        if handing_over:
+            assert lb.vrrp is not None
+            deadline = time.monotonic() + 4 * lb.vrrp.advert_int + 2.0
+            while time.monotonic() < deadline and not any(
+                    self.vrrp_state(lb.id, a.id) == "MASTER" for a in peers):
+                time.sleep(0.01)
+            time.sleep(self.settings.handover_grace)
+        self.process(lb.id, amphora_id).stop(drain=self.settings.drain_timeout)
+        self.placement.teardown(lb.id, amphora_id)
+        shutil.rmtree(self.files(lb.id, amphora_id).root, ignore_errors=True)
+        LOG.info("amphora %s of load balancer %s retired%s", amphora_id, lb.id,
+                 " (VIP handed over)" if handing_over else "")
+
     # -- delete / failover ----------------------------------------------------------
     def delete(self, lb_id: str) -> bool:
-        """Stop ``lb_id``'s HAProxy and remove its directory; False if there was nothing."""
+        """Stop ``lb_id``'s processes and remove its directory and plumbing; False if there
+        was nothing."""
         f = self.files(lb_id)
         existed = f.root.exists()
+        for amphora_id in self.amphora_ids(lb_id):
+            self.keepalived(lb_id, amphora_id).stop()
+            self.process(lb_id, amphora_id).stop()
+            self.placement.teardown(lb_id, amphora_id)
         if existed:
             self.process(lb_id).stop()
         self.placement.teardown(lb_id)
@@ -301,7 +551,16 @@ class Amphorae:
         return existed
 
     def failover(self, lb: LoadBalancerSpec) -> ApplyResult:
-        """Rebuild ``lb`` from scratch: stop, remove, plumb and start again."""
+        """Rebuild SINGLE ``lb`` from scratch: stop, remove, plumb and start again.
+
+        ACTIVE_STANDBY amphorae are rebuilt by replacing them: apply a spec
+        in which a new amphora takes the place of the one to rebuild (the
+        old one is retired first, handing the VIP over). Raises
+        :class:`ProcessError` for an ACTIVE_STANDBY ``lb``.
+        """
+        if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY:
+            raise ProcessError("ACTIVE_STANDBY amphorae are rebuilt by replacing them: apply "
+                               "a spec with a new amphora in place of the old one")
         self.delete(lb.id)
         return self.apply(lb)
 
@@ -354,15 +613,61 @@ class Amphorae:
 
     # -- observe -----------------------------------------------------------------
     def stats(self, lb_id: str) -> runtime.LoadBalancerStats:
-        """Counters and states of ``lb_id``'s HAProxy.
+        """Counters and states of ``lb_id``'s HAProxy (ACTIVE_STANDBY: of both amphorae).
 
         ``running=False`` (no rows) if no HAProxy runs for it; ``error`` set
         (no rows) if it runs but a socket did not answer. Otherwise ``rows``
         and ``worker`` come from the current worker (one connection), and
         ``others`` holds the frontend and server counters of old workers
         still finishing connections and of workers retired by recent reloads.
+        ACTIVE_STANDBY: see :class:`~lbaas.dataplane.runtime.LoadBalancerStats`;
+        a socket of either amphora that does not answer is the ``error`` of
+        the whole (no counter moves on half a reading).
         """
-        proc = self.process(lb_id)
+        amphora_ids = self.amphora_ids(lb_id)
+        if not amphora_ids:
+            return self._haproxy_stats(self._unit(lb_id))
+        lb = self.last_spec(lb_id)
+        healths: list[runtime.AmphoraHealth] = []
+        answered: list[tuple[str | None, runtime.LoadBalancerStats]] = []
+        error = None
+        for amphora_id in amphora_ids:
+            spec = lb.amphora(amphora_id) if lb is not None else None
+            if spec is None:  # not applied in full yet: its own last spec says what it is
+                own = self.last_spec(lb_id, amphora_id)
+                lb_of, spec = own, own.amphora(amphora_id) if own is not None else None
+            else:
+                lb_of = lb
+            st = self._haproxy_stats(_Unit(lb_id, spec, self.files(lb_id, amphora_id),
+                                           self.process(lb_id, amphora_id)))
+            state = self.vrrp_state(lb_id, amphora_id)
+            broken = self.placement.broken(lb_of, spec) if lb_of is not None and \
+                spec is not None else None
+            healths.append(runtime.AmphoraHealth(
+                id=amphora_id, running=st.running and state is not None and broken is None,
+                vrrp_state=state, error=broken))
+            if st.running and st.error is not None:
+                error = f"amphora {amphora_id}: {st.error}"
+            elif st.running:
+                answered.append((state, st))
+        running = bool(answered) or error is not None
+        if not running or error is not None:
+            return runtime.LoadBalancerStats(lb_id=lb_id, running=running, error=error,
+                                             amphorae=tuple(healths))
+        answered.sort(key=lambda pair: pair[0] != "MASTER")
+        primary = answered[0][1]
+        others = list(primary.others)
+        for _, st in answered[1:]:
+            if st.worker is not None:
+                others.append(runtime.WorkerStats(worker=st.worker, live=True,
+                                                  rows=_counter_rows(st.rows)))
+            others += st.others
+        return runtime.LoadBalancerStats(lb_id=lb_id, running=True, rows=primary.rows,
+                                         worker=primary.worker, others=tuple(others),
+                                         amphorae=tuple(healths))
+
+    def _haproxy_stats(self, u: _Unit) -> runtime.LoadBalancerStats:
+        proc = u.proc
         master = proc.pid()
         if master is None:
             # The master rewrites its pid file in place on every reload: look twice
@@ -370,13 +675,13 @@ class Amphorae:
             time.sleep(DEAD_RECHECK)
             master = proc.pid()
             if master is None:
-                return runtime.LoadBalancerStats(lb_id=lb_id, running=False)
+                return runtime.LoadBalancerStats(lb_id=u.lb_id, running=False)
         try:
             old_workers = proc.master.show_proc().old_workers if _may_have_old_workers(master) \
                 else ()
             worker, rows = proc.stats.show_info_stat()
         except RuntimeApiError as e:
-            return runtime.LoadBalancerStats(lb_id=lb_id, running=True, error=e.reason)
+            return runtime.LoadBalancerStats(lb_id=u.lb_id, running=True, error=e.reason)
         others: list[runtime.WorkerStats] = []
         for pid in old_workers:
             try:
@@ -385,13 +690,23 @@ class Amphorae:
                 continue  # it exited in between: its last reading is among the retired
             others.append(runtime.WorkerStats(worker=old, live=True,
                                               rows=_counter_rows(old_rows)))
-        others += self._retired(self.files(lb_id))
-        return runtime.LoadBalancerStats(lb_id=lb_id, running=True, rows=rows, worker=worker,
+        others += self._retired(u.files)
+        return runtime.LoadBalancerStats(lb_id=u.lb_id, running=True, rows=rows, worker=worker,
                                          others=tuple(others))
 
+    def _serving(self, lb_id: str) -> HaproxyProcess:
+        """The HAProxy that serves ``lb_id``'s VIP: its own, or its MASTER amphora's (else
+        any amphora's that runs)."""
+        amphora_ids = self.amphora_ids(lb_id)
+        if not amphora_ids:
+            return self.process(lb_id)
+        ranked = sorted(amphora_ids, key=lambda a: (self.vrrp_state(lb_id, a) != "MASTER",
+                                                    self.process(lb_id, a).pid() is None))
+        return self.process(lb_id, ranked[0])
+
     def health(self, lb_id: str) -> runtime.LoadBalancerHealth:
-        """Liveness of ``lb_id``'s HAProxy and each member's status in it."""
-        proc = self.process(lb_id)
+        """Liveness of ``lb_id``'s serving HAProxy and each member's status in it."""
+        proc = self._serving(lb_id)
         pid = proc.pid()
         if pid is None:
             return runtime.LoadBalancerHealth(lb_id=lb_id, alive=False)
@@ -400,9 +715,11 @@ class Amphorae:
         health = runtime.health_from_stats(stats, pid, procs.workers if procs else ())
         return dataclasses.replace(health, alive=True)
 
-    def pids(self, lb_id: str) -> tuple[int | None, tuple[int, ...]]:
-        """(master PID, current worker PIDs) of ``lb_id``, for tests and tools."""
-        proc = self.process(lb_id)
+    def pids(self, lb_id: str, amphora_id: str | None = None,
+             ) -> tuple[int | None, tuple[int, ...]]:
+        """(master PID, current worker PIDs) of ``lb_id``'s HAProxy (or its amphora's), for
+        tests and tools."""
+        proc = self.process(lb_id, amphora_id)
         pid = proc.pid()
         procs = proc.processes() if pid else None
         return pid, procs.workers if procs else ()
@@ -418,6 +735,12 @@ def _may_have_old_workers(master: int) -> bool:
         return len(Path(f"/proc/{master}/task/{master}/children").read_text().split()) > 1
     except OSError:
         return True  # unknown here: ask the master
+
+
+def _holds_files(directory: Path) -> bool:
+    """True if ``directory`` holds an HAProxy configuration, a spec or a pid file."""
+    return any((directory / name).exists() for name in ("haproxy.cfg", "spec.json",
+                                                        "haproxy.pid"))
 
 
 def _read(path: Path) -> str | None:

@@ -87,6 +87,13 @@ def _reap(only: int | None = None) -> None:
                 del _children[pid]
 
 
+def track_child(proc: subprocess.Popen[bytes]) -> None:
+    """Remember a detached process this process started (an HAProxy master, a keepalived),
+    so that it is reaped when it exits (:class:`ExitWatcher`, :func:`process_alive`)."""
+    with _children_lock:
+        _children[proc.pid] = proc
+
+
 # Files of a load balancer's directory that its haproxy.cfg names too (the
 # agent passes these to render.ConfigPaths; the directory is HAProxy's cwd).
 STATS_SOCKET = "stats.sock"
@@ -209,7 +216,8 @@ def process_alive(pid: int, cwd: Path | None = None) -> bool:
 
 
 class ExitWatcher:
-    """Calls ``on_exit(key)`` the moment a watched HAProxy master exits: an event, no polling.
+    """Calls ``on_exit(key)`` the moment a watched process exits (an HAProxy master, a
+    keepalived): an event, no polling.
 
     Each watched process is a pidfd (``pidfd_open(2)``, Linux 5.3), which
     becomes readable when the process exits, whether it is a child of this
@@ -269,9 +277,11 @@ class ExitWatcher:
         return True
 
     def unwatch(self, key: str) -> None:
-        """Stop watching ``key`` (before stopping its process on purpose)."""
+        """Stop watching ``key`` and every key under it (``key/...``), before stopping
+        those processes on purpose."""
         with self._lock:
-            self._forget(key)
+            for watched in [k for k in self._by_key if k == key or k.startswith(key + "/")]:
+                self._forget(watched)
 
     def _forget(self, key: str) -> None:
         entry = self._by_key.pop(key, None)
@@ -429,8 +439,7 @@ class HaproxyProcess:
             raise ProcessError(f"could not start HAProxy: {e}") from e
         finally:
             log.close()
-        with _children_lock:
-            _children[proc.pid] = proc
+        track_child(proc)
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -486,18 +495,30 @@ class HaproxyProcess:
                            f"{self.reload_timeout:g} s: " + _alerts(self._log_since(offset)))
 
     # -- stop ----------------------------------------------------------------
-    def stop(self) -> None:
-        """Stop the master and all its workers (SIGTERM, then SIGKILL); idempotent."""
+    def stop(self, drain: float = 0.0) -> None:
+        """Stop the master and all its workers (SIGTERM, then SIGKILL); idempotent.
+
+        ``drain`` > 0 (seconds): a soft stop first (SIGUSR1: the workers stop
+        listening and finish the connections they have), waited for that long.
+        """
         pid = self.pid()
         if pid is None:
             return
         procs = self.processes()
         workers = (procs.workers + procs.old_workers) if procs else ()
+        if drain > 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGUSR1)
+            deadline = time.monotonic() + drain
+            while time.monotonic() < deadline and any(
+                    process_alive(p, self.files.root) for p in (pid, *workers)):
+                time.sleep(0.01)
         self._kill(pid, workers)
 
     def _kill(self, master: int, workers: tuple[int, ...]) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(master, signal.SIGTERM)  # the master stops its workers
+        if process_alive(master, self.files.root):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(master, signal.SIGTERM)  # the master stops its workers
         deadline = time.monotonic() + self.stop_timeout
         pending = [p for p in (master, *workers) if process_alive(p, self.files.root)]
         while pending and time.monotonic() < deadline:

@@ -70,11 +70,12 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from lbaas.common import constants as c
 from lbaas.common.exceptions import DriverError, UnsupportedOption
-from lbaas.dataplane.spec import LoadBalancerSpec
+from lbaas.dataplane.spec import AmphoraSpec, LoadBalancerSpec
 
 log = logging.getLogger(__name__)
 
 NAMESPACE_PREFIX = c.NAMESPACE_PREFIX
+AMPHORA_NAMESPACE_PREFIX = c.AMPHORA_NAMESPACE_PREFIX
 BRIDGE_PREFIX = "lbr-"
 VETH_HOST_PREFIX = "lbh-"
 VETH_NS_PREFIX = "lbn-"
@@ -85,6 +86,7 @@ _KEY_LEN = IFNAME_MAX - 4  # the prefixes above are 4 characters
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
 _BRIDGE_ALIAS = "lbaas subnet="
 _VETH_ALIAS = "lbaas lb="
+_AMPHORA_ALIAS = "lbaas amphora="
 # OpenStack's MAC prefix (locally administered, unicast), as Neutron ports use.
 _MAC_PREFIX = "fa:16:3e"
 
@@ -126,6 +128,12 @@ def namespace_name(lb_id: str) -> str:
     ``/var/run/netns``).
     """
     return NAMESPACE_PREFIX + _check_id("load balancer", lb_id)
+
+
+def amphora_namespace_name(amphora_id: str) -> str:
+    """``amphora-<amphora_id>``: the namespace of one amphora of an ACTIVE_STANDBY load
+    balancer (Octavia names an amphora's VM so); its ``compute_id``."""
+    return AMPHORA_NAMESPACE_PREFIX + _check_id("amphora", amphora_id)
 
 
 def bridge_name(subnet_id: str) -> str:
@@ -203,41 +211,91 @@ class SubnetPlan:
 
 
 @dataclass(frozen=True)
-class VipPlan:
-    """Everything :meth:`NamespacePlacement.prepare` makes for one load balancer."""
+class PortPlan:
+    """Everything :meth:`NamespacePlacement.prepare` makes for one namespace.
+
+    SINGLE (:meth:`of` a load balancer): ``qlbaas-<lb_id>``, the VIP on its
+    veth. ACTIVE_STANDBY (:meth:`of` a load balancer and one of its
+    amphorae): ``amphora-<amphora_id>``, the amphora's ``vrrp_ip`` on its
+    veth, and the VIPs that keepalived adds there (/32) while it is MASTER,
+    which prepare leaves alone.
+    """
 
     lb_id: str
     address: ipaddress.IPv4Address
     subnet: SubnetPlan
+    amphora_id: str | None = None
+    vips: tuple[ipaddress.IPv4Address, ...] = ()  # amphora: held by keepalived, not by prepare
 
     @property
     def namespace(self) -> str:
+        if self.amphora_id is not None:
+            return amphora_namespace_name(self.amphora_id)
         return namespace_name(self.lb_id)
 
     @property
     def veth(self) -> VethNames:
+        if self.amphora_id is not None:
+            return veth_names(self.amphora_id)
         return veth_names(self.lb_id)
 
+    @property
+    def alias(self) -> str:
+        """The interfaces' alias: ``lbaas lb=<lb_id>`` or ``lbaas amphora=<amphora_id>``."""
+        if self.amphora_id is not None:
+            return _AMPHORA_ALIAS + self.amphora_id
+        return _VETH_ALIAS + self.lb_id
+
     @classmethod
-    def of(cls, lb: LoadBalancerSpec) -> VipPlan:
-        """Validate ``lb.vip``; raises :class:`PlacementError` with the reason."""
+    def of(cls, lb: LoadBalancerSpec, amphora: AmphoraSpec | None = None) -> PortPlan:
+        """Validate ``lb.vip`` (and ``amphora.vrrp_ip``); raises :class:`PlacementError`."""
         namespace_name(lb.id)
         veth_names(lb.id)
         if lb.additional_vips:
             raise PlacementError("the namespace placement does not support additional VIPs")
         vip = lb.vip
         subnet = SubnetPlan.of(vip.subnet_id, vip.subnet_cidr, vip.gateway_ip)
-        try:
-            address = ipaddress.ip_address(vip.address)
-        except ValueError as e:
-            raise PlacementError(f"invalid VIP address {vip.address!r}") from e
-        if not isinstance(address, ipaddress.IPv4Address) or address not in subnet.network:
-            raise PlacementError(f"VIP {vip.address} is not in subnet {subnet.subnet_id} "
-                                 f"({subnet.network})")
-        if address == subnet.gateway:
-            raise PlacementError(f"VIP {vip.address} is the gateway address of subnet "
-                                 f"{subnet.subnet_id}")
-        return cls(lb.id, address, subnet)
+        address = _subnet_address(vip.address, "VIP", subnet)
+        if amphora is None:
+            return cls(lb.id, address, subnet)
+        amphora_namespace_name(amphora.id)
+        veth_names(amphora.id)
+        own = _subnet_address(amphora.vrrp_ip, f"amphora {amphora.id}'s vrrp_ip", subnet)
+        if own == address:
+            raise PlacementError(f"amphora {amphora.id}'s vrrp_ip {own} is the VIP")
+        return cls(lb.id, own, subnet, amphora_id=amphora.id, vips=(address,))
+
+
+def _subnet_address(value: str, what: str, subnet: SubnetPlan) -> ipaddress.IPv4Address:
+    """``value`` as an address of ``subnet`` other than its gateway's."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError as e:
+        raise PlacementError(f"invalid {what} {value!r}") from e
+    if not isinstance(address, ipaddress.IPv4Address) or address not in subnet.network:
+        raise PlacementError(f"{what} {value} is not in subnet {subnet.subnet_id} "
+                             f"({subnet.network})")
+    if address == subnet.gateway:
+        raise PlacementError(f"{what} {value} is the gateway address of subnet "
+                             f"{subnet.subnet_id}")
+    return address
+
+
+def active_standby_plans(lb: LoadBalancerSpec) -> list[PortPlan]:
+    """The plans of ``lb``'s two amphorae; raises :class:`PlacementError` for a pair that
+    cannot work (not one MASTER and one BACKUP, no VRRP group, equal addresses)."""
+    if lb.vrrp is None:
+        raise PlacementError("an ACTIVE_STANDBY load balancer needs a VRRP group")
+    roles = sorted(a.role for a in lb.amphorae)
+    if roles != sorted((c.AMPHORA_ROLE_MASTER, c.AMPHORA_ROLE_BACKUP)):
+        raise PlacementError("an ACTIVE_STANDBY load balancer needs one MASTER and one BACKUP "
+                             f"amphora, not {roles or 'none'}")
+    plans = [PortPlan.of(lb, a) for a in lb.amphorae]
+    if plans[0].address == plans[1].address:
+        raise PlacementError(f"both amphorae have vrrp_ip {plans[0].address}")
+    if plans[0].amphora_id == plans[1].amphora_id:
+        raise PlacementError(f"both amphorae have id {plans[0].amphora_id}")
+    return plans
 
 
 # --------------------------------------------------------------------------
@@ -325,6 +383,38 @@ def enter_namespace(name: str) -> Callable[[], None]:
         pyroute2_netns.setns(path, flags=0, libc=libc, fork=False)
 
     return _enter
+
+
+def set_sysctls(namespace: str, values: dict[str, str]) -> None:
+    """Write network sysctls (``{"net.ipv4.ip_nonlocal_bind": "1"}``) of ``namespace``.
+
+    ``/proc/sys/net`` shows the network namespace of the thread that opens
+    it, so a short-lived thread enters ``namespace`` (``setns(2)`` moves only
+    the calling thread) and writes there. Raises :class:`PlacementError`.
+    """
+    for name in values:
+        if not re.match(r"^net\.[a-z0-9_]+(\.[a-z0-9_-]+)+$", name):
+            raise PlacementError(f"{name!r} is not a network sysctl")
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            pyroute2_netns.setns(namespace_path(namespace), flags=0, libc=_loaded_libc(),
+                                 fork=False)
+            for name, value in values.items():
+                with open("/proc/sys/" + name.replace(".", "/"), "w") as f:
+                    f.write(value)
+        except BaseException as e:  # handed to the caller's thread
+            failure.append(e)
+
+    if not namespace_exists(namespace):
+        raise PlacementError(f"network namespace {namespace} does not exist")
+    thread = threading.Thread(target=write, name=f"sysctl-{namespace}", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise PlacementError(f"setting {', '.join(values)} in {namespace} failed: "
+                             f"{failure[0]}") from failure[0]
 
 
 def popen_in_namespace(namespace: str, argv: Sequence[str],
@@ -520,60 +610,81 @@ class NamespacePlacement:
 
     def validate(self, lb: LoadBalancerSpec) -> None:
         """Refuse with ``UnsupportedOption`` what :meth:`prepare` would refuse
-        (IPv6 or additional VIPs, a subnet without gateway, a VIP outside it)."""
+        (IPv6 or additional VIPs, a subnet without gateway, a VIP outside it; for
+        ACTIVE_STANDBY, amphorae without one MASTER and one BACKUP on distinct
+        addresses of the VIP's subnet)."""
         try:
-            VipPlan.of(lb)
+            if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY:
+                active_standby_plans(lb)
+            else:
+                PortPlan.of(lb)
         except PlacementError as e:
             raise UnsupportedOption(e.reason) from None
 
-    def namespace(self, lb_id: str) -> str | None:
-        """``qlbaas-<lb_id>``, where HAProxy for ``lb_id`` runs."""
+    def namespace(self, lb_id: str, amphora_id: str | None = None) -> str | None:
+        """``qlbaas-<lb_id>``, or ``amphora-<amphora_id>``: where HAProxy runs."""
+        if amphora_id is not None:
+            return amphora_namespace_name(amphora_id)
         return namespace_name(lb_id)
 
-    def preexec(self, lb_id: str) -> Callable[[], None] | None:
-        """A ``preexec_fn`` entering ``qlbaas-<lb_id>``; see :func:`enter_namespace`.
+    def preexec(self, lb_id: str, amphora_id: str | None = None) -> Callable[[], None] | None:
+        """A ``preexec_fn`` entering :meth:`namespace`; see :func:`enter_namespace`.
 
         Call after :meth:`prepare`; raises :class:`PlacementError` if the
         namespace does not exist.
         """
-        return enter_namespace(namespace_name(lb_id))
+        return enter_namespace(self.namespace(lb_id, amphora_id) or "")
 
-    def prepare(self, lb: LoadBalancerSpec) -> None:
-        """Plumb ``lb``'s VIP: bridge, namespace, veth, VIP address, default route.
+    def interface(self, lb_id: str, amphora_id: str | None = None) -> str:
+        """The interface on the VIP's subnet inside :meth:`namespace` (keepalived's)."""
+        return veth_names(amphora_id if amphora_id is not None else lb_id).namespace
+
+    def prepare(self, lb: LoadBalancerSpec, amphora: AmphoraSpec | None = None) -> None:
+        """Plumb ``lb``'s VIP, or ``amphora``'s port: bridge, namespace, veth, address, route.
+
+        For an amphora the veth holds its ``vrrp_ip`` (the VIP comes and goes
+        with keepalived), and the namespace lets HAProxy bind the VIP while it
+        is elsewhere (``net.ipv4.ip_nonlocal_bind = 1``) and answers ARP only
+        for addresses on the interface asked (``arp_ignore = 1``, see
+        :meth:`hold_vip`).
 
         Idempotent and convergent: re-run after a crash at any step (a
         half-made namespace, a veth whose peer is gone, a port off the
         bridge or down) it repairs what is missing and keeps what is right,
         so a healthy namespace keeps its MAC. Raises :class:`PlacementError`
-        for a VIP it cannot realise (see :meth:`VipPlan.of`) or when the
+        for a VIP it cannot realise (see :meth:`PortPlan.of`) or when the
         kernel refuses a step.
         """
-        plan = VipPlan.of(lb)
+        plan = PortPlan.of(lb, amphora)
         with (_kernel_errors(f"plumbing {plan.namespace}"),
               self._bridge_lock(plan.subnet.bridge)):
             bridge = ensure_bridge(plan.subnet)
             ensure_namespace(plan.namespace)
+            if plan.amphora_id is not None:
+                set_sysctls(plan.namespace, {"net.ipv4.ip_nonlocal_bind": "1",
+                                             "net.ipv4.conf.all.arp_ignore": "1"})
             with _netlink() as ipr, _netlink(plan.namespace) as ns:
                 self._ensure_veth(plan, ipr, ns, bridge)
                 self._configure_inside(plan, ns)
-        log.info("namespace %s: VIP %s/%d on %s via %s", plan.namespace, plan.address,
+        log.info("namespace %s: %s/%d on %s via %s", plan.namespace, plan.address,
                  plan.subnet.network.prefixlen, plan.subnet.bridge, plan.subnet.gateway)
 
-    def announce(self, lb: LoadBalancerSpec) -> None:
-        """Make neighbours learn the VIP's current MAC; call after HAProxy started.
+    def announce(self, lb: LoadBalancerSpec, amphora: AmphoraSpec | None = None) -> None:
+        """Make neighbours learn the current MAC of the VIP (or of ``amphora``'s
+        ``vrrp_ip``: its peer sends VRRP adverts there); call after HAProxy started.
 
-        Flushes the host's neighbour entry for the VIP on the bridge (done
-        when this returns) and starts ``arping -U -c <garp_count>`` inside the
-        namespace, which sends the first gratuitous ARP at once and the rest
-        a second apart; this does not wait for it (a thread reaps it, and
-        :meth:`teardown` stops it). Raises :class:`PlacementError` if the
+        Flushes the host's neighbour entry for the address on the bridge
+        (done when this returns) and starts ``arping -U -c <garp_count>``
+        inside the namespace, which sends the first gratuitous ARP at once and
+        the rest a second apart; this does not wait for it (a thread reaps it,
+        and :meth:`teardown` stops it). Raises :class:`PlacementError` if the
         namespace does not exist or the kernel refuses.
         """
-        plan = VipPlan.of(lb)
+        plan = PortPlan.of(lb, amphora)
         with _kernel_errors(f"announcing {plan.address}"):
             self._announce(plan)
 
-    def _announce(self, plan: VipPlan) -> None:
+    def _announce(self, plan: PortPlan) -> None:
         flush_neighbour(plan.subnet.bridge, str(plan.address))
         if self._arping is None:
             log.warning("arping (iputils-arping) not found: no gratuitous ARP for %s; "
@@ -581,34 +692,70 @@ class NamespacePlacement:
             return
         argv = [self._arping, "-q", "-U", "-c", str(self._garp_count), "-I", plan.veth.namespace,
                 str(plan.address)]
-        self._stop_garp(plan.lb_id)
+        self._stop_garp(plan.namespace)
         proc = popen_in_namespace(plan.namespace, argv, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         with self._lock:
-            self._garps[plan.lb_id] = proc
-        threading.Thread(target=self._reap_garp, args=(plan.lb_id, proc, argv),
-                         name=f"garp-{plan.lb_id}", daemon=True).start()
+            self._garps[plan.namespace] = proc
+        threading.Thread(target=self._reap_garp, args=(plan.namespace, proc, argv),
+                         name=f"garp-{plan.namespace}", daemon=True).start()
 
-    def teardown(self, lb_id: str) -> None:
-        """Remove ``qlbaas-<lb_id>``, both veth ends, and the bridge if nothing else uses it.
+    def hold_vip(self, lb: LoadBalancerSpec, amphora: AmphoraSpec) -> None:
+        """Keep accepting the VIP's packets in ``amphora`` without claiming the VIP.
+
+        Adds the VIP to the namespace's ``lo`` before its keepalived gives
+        the VIP up: clients that still send to this amphora's MAC (until the
+        peer's gratuitous ARP reaches them) are served here, and since the
+        namespace answers ARP only for addresses of the interface asked
+        (``arp_ignore = 1``), nobody learns this MAC for the VIP again. For a
+        rebuild of a MASTER that loses no connection; :meth:`teardown` ends it.
+        """
+        plan = PortPlan.of(lb, amphora)
+        with _kernel_errors(f"holding {plan.vips} in {plan.namespace}"), \
+                _netlink(plan.namespace) as ns:
+            lo = ns.link_lookup(ifname="lo")[0]
+            for vip in plan.vips:
+                try:
+                    ns.addr("add", index=lo, address=str(vip), prefixlen=32)
+                except NetlinkError as e:
+                    if e.code != errno.EEXIST:
+                        raise
+
+    def broken(self, lb: LoadBalancerSpec, amphora: AmphoraSpec) -> str | None:
+        """Why ``amphora``'s plumbing cannot carry traffic (its namespace or its interface
+        is gone), or None. Cheap: one stat and one netlink lookup."""
+        plan = PortPlan.of(lb, amphora)
+        if not namespace_exists(plan.namespace):
+            return f"its network namespace {plan.namespace} is gone"
+        try:
+            with _netlink(plan.namespace) as ns:
+                link = _lookup(ns, plan.veth.namespace)
+        except (NetlinkError, OSError) as e:
+            return f"its network namespace {plan.namespace} cannot be read: {e}"
+        if link is None:
+            return f"its interface {plan.veth.namespace} in {plan.namespace} is gone"
+        return None
+
+    def teardown(self, lb_id: str, amphora_id: str | None = None) -> None:
+        """Remove :meth:`namespace`, both veth ends, and the bridge if nothing else uses it.
 
         Idempotent. Stop HAProxy first: a process still inside keeps the
         namespace alive after its name is gone (a warning is logged).
         Raises :class:`PlacementError` if the kernel refuses a step.
         """
-        ns = namespace_name(lb_id)
-        self._stop_garp(lb_id)
+        ns = self.namespace(lb_id, amphora_id) or ""
+        owner = _AMPHORA_ALIAS + amphora_id if amphora_id is not None else _VETH_ALIAS + lb_id
+        self._stop_garp(ns)
         with _kernel_errors(f"removing {ns}"):
-            self._teardown(lb_id, ns)
+            self._teardown(veth_names(amphora_id or lb_id), owner, ns)
         log.info("namespace %s removed", ns)
 
-    def _teardown(self, lb_id: str, ns: str) -> None:
-        veth = veth_names(lb_id)
+    def _teardown(self, veth: VethNames, owner: str, ns: str) -> None:
         bridge: str | None = None
         with _netlink() as ipr:
             host_end = _lookup(ipr, veth.host)
             if host_end is not None:
-                self._check_owner(host_end, lb_id)
+                self._check_owner(host_end, owner)
                 master = host_end.get("IFLA_MASTER")
                 if master:
                     br = ipr.link("get", index=master)[0]
@@ -629,13 +776,14 @@ class NamespacePlacement:
     # -- steps ---------------------------------------------------------------
 
     @staticmethod
-    def _check_owner(link: Any, lb_id: str) -> None:
+    def _check_owner(link: Any, owner: str) -> None:
         alias = link.get("IFLA_IFALIAS")
-        if alias and alias != _VETH_ALIAS + lb_id:
+        if alias and alias != owner:
             raise PlacementError(f"interface {link.get('IFLA_IFNAME')} belongs to another load "
-                                 f"balancer ({alias!r}); cannot use it for {lb_id}")
+                                 f"balancer or amphora ({alias!r}); cannot use it for "
+                                 f"{owner.split('=', 1)[-1]}")
 
-    def _ensure_veth(self, plan: VipPlan, ipr: Any, ns: Any, bridge: int) -> None:
+    def _ensure_veth(self, plan: PortPlan, ipr: Any, ns: Any, bridge: int) -> None:
         """The veth pair: host end on the bridge and up, peer inside the namespace.
 
         ``ipr`` and ``ns`` are netlink sockets in the host's namespace and in
@@ -644,7 +792,7 @@ class NamespacePlacement:
         veth = plan.veth
         host_end = _lookup(ipr, veth.host)
         if host_end is not None:
-            self._check_owner(host_end, plan.lb_id)
+            self._check_owner(host_end, plan.alias)
             peer = _lookup(ns, veth.namespace)
             # ifindexes are per namespace; the two ends of a pair point at each other.
             paired = (peer is not None and peer.get("IFLA_LINK") == host_end["index"]
@@ -666,12 +814,12 @@ class NamespacePlacement:
             host_end = _lookup(ipr, veth.host)
             if host_end is None:
                 raise PlacementError(f"veth {veth.host} vanished while being created")
-        ipr.link("set", index=host_end["index"], master=bridge, state="up",
-                 ifalias=_VETH_ALIAS + plan.lb_id)
+        ipr.link("set", index=host_end["index"], master=bridge, state="up", ifalias=plan.alias)
 
     @staticmethod
-    def _configure_inside(plan: VipPlan, ns: Any) -> None:
-        """Inside the namespace: lo up, the VIP (and nothing else) on the veth, default route."""
+    def _configure_inside(plan: PortPlan, ns: Any) -> None:
+        """Inside the namespace: lo up, the address (and nothing else but an amphora's
+        VIPs as keepalived puts them) on the veth, default route."""
         lo = ns.link_lookup(ifname="lo")[0]
         ns.link("set", index=lo, state="up")
         link = _lookup(ns, plan.veth.namespace)
@@ -680,12 +828,13 @@ class NamespacePlacement:
         index = link["index"]
         ns.link("set", index=index, state="up")
         want = (str(plan.address), plan.subnet.network.prefixlen)
+        keep = {(str(vip), 32) for vip in plan.vips}
         present = False
         for a in ns.get_addr(index=index, family=socket.AF_INET):
             have = (a.get("IFA_LOCAL") or a.get("IFA_ADDRESS"), a["prefixlen"])
             if have == want:
                 present = True
-            else:  # a VIP never changes; anything else is left from another life
+            elif have not in keep:  # an address never changes; others are from another life
                 ns.addr("del", index=index, address=have[0], prefixlen=have[1])
         if not present:
             ns.addr("add", index=index, address=want[0], prefixlen=want[1])
@@ -693,23 +842,23 @@ class NamespacePlacement:
 
     # -- gratuitous ARP processes --------------------------------------------
 
-    def _reap_garp(self, lb_id: str, proc: subprocess.Popen[bytes], argv: list[str]) -> None:
+    def _reap_garp(self, key: str, proc: subprocess.Popen[bytes], argv: list[str]) -> None:
         try:
             _, err = proc.communicate(timeout=self._garp_count + 5)
         except subprocess.TimeoutExpired:
             proc.kill()
             _, err = proc.communicate()
         with self._lock:
-            if self._garps.get(lb_id) is proc:
-                del self._garps[lb_id]
+            if self._garps.get(key) is proc:
+                del self._garps[key]
         # -15/-9: stopped by teardown or a newer announce.
         if proc.returncode not in (0, -15, -9):
             log.warning("%s exited %s: %s", " ".join(argv), proc.returncode,
                         err.decode(errors="replace").strip())
 
-    def _stop_garp(self, lb_id: str) -> None:
+    def _stop_garp(self, key: str) -> None:
         with self._lock:
-            proc = self._garps.pop(lb_id, None)
+            proc = self._garps.pop(key, None)
         if proc is not None and proc.poll() is None:
             proc.terminate()
             try:

@@ -13,7 +13,12 @@ Two placements, chosen by configuration (``[haproxy_amphora] placement``):
   ``qlbaas-<lb_id>`` per load balancer, joined by a veth pair to a Linux
   bridge for the VIP's subnet (the bridge holds the subnet's gateway address),
   the VIP on the namespace end, a default route via the gateway, and a
-  gratuitous ARP so that neighbours forget an old MAC at once.
+  gratuitous ARP so that neighbours forget an old MAC at once. It also
+  serves ACTIVE_STANDBY: a namespace ``amphora-<amphora_id>`` per amphora,
+  each with its own address on the VIP's subnet, the VIP held by keepalived.
+
+Methods that take an ``amphora`` (or ``amphora_id``) act on that amphora of
+an ACTIVE_STANDBY load balancer; without one, on a SINGLE load balancer.
 """
 
 from __future__ import annotations
@@ -23,10 +28,16 @@ import socket
 from collections.abc import Callable
 from typing import Protocol
 
+from lbaas.common import constants as c
 from lbaas.common import endpoints
 from lbaas.common.endpoints import Endpoint
 from lbaas.common.exceptions import UnsupportedOption
-from lbaas.dataplane.spec import LoadBalancerSpec
+from lbaas.dataplane.spec import AmphoraSpec, LoadBalancerSpec
+
+ACTIVE_STANDBY_NEEDS_NAMESPACES = (
+    "ACTIVE_STANDBY topology needs the namespace placement ([haproxy_amphora] placement = "
+    "namespace): each amphora needs a network namespace of its own, with its own address, "
+    "for the VIP to move between them; the local placement serves SINGLE only")
 
 PortRanges = tuple[tuple[int, int], ...]
 # Unprivileged ports: the well-known ones are the host's services'.
@@ -63,20 +74,31 @@ class Placement(Protocol):
         so that the tenant gets a 501 instead of a load balancer in ERROR.
         """
 
-    def prepare(self, lb: LoadBalancerSpec) -> None:
-        """Make ``lb``'s VIP exist where HAProxy will bind (idempotent)."""
+    def prepare(self, lb: LoadBalancerSpec, amphora: AmphoraSpec | None = None) -> None:
+        """Make ``lb``'s VIP (or ``amphora``'s port) exist where HAProxy will bind
+        (idempotent)."""
 
-    def announce(self, lb: LoadBalancerSpec) -> None:
-        """Tell neighbours where the VIP is now (gratuitous ARP); after HAProxy starts."""
+    def announce(self, lb: LoadBalancerSpec, amphora: AmphoraSpec | None = None) -> None:
+        """Tell neighbours where the VIP (or ``amphora``'s address) is now (gratuitous
+        ARP); after HAProxy starts."""
 
-    def teardown(self, lb_id: str) -> None:
-        """Remove everything :meth:`prepare` made for ``lb_id`` (idempotent)."""
+    def teardown(self, lb_id: str, amphora_id: str | None = None) -> None:
+        """Remove everything :meth:`prepare` made for ``lb_id`` or its amphora (idempotent)."""
 
-    def namespace(self, lb_id: str) -> str | None:
+    def namespace(self, lb_id: str, amphora_id: str | None = None) -> str | None:
         """The network namespace HAProxy runs in, or None for the host's."""
 
-    def preexec(self, lb_id: str) -> Callable[[], None] | None:
+    def preexec(self, lb_id: str, amphora_id: str | None = None) -> Callable[[], None] | None:
         """A function for ``subprocess.Popen(preexec_fn=...)`` that enters the namespace."""
+
+    def interface(self, lb_id: str, amphora_id: str | None = None) -> str:
+        """The interface on the VIP's subnet in the namespace (keepalived's)."""
+
+    def hold_vip(self, lb: LoadBalancerSpec, amphora: AmphoraSpec) -> None:
+        """Keep serving the VIP's packets in ``amphora`` while keepalived gives it up."""
+
+    def broken(self, lb: LoadBalancerSpec, amphora: AmphoraSpec) -> str | None:
+        """Why ``amphora``'s plumbing cannot carry traffic, or None."""
 
 
 class LocalPlacement:
@@ -99,8 +121,11 @@ class LocalPlacement:
         addresses of its interfaces), since HAProxy binds it in the host's
         namespace (checked by binding a throw-away socket to the address, port
         0); every listener's port must be one of :attr:`ports` and reach no
-        control-plane endpoint on any VIP.
+        control-plane endpoint on any VIP; and the topology SINGLE (two
+        amphorae cannot share the host's addresses).
         """
+        if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY:
+            raise UnsupportedOption(ACTIVE_STANDBY_NEEDS_NAMESPACES)
         vips = [vip.address for vip in (lb.vip, *lb.additional_vips) if vip.address]
         for address in vips:
             if not _local_address(address):
@@ -122,22 +147,34 @@ class LocalPlacement:
                     raise UnsupportedOption(f"listener port {port} on VIP {address}: it is "
                                             f"{ep.what} ({ep})")
 
-    def prepare(self, lb: LoadBalancerSpec) -> None:
+    def prepare(self, lb: LoadBalancerSpec, amphora: AmphoraSpec | None = None) -> None:
         """Nothing: every 127.0.0.0/8 address is local."""
 
-    def announce(self, lb: LoadBalancerSpec) -> None:
+    def announce(self, lb: LoadBalancerSpec, amphora: AmphoraSpec | None = None) -> None:
         """Nothing to announce on loopback."""
 
-    def teardown(self, lb_id: str) -> None:
+    def teardown(self, lb_id: str, amphora_id: str | None = None) -> None:
         """Nothing was made."""
 
-    def namespace(self, lb_id: str) -> str | None:
+    def namespace(self, lb_id: str, amphora_id: str | None = None) -> str | None:
         """The host's own namespace."""
         return None
 
-    def preexec(self, lb_id: str) -> Callable[[], None] | None:
+    def preexec(self, lb_id: str, amphora_id: str | None = None) -> Callable[[], None] | None:
         """No namespace to enter."""
         return None
+
+    def interface(self, lb_id: str, amphora_id: str | None = None) -> str:
+        """None here: ACTIVE_STANDBY is refused (:meth:`validate`)."""
+        raise UnsupportedOption(ACTIVE_STANDBY_NEEDS_NAMESPACES)
+
+    def hold_vip(self, lb: LoadBalancerSpec, amphora: AmphoraSpec) -> None:
+        """Never called: ACTIVE_STANDBY is refused (:meth:`validate`)."""
+        raise UnsupportedOption(ACTIVE_STANDBY_NEEDS_NAMESPACES)
+
+    def broken(self, lb: LoadBalancerSpec, amphora: AmphoraSpec) -> str | None:
+        """Never called: ACTIVE_STANDBY is refused (:meth:`validate`)."""
+        raise UnsupportedOption(ACTIVE_STANDBY_NEEDS_NAMESPACES)
 
 
 def _local_address(address: str) -> bool:

@@ -316,17 +316,23 @@ def _finalize(value: Any) -> Any:
     return value
 
 
-_ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-    autoescape=False,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    finalize=_finalize,
-)
-_ENV.filters["q"] = cfg_word
-_ENV.filters["logfmt"] = log_format
+def environment(**filters: Callable[[str], str]) -> jinja2.Environment:
+    """The Jinja2 environment of every configuration template here (``templates/``):
+    no autoescape, ``StrictUndefined``, no value spanning lines, and ``filters``."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        finalize=_finalize,
+    )
+    env.filters.update(filters)
+    return env
+
+
+_ENV = environment(q=cfg_word, logfmt=log_format)
 
 
 # -- checks ------------------------------------------------------------------
@@ -652,8 +658,8 @@ def build_view(lb: LoadBalancerSpec, paths: ConfigPaths | None = None,
     paths = paths or ConfigPaths()
     tuning = tuning or Tuning()
     lb_id = _id(lb.id, "load balancer")
-    if lb.topology not in (c.TOPOLOGY_SINGLE, None):
-        raise RenderError(f"{lb.topology} topology needs keepalived, not available yet")
+    if lb.topology not in c.TOPOLOGIES:
+        raise RenderError(f"topology {lb.topology!r} is not one of {', '.join(c.TOPOLOGIES)}")
     _ip(lb.vip.address, "VIP")
     for vip in lb.additional_vips:
         _ip(vip.address, "additional VIP")

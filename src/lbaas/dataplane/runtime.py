@@ -305,6 +305,24 @@ class WorkerStats:
 
 
 @dataclass(frozen=True)
+class AmphoraHealth:
+    """What the agent sees of one amphora of an ACTIVE_STANDBY load balancer.
+
+    ``running``: its HAProxy and its keepalived run and its plumbing is
+    whole. ``vrrp_state``: what its keepalived last reported (MASTER,
+    BACKUP, FAULT, STOP), None while keepalived is not running. ``error``:
+    why it cannot serve and will not come back by itself (its network
+    namespace or interface is gone; a restart failed): the controller then
+    replaces it (amphora failover).
+    """
+
+    id: str
+    running: bool
+    vrrp_state: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class LoadBalancerStats:
     """Parsed ``show stat`` of one load balancer's HAProxy (empty when not running).
 
@@ -315,6 +333,11 @@ class LoadBalancerStats:
     was observed. ``worker`` is the identity of the current worker
     that produced ``rows``; ``others`` are the readings of old and retired
     workers (see :class:`WorkerStats`), for counters that survive reloads.
+
+    ACTIVE_STANDBY: ``amphorae`` says how each amphora is; ``rows`` and
+    ``worker`` come from the one that holds the VIP (else any that runs),
+    the other's workers are among ``others`` (its counters count too);
+    ``running`` is True while any amphora's HAProxy runs.
     """
 
     lb_id: str
@@ -323,6 +346,7 @@ class LoadBalancerStats:
     worker: str | None = None
     others: tuple[WorkerStats, ...] = ()
     error: str | None = None
+    amphorae: tuple[AmphoraHealth, ...] = ()
 
     @property
     def frontends(self) -> tuple[StatRow, ...]:

@@ -140,6 +140,35 @@ class VipSpec:
 
 
 @dataclass(frozen=True)
+class AmphoraSpec:
+    """One amphora of an ACTIVE_STANDBY load balancer (Octavia's amphora fields).
+
+    ``role`` is the role the amphora was built for (MASTER or BACKUP), which
+    only sets its VRRP priority; which one holds the VIP is what keepalived
+    decides and reports. ``vrrp_ip`` is its own address on the VIP's subnet.
+    """
+
+    id: str
+    role: str  # MASTER | BACKUP
+    vrrp_ip: str
+    vrrp_priority: int  # 1..254; Octavia: 100 for MASTER, 90 for BACKUP
+
+
+@dataclass(frozen=True)
+class VrrpSpec:
+    """The VRRP group of an ACTIVE_STANDBY load balancer (Octavia's ``vrrp_group``).
+
+    ``advert_int`` is in seconds (``[keepalived_vrrp] vrrp_advert_int`` when
+    the load balancer was made); both amphorae must use the same.
+    """
+
+    vrrp_id: int = 1  # keepalived's virtual_router_id, 1..255
+    auth_type: str = "PASS"
+    auth_pass: str = ""  # at most 8 characters (VRRPv2 carries 8)
+    advert_int: float = 1.0
+
+
+@dataclass(frozen=True)
 class LoadBalancerSpec:
     id: str
     project_id: str | None
@@ -150,10 +179,17 @@ class LoadBalancerSpec:
     topology: str = "SINGLE"
     listeners: tuple[ListenerSpec, ...] = ()
     pools: tuple[PoolSpec, ...] = ()
+    # ACTIVE_STANDBY only: its two amphorae and their VRRP group.
+    amphorae: tuple[AmphoraSpec, ...] = ()
+    vrrp: VrrpSpec | None = None
 
     def pool(self, pool_id: str) -> PoolSpec | None:
         """The pool with ``pool_id``, or None."""
         return next((p for p in self.pools if p.id == pool_id), None)
+
+    def amphora(self, amphora_id: str) -> AmphoraSpec | None:
+        """The amphora with ``amphora_id``, or None."""
+        return next((a for a in self.amphorae if a.id == amphora_id), None)
 
 
 _adapter: TypeAdapter[LoadBalancerSpec] = TypeAdapter(LoadBalancerSpec)

@@ -18,20 +18,20 @@ from typing import Any
 import httpx
 
 from lbaas.dataplane import netns
-from lbaas.dataplane.spec import LoadBalancerSpec
+from lbaas.dataplane.spec import AmphoraSpec, LoadBalancerSpec
 from tests.support.netns_hosts import NetnsHost, Subnet, stop_process, subnet_bridge
 
 
 class TrackedPlacement(netns.NamespacePlacement):
-    """A NamespacePlacement that remembers the load balancers it prepared."""
+    """A NamespacePlacement that remembers the load balancers (and amphorae) it prepared."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.prepared: set[str] = set()
+        self.prepared: set[tuple[str, str | None]] = set()  # (lb id, amphora id or None)
 
-    def prepare(self, lb: LoadBalancerSpec) -> None:
-        self.prepared.add(lb.id)
-        super().prepare(lb)
+    def prepare(self, lb: LoadBalancerSpec, amphora: AmphoraSpec | None = None) -> None:
+        self.prepared.add((lb.id, amphora.id if amphora is not None else None))
+        super().prepare(lb, amphora)
 
 
 class Net:
@@ -83,18 +83,19 @@ class Net:
     def close(self) -> None:
         for proc in self.procs:
             stop_process(proc)
-        for lb_id in self.placement.prepared:
-            self.placement.teardown(lb_id)
+        for lb_id, amphora_id in self.placement.prepared:
+            self.placement.teardown(lb_id, amphora_id)
         self.stack.close()
         self.http.close()
 
     def leftovers(self) -> list[str]:
         """Names of anything this test made that still exists."""
-        left = [n for n in (netns.namespace_name(i) for i in self.placement.prepared)
+        left = [n for n in (self.placement.namespace(*p) or "" for p in self.placement.prepared)
                 if os.path.lexists(netns.namespace_path(n))]
         left += [h.namespace for h in self.hosts
                  if os.path.lexists(netns.namespace_path(h.namespace))]
-        names = [netns.veth_names(i).host for i in self.placement.prepared]
+        names = [netns.veth_names(amphora_id or lb_id).host
+                 for lb_id, amphora_id in self.placement.prepared]
         names += [h.veth for h in self.hosts] + self.bridges
         left += [n for n in names if netns.link_address(n) is not None]
         left += [f"pid {p.pid}" for p in self.procs if p.poll() is None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -125,3 +126,16 @@ def test_operations_go_to_the_agent() -> None:
 def test_specs_cross_the_agent_boundary_as_json() -> None:
     lb = with_pool(LB, health_monitor=HM)
     assert s.from_json(s.to_json(lb)) == lb
+
+
+def test_active_standby_specs_cross_the_agent_boundary_as_json() -> None:
+    lb = dataclasses.replace(
+        LB, topology="ACTIVE_STANDBY",
+        amphorae=(s.AmphoraSpec(id="a1", role="MASTER", vrrp_ip="198.18.9.11", vrrp_priority=100),
+                  s.AmphoraSpec(id="a2", role="BACKUP", vrrp_ip="198.18.9.12", vrrp_priority=90)),
+        vrrp=s.VrrpSpec(vrrp_id=7, auth_pass="abcd1234", advert_int=0.5))
+    assert s.from_json(s.to_json(lb)) == lb
+    # A spec written before ACTIVE_STANDBY existed (an older agent's spec.json) still reads.
+    old = json.loads(s.to_json(LB))
+    del old["amphorae"], old["vrrp"]
+    assert s.from_json(old) == LB

@@ -56,13 +56,14 @@ def test_bridge_mac_is_stable_unicast_and_locally_administered() -> None:
 
 
 def test_vip_plan_of_a_good_spec() -> None:
-    plan = netns.VipPlan.of(_lb())
+    plan = netns.PortPlan.of(_lb())
     assert (str(plan.address), str(plan.subnet.network), str(plan.subnet.gateway)) == (
         "198.18.9.10", "198.18.9.0/24", "198.18.9.1")
     assert plan.namespace == f"qlbaas-{LB_ID}"
     assert plan.subnet.bridge == "lbr-b7e1d2c3aaa"
     # A host address in the CIDR is accepted as the subnet (not strict).
-    assert str(netns.VipPlan.of(_lb(subnet_cidr="198.18.9.7/24")).subnet.network) == "198.18.9.0/24"
+    plan = netns.PortPlan.of(_lb(subnet_cidr="198.18.9.7/24"))
+    assert str(plan.subnet.network) == "198.18.9.0/24"
 
 
 @pytest.mark.parametrize(("vip", "message"), [
@@ -79,13 +80,13 @@ def test_vip_plan_of_a_good_spec() -> None:
 def test_vips_the_placement_cannot_realise_are_refused(vip: dict[str, object],
                                                        message: str) -> None:
     with pytest.raises(netns.PlacementError, match=message):
-        netns.VipPlan.of(_lb(**vip))
+        netns.PortPlan.of(_lb(**vip))
 
 
 def test_additional_vips_are_refused() -> None:
     lb = dataclasses.replace(_lb(), additional_vips=(VipSpec(address="198.18.9.11"),))
     with pytest.raises(netns.PlacementError, match="additional VIPs"):
-        netns.VipPlan.of(lb)
+        netns.PortPlan.of(lb)
 
 
 def test_placement_error_is_a_driver_error_with_its_reason() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from lbaas.common.endpoints import control_plane_endpoints
@@ -9,7 +11,7 @@ from lbaas.common.exceptions import UnsupportedOption
 from lbaas.config import Settings
 from lbaas.dataplane.netns import NamespacePlacement
 from lbaas.dataplane.placement import LocalPlacement, parse_port_ranges
-from lbaas.dataplane.spec import ListenerSpec, LoadBalancerSpec, VipSpec
+from lbaas.dataplane.spec import AmphoraSpec, ListenerSpec, LoadBalancerSpec, VipSpec, VrrpSpec
 
 SUBNET = "6d1a0c2e-1111-4222-8333-444455556666"
 
@@ -87,5 +89,41 @@ def test_namespace_placement_serves_an_ipv4_vip_on_a_subnet_with_a_gateway() -> 
 ])
 def test_namespace_placement_refuses_what_it_cannot_plumb(lb: LoadBalancerSpec,
                                                           reason: str) -> None:
+    with pytest.raises(UnsupportedOption, match=reason):
+        NamespacePlacement().validate(lb)
+
+
+def _pair(master: str = "198.18.77.11", backup: str = "198.18.77.12",
+          roles: tuple[str, str] = ("MASTER", "BACKUP"), vrrp: bool = True,
+          ) -> LoadBalancerSpec:
+    return dataclasses.replace(
+        _lb("198.18.77.10", "198.18.77.0/24", "198.18.77.1"), topology="ACTIVE_STANDBY",
+        amphorae=(AmphoraSpec(id="a1", role=roles[0], vrrp_ip=master, vrrp_priority=100),
+                  AmphoraSpec(id="a2", role=roles[1], vrrp_ip=backup, vrrp_priority=90)),
+        vrrp=VrrpSpec(advert_int=0.5) if vrrp else None)
+
+
+def test_the_local_placement_refuses_active_standby_with_the_reason() -> None:
+    with pytest.raises(UnsupportedOption, match=r"ACTIVE_STANDBY topology needs the namespace "
+                                                r"placement \(\[haproxy_amphora\] placement = "):
+        LocalPlacement().validate(dataclasses.replace(_lb("127.1.0.5"),
+                                                      topology="ACTIVE_STANDBY"))
+
+
+def test_the_namespace_placement_serves_a_pair_on_the_vips_subnet() -> None:
+    NamespacePlacement().validate(_pair())
+
+
+@pytest.mark.parametrize(("lb", "reason"), [
+    (_pair(master="198.18.78.11"), r"vrrp_ip 198\.18\.78\.11 is not in subnet"),
+    (_pair(backup="198.18.77.10"), "is the VIP"),
+    (_pair(backup="198.18.77.1"), "is the gateway address"),
+    (_pair(backup="198.18.77.11"), "both amphorae have vrrp_ip"),
+    (_pair(roles=("MASTER", "MASTER")), "one MASTER and one BACKUP"),
+    (_pair(vrrp=False), "needs a VRRP group"),
+    (dataclasses.replace(_pair(), amphorae=()), "one MASTER and one BACKUP amphora, not none"),
+])
+def test_the_namespace_placement_refuses_a_pair_that_cannot_work(lb: LoadBalancerSpec,
+                                                                 reason: str) -> None:
     with pytest.raises(UnsupportedOption, match=reason):
         NamespacePlacement().validate(lb)

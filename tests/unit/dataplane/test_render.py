@@ -237,7 +237,7 @@ def test_haproxy_accepts_whatever_the_renderer_lets_through(field: str, value: s
 @pytest.mark.parametrize(("mutate", "message"), [
     (lambda lb: dataclasses.replace(lb, id="../etc"), "load balancer id"),
     (lambda lb: dataclasses.replace(lb, vip=s.VipSpec(address="10.0.0.1 bind :1")), "VIP"),
-    (lambda lb: dataclasses.replace(lb, topology="ACTIVE_STANDBY"), "keepalived"),
+    (lambda lb: dataclasses.replace(lb, topology="ACTIVE_PASSIVE"), "not one of SINGLE"),
     (lambda lb: dataclasses.replace(lb, pools=(dataclasses.replace(
         lb.pools[0], lb_algorithm="SOURCE_IP_PORT"), lb.pools[1])), "lb_algorithm"),
     (lambda lb: dataclasses.replace(lb, pools=(dataclasses.replace(
