@@ -1,8 +1,8 @@
 """The CLI's HTTP client: requests, Octavia error bodies, names or ids, waiting.
 
 The CLI talks to the API over HTTP like any Octavia client; it never imports
-the service. Identity is what an auth middleware would pass on:
-``X-Project-Id`` and ``X-Roles`` when ``--project``/``--roles`` are given.
+the service. Who it is (a Keystone token, an API key, or noauth headers)
+comes from :mod:`lbaas.cli.auth`.
 """
 
 from __future__ import annotations
@@ -72,16 +72,12 @@ class Resource:
 class Client:
     """Requests against one lbaas (or Octavia) endpoint as one identity."""
 
-    def __init__(self, endpoint: str, project: str | None = None, roles: str | None = None,
+    def __init__(self, endpoint: str, headers: dict[str, str] | None = None,
                  timeout: float = 30.0) -> None:
-        headers = {"Accept": "application/json"}
-        if project:
-            headers["X-Project-Id"] = project
-            headers["X-Roles"] = roles or "member"
-        elif roles:
-            headers["X-Roles"] = roles
+        """``headers`` say who is asking (:func:`lbaas.cli.auth.resolve`)."""
         self.endpoint = endpoint.rstrip("/")
-        self._http = httpx.Client(base_url=self.endpoint, headers=headers, timeout=timeout)
+        self._http = httpx.Client(base_url=self.endpoint, timeout=timeout, headers={
+            "Accept": "application/json", **(headers or {})})
 
     def close(self) -> None:
         self._http.close()

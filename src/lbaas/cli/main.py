@@ -21,6 +21,7 @@ import uvicorn
 from lbaas import __version__
 from lbaas.cli import commands as cmd
 from lbaas.cli import output
+from lbaas.cli.auth import AuthError, resolve
 from lbaas.cli.client import DEFAULT_ENDPOINT, Client, CliError
 
 
@@ -38,16 +39,48 @@ class _Root(click.Group):
 @click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="lbaas",
                       message="%(prog)s %(version)s")
-@click.option("--os-endpoint", envvar="LBAAS_URL", default=DEFAULT_ENDPOINT,
-              show_default=True, help="lbaas API endpoint (env LBAAS_URL).")
+@click.option("--os-endpoint", envvar="LBAAS_URL", default=None,
+              help=f"lbaas API endpoint (env LBAAS_URL; default: the catalog's load-balancer "
+                   f"endpoint with Keystone, else {DEFAULT_ENDPOINT}).")
+@click.option("--os-cloud", default=None, help="Cloud in clouds.yaml (env OS_CLOUD).")
+@click.option("--os-auth-url", default=None, help="Keystone URL (env OS_AUTH_URL).")
+@click.option("--os-username", default=None, help="User name (env OS_USERNAME).")
+@click.option("--os-password", default=None, help="Password (env OS_PASSWORD).")
+@click.option("--os-project-name", default=None, help="Project name (env OS_PROJECT_NAME).")
+@click.option("--os-project-id", default=None, help="Project id (env OS_PROJECT_ID).")
+@click.option("--os-user-domain-name", default=None,
+              help="User's domain (env OS_USER_DOMAIN_NAME).")
+@click.option("--os-project-domain-name", default=None,
+              help="Project's domain (env OS_PROJECT_DOMAIN_NAME).")
+@click.option("--os-region-name", default=None, help="Region (env OS_REGION_NAME).")
+@click.option("--os-interface", default=None,
+              help="Catalog interface: public, internal, admin (env OS_INTERFACE).")
+@click.option("--os-token", default=None,
+              help="A Keystone token or an lbaas API key, sent as X-Auth-Token (env OS_TOKEN).")
 @click.option("--project", envvar="LBAAS_PROJECT", default=None,
-              help="Act as this project (X-Project-Id); default: the standalone admin.")
+              help="noauth only: act as this project (X-Project-Id); default: the "
+                   "standalone admin.")
 @click.option("--roles", envvar="LBAAS_ROLES", default=None,
-              help="Roles sent with --project (default member).")
+              help="noauth only: roles sent with --project (default member).")
 @click.pass_context
-def app(ctx: click.Context, os_endpoint: str, project: str | None, roles: str | None) -> None:
-    """lbaas: load balancing as a service (the Octavia v2 API over HAProxy)."""
-    client = Client(os_endpoint, project=project, roles=roles)
+def app(ctx: click.Context, os_endpoint: str | None, os_cloud: str | None,
+        os_token: str | None, project: str | None, roles: str | None,
+        os_region_name: str | None, os_interface: str | None, **os_auth: str | None) -> None:
+    """lbaas: load balancing as a service (the Octavia v2 API over HAProxy).
+
+    Credentials as for the openstack CLI: OS_* variables, clouds.yaml
+    (--os-cloud), or --os-token with --os-endpoint; none for a standalone
+    lbaas on loopback.
+    """
+    if ctx.resilient_parsing or ctx.invoked_subcommand in ("serve", None):
+        return
+    auth = {k.removeprefix("os_"): v for k, v in os_auth.items()}
+    try:
+        target = resolve(os_endpoint, os_cloud, os_token, auth, project=project, roles=roles,
+                         region=os_region_name, interface=os_interface)
+    except AuthError as e:
+        raise CliError(str(e)) from None
+    client = Client(target.endpoint, headers=target.headers)
     ctx.obj = client
     ctx.call_on_close(client.close)
 
