@@ -127,7 +127,7 @@ class Service:
             policy=Policy(settings.config_files, settings.policy_file), drivers=self.drivers,
             notify=self.reconciler.notify, network=self.network,
             endpoints=control_plane_endpoints(settings),
-            authenticator=make_authenticator(settings)))
+            authenticator=make_authenticator(settings, self.sessions)))
 
     def start(self) -> None:
         """Start the agent (adopting running amphorae), the worker, then the health manager.

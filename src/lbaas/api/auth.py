@@ -37,12 +37,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio.to_thread
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lbaas.api.errors import fault
 from lbaas.api.policy import Identity
 from lbaas.common import constants as c
 from lbaas.config import Settings
+from lbaas.db import apikeys
 
 LOG = logging.getLogger(__name__)
 
@@ -225,10 +227,41 @@ class KeystoneAuthenticator:
                         system_scope=ctx.system_scope)
 
 
-def make_authenticator(settings: Settings) -> Authenticator:
+# -- apikey ------------------------------------------------------------------------------
+
+class ApiKeyAuthenticator:
+    """``auth_strategy = apikey``: the ``X-Auth-Token`` is a key of ``lbaas key create``.
+
+    The key's project and roles are the identity; headers the client adds
+    are ignored. No key, or one never issued (or revoked), is a 401.
+    """
+
+    blocking = True
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def authenticate(self, method: str, path: str, headers: Headers) -> Identity | Refusal:
+        tokens = [v.decode("latin-1") for k, v in headers if k.lower() == b"x-auth-token"]
+        row = None
+        if len(tokens) == 1:
+            with self.sessions() as session:
+                row = apikeys.find(session, tokens[0].strip())
+        if row is None:
+            refusal = _refuse(401, "The request you have made requires authentication: "
+                                   "send an lbaas API key as X-Auth-Token.")
+            return Refusal(401, [*refusal.headers, (b"www-authenticate", b"lbaas-apikey")],
+                           refusal.body)
+        return Identity(project_id=row.project_id, user_id=f"apikey-{row.id}",
+                        roles=tuple(r for r in row.roles.split(",") if r))
+
+
+def make_authenticator(settings: Settings, sessions: sessionmaker[Session]) -> Authenticator:
     """The authenticator of ``[api_settings] auth_strategy``."""
     if settings.auth_strategy == c.KEYSTONE:
         return KeystoneAuthenticator(settings.config_files)
+    if settings.auth_strategy == c.APIKEY:
+        return ApiKeyAuthenticator(sessions)
     if settings.auth_strategy == c.NOAUTH:
         return NoAuthAuthenticator(settings.default_project_id)
     raise ValueError(f"unknown auth_strategy {settings.auth_strategy!r}")

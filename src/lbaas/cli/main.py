@@ -72,7 +72,7 @@ def app(ctx: click.Context, os_endpoint: str | None, os_cloud: str | None,
     (--os-cloud), or --os-token with --os-endpoint; none for a standalone
     lbaas on loopback.
     """
-    if ctx.resilient_parsing or ctx.invoked_subcommand in ("serve", None):
+    if ctx.resilient_parsing or ctx.invoked_subcommand in ("serve", "key", None):
         return
     auth = {k.removeprefix("os_"): v for k, v in os_auth.items()}
     try:
@@ -383,6 +383,94 @@ def quota_set(ctx: click.Context, project_id: str, **limits: int | None) -> None
 def quota_reset(ctx: click.Context, project_id: str) -> None:
     """Reset a project's quotas to the defaults."""
     cmd.client_of(ctx).delete(f"{cmd.P}/quotas/{project_id}")
+
+
+# -- API keys (auth_strategy = apikey), on the server's database -----------------------
+
+key = click.Group("key", help="lbaas API keys (auth_strategy = apikey): made and revoked "
+                               "on the server's database, like keystone-manage.")
+app.add_command(key)
+
+
+def _database_options(fn: Any) -> Any:
+    fn = click.option("--database-url", default=None,
+                      help="SQLAlchemy URL (default: SQLite in the state directory).")(fn)
+    fn = click.option("--state-dir", type=click.Path(path_type=Path), default=None,
+                      help="The state directory of lbaas serve.")(fn)
+    return click.option("--config-file", multiple=True, type=click.Path(path_type=Path),
+                        help="lbaas serve's oslo.config INI file (repeatable).")(fn)
+
+
+@contextlib.contextmanager
+def _database(config_file: tuple[Path, ...], state_dir: Path | None,
+              database_url: str | None) -> Iterator[Any]:
+    from lbaas.config import load_settings
+    from lbaas.db import migrate
+    from lbaas.db.session import make_engine, make_sessionmaker
+
+    settings = load_settings([str(p) for p in config_file], state_dir=state_dir,
+                             database_url=database_url)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        migrate.upgrade(engine)
+        with make_sessionmaker(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+@key.command("create")
+@click.option("--project", required=True, help="The project the key acts in.")
+@click.option("--role", "roles", multiple=True, default=("member",), show_default=True,
+              help="A role of the key (repeatable): member, reader, admin...")
+@click.option("--description", default=None)
+@_database_options
+def key_create(project: str, roles: tuple[str, ...], description: str | None,
+               config_file: tuple[Path, ...], state_dir: Path | None,
+               database_url: str | None) -> None:
+    """Make a key; prints it once (only its SHA-256 digest is stored)."""
+    from lbaas.db import apikeys
+
+    with _database(config_file, state_dir, database_url) as session:
+        row, secret = apikeys.issue(session, project, list(roles), description)
+        session.commit()
+        click.echo(f"id: {row.id}", err=True)
+    click.echo(secret)
+
+
+@key.command("list")
+@cmd.output_options
+@_database_options
+def key_list(fmt: str, columns: tuple[str, ...], config_file: tuple[Path, ...],
+             state_dir: Path | None, database_url: str | None) -> None:
+    """List the keys (never their secrets)."""
+    from sqlalchemy import select
+
+    from lbaas.db import models as m
+
+    with _database(config_file, state_dir, database_url) as session:
+        rows = [{"id": r.id, "project_id": r.project_id, "roles": r.roles,
+                 "description": r.description or "", "created_at": r.created_at.isoformat()}
+                for r in session.scalars(select(m.ApiKey).order_by(m.ApiKey.created_at))]
+    output.show_many(rows, fmt, columns, ("id", "project_id", "roles", "description",
+                                          "created_at"))
+
+
+@key.command("delete")
+@click.argument("key_id")
+@_database_options
+def key_delete(key_id: str, config_file: tuple[Path, ...], state_dir: Path | None,
+               database_url: str | None) -> None:
+    """Revoke a key (by the id printed when it was made)."""
+    from lbaas.db import models as m
+
+    with _database(config_file, state_dir, database_url) as session:
+        row = session.get(m.ApiKey, key_id)
+        if row is None:
+            raise CliError(f"No API key with an ID of '{key_id}' exists.")
+        session.delete(row)
+        session.commit()
 
 
 # -- networks and subnets ------------------------------------------------------------

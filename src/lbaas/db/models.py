@@ -139,6 +139,22 @@ class LoadBalancer(_Provisioned, Base):
         order_by="Amphora.role, Amphora.id")
 
 
+class ApiKey(Base):
+    """A credential of ``auth_strategy = apikey``: whoever sends the key as
+    ``X-Auth-Token`` acts in ``project_id`` with ``roles`` (comma-separated).
+    Only the key's SHA-256 digest is kept (:mod:`lbaas.db.apikeys`).
+    """
+
+    __tablename__ = "api_key"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    roles: Mapped[str] = mapped_column(String(1024))
+    description: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Amphora(Base):
     """One HAProxy instance serving a load balancer (Octavia's amphora): one per load
     balancer of the haproxy provider (role STANDALONE); two (MASTER, BACKUP) for
