@@ -32,6 +32,7 @@ from tests.api.test_auth_keystone import keystone_service
 
 REPO = Path(__file__).resolve().parents[2]
 P = "/v2/lbaas"
+AMP = "/v2/octavia/amphorae"
 OWN, OTHER = "lb-one", "lb-two"
 
 ADMIN, MEMBER, READER = "admin", "member", "reader"
@@ -220,6 +221,15 @@ CASES = [
        lambda g: {"availability_zone": {"description": "x"}}, scoped=False),
     _c("availability-zone:delete", "admin", "DELETE",
        lambda g: f"{P}/availabilityzones/{g['az']}", 204, scoped=False),
+    _c("amphora:get_all", "admin", "GET", lambda g: f"{AMP}?loadbalancer_id={g['amp_lb']}", 200,
+       scoped=False),
+    _c("amphora:get_one", "admin", "GET", lambda g: f"{AMP}/{g['amphora']}", 200, scoped=False),
+    _c("amphora:get_stats", "admin", "GET", lambda g: f"{AMP}/{g['amphora']}/stats", 200,
+       scoped=False),
+    _c("amphora:put_config", "admin", "PUT", lambda g: f"{AMP}/{g['amphora']}/config", 202,
+       scoped=False),
+    _c("amphora:put_failover", "admin", "PUT", lambda g: f"{AMP}/{g['amphora']}/failover", 202,
+       scoped=False),
     _c("availability-zone-profile:get_all", "admin", "GET",
        lambda g: f"{P}/availabilityzoneprofiles", 200, scoped=False),
     _c("availability-zone-profile:post", "admin", "POST", lambda g: f"{P}/availabilityzoneprofiles",
@@ -298,9 +308,14 @@ class Matrix:
         azp_id = azp["availability_zone_profile"]["id"]
         self.call("POST", f"{P}/availabilityzones", self.admin, {"availability_zone": {
             "name": name, "availability_zone_profile_id": azp_id}}, 201)
-        # Fresh profiles with no flavor or zone on them, for the profile deletes.
+        # An amphora: the haproxy provider's (served by the noop driver here).
+        lb = self.call("POST", f"{P}/loadbalancers", self.admin, {"loadbalancer": {
+            "name": name, "provider": "haproxy"}}, 201).json()["loadbalancer"]["id"]
+        self.settle()
+        [amphora] = self.call("GET", f"{AMP}?loadbalancer_id={lb}", self.admin,
+                              status=200).json()["amphorae"]
         return {"flavorprofile": fp_id, "flavor": flavor, "azprofile": azp_id, "az": name,
-                "fresh": f"{name}-new"}
+                "fresh": f"{name}-new", "amp_lb": lb, "amphora": amphora["id"]}
 
     def free_records(self) -> G:
         """Records a delete may remove: profiles nobody uses."""
@@ -362,5 +377,5 @@ def test_rbac(matrix: Matrix, case: Case, persona: str, where: str) -> None:
     r = matrix.call(case.method, case.path(target), headers, body)
     expected = case.ok if allowed else 403
     assert r.status_code == expected, (mode, r.text)
-    if allowed and case.writes and case.scoped:
+    if allowed and case.writes:
         matrix.settle()
