@@ -394,7 +394,8 @@ def test_stop_stops_an_lbaas_serve_started_by_hand() -> None:
     state = tmp / "state"
     octet = random.randrange(256)
     serve = Serve(state, provider="haproxy", config=(
-        f"[networking]\ndefault_subnet_pool_start = 127.205.{octet}.1\n"
+        f"[networking]\ndefault_subnet_cidr = 127.205.{octet}.0/24\n"
+        f"default_subnet_pool_start = 127.205.{octet}.1\n"
         f"default_subnet_pool_end = 127.205.{octet}.254\n"
         "[haproxy_amphora]\nsupervise_interval = 0.5\n"))
     try:
