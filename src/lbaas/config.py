@@ -229,9 +229,48 @@ _health_opts = [
                     "sockets before its load balancer is reported ERROR."),
 ]
 
+_tls_api_opts = [
+    cfg.BoolOpt("allow_tls_terminated_listeners", default=True,
+                help="Allow TERMINATED_HTTPS listeners (and PROMETHEUS listeners with TLS)."),
+    cfg.StrOpt("default_listener_ciphers", default=c.DEFAULT_TLS_CIPHERS,
+               help="Default OpenSSL cipher string (colon-separated) for new TLS-enabled "
+                    "listeners."),
+    cfg.StrOpt("default_pool_ciphers", default=c.DEFAULT_TLS_CIPHERS,
+               help="Default OpenSSL cipher string (colon-separated) for new TLS-enabled "
+                    "pools."),
+    cfg.StrOpt("tls_cipher_prohibit_list", default="",
+               help="Colon-separated OpenSSL ciphers that listeners and pools may not use."),
+    cfg.ListOpt("default_listener_tls_versions", default=list(c.DEFAULT_TLS_VERSIONS),
+                item_type=cfg.types.String(choices=c.TLS_VERSIONS),
+                help="TLS versions of new TLS-enabled listeners."),
+    cfg.ListOpt("default_pool_tls_versions", default=list(c.DEFAULT_TLS_VERSIONS),
+                item_type=cfg.types.String(choices=c.TLS_VERSIONS),
+                help="TLS versions of new TLS-enabled pools."),
+    cfg.StrOpt("minimum_tls_version", default=None, choices=c.TLS_VERSIONS,
+               help="Oldest TLS version a listener or pool may allow."),
+    cfg.ListOpt("default_listener_alpn_protocols", default=list(c.DEFAULT_ALPN_PROTOCOLS),
+                item_type=cfg.types.String(choices=c.ALPN_PROTOCOLS),
+                help="ALPN protocols of new TLS-enabled listeners."),
+    cfg.ListOpt("default_pool_alpn_protocols", default=list(c.DEFAULT_ALPN_PROTOCOLS),
+                item_type=cfg.types.String(choices=c.ALPN_PROTOCOLS),
+                help="ALPN protocols of new TLS-enabled pools."),
+]
+
+_certificate_opts = [
+    cfg.StrOpt("cert_manager", default="local_cert_manager",
+               choices=["local_cert_manager"],
+               help="Where certificate references point: local_cert_manager (lbaas's own "
+                    "Barbican-shaped store, served at /v1 on the API port)."),
+    cfg.StrOpt("store_key_file", default="",
+               help="Key file (mode 600, created on first start) that encrypts the local "
+                    "store's payloads; empty means <state_dir>/secrets.key. Every lbaas "
+                    "process sharing a database needs the same file."),
+]
+
 CONF_GROUPS: dict[str | None, list[Any]] = {
     None: _default_opts,
-    "api_settings": _api_opts,
+    "api_settings": _api_opts + _tls_api_opts,
+    "certificates": _certificate_opts,
     "database": _database_opts,
     "quotas": _quota_opts,
     "controller_worker": _worker_opts,
@@ -314,6 +353,30 @@ class HealthSettings:
 
 
 @dataclass(frozen=True)
+class TlsDefaults:
+    """Octavia's ``[api_settings]`` TLS options: what TLS-enabled listeners and pools
+    get when they leave a setting null, and what they may not ask for."""
+
+    allow_tls_terminated_listeners: bool = True
+    listener_ciphers: str = c.DEFAULT_TLS_CIPHERS
+    pool_ciphers: str = c.DEFAULT_TLS_CIPHERS
+    cipher_prohibit_list: tuple[str, ...] = ()
+    listener_tls_versions: tuple[str, ...] = c.DEFAULT_TLS_VERSIONS
+    pool_tls_versions: tuple[str, ...] = c.DEFAULT_TLS_VERSIONS
+    minimum_tls_version: str | None = None
+    listener_alpn_protocols: tuple[str, ...] = c.DEFAULT_ALPN_PROTOCOLS
+    pool_alpn_protocols: tuple[str, ...] = c.DEFAULT_ALPN_PROTOCOLS
+
+
+@dataclass(frozen=True)
+class CertificateSettings:
+    """``[certificates]``: the certificate manager and its settings."""
+
+    cert_manager: str = "local_cert_manager"
+    store_key_file: Path | None = None  # None: <state_dir>/secrets.key
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a running lbaas needs to know, fixed at start-up.
 
@@ -346,11 +409,18 @@ class Settings:
     health: HealthSettings = HealthSettings()
     max_request_body_size: int = 114688  # bytes
     keepalived: KeepalivedVrrpSettings = KeepalivedVrrpSettings()
+    tls: TlsDefaults = TlsDefaults()
+    certificates: CertificateSettings = CertificateSettings()
 
     @property
     def haproxy_base_path(self) -> Path:
         """Where load balancer directories live: the configured base_path or <state_dir>/lb."""
         return self.haproxy.base_path or self.state_dir / "lb"
+
+    @property
+    def store_key_file(self) -> Path:
+        """The local certificate store's key: the configured file or <state_dir>/secrets.key."""
+        return self.certificates.store_key_file or self.state_dir / "secrets.key"
 
     @property
     def effective_database_url(self) -> str:
@@ -440,6 +510,12 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
             vrrp_garp_refresh_count=conf.keepalived_vrrp.vrrp_garp_refresh_count,
             keepalived_cmd=conf.keepalived_vrrp.keepalived_cmd,
         ),
+        tls=_tls_defaults(conf.api_settings),
+        certificates=CertificateSettings(
+            cert_manager=conf.certificates.cert_manager,
+            store_key_file=Path(os.path.expanduser(conf.certificates.store_key_file))
+            if conf.certificates.store_key_file else None,
+        ),
     )
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "state_dir" in changes:
@@ -489,3 +565,36 @@ def _is_loopback(host: str) -> bool:
         return False
     return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback
                                for info in infos)
+
+
+def _tls_defaults(api: Any) -> TlsDefaults:
+    """``[api_settings]`` TLS options, checked against each other as Octavia does at
+    start-up (defaults under the minimum version or on the prohibit list are refused).
+
+    Raises ValueError naming the conflicting option.
+    """
+    out = TlsDefaults(
+        allow_tls_terminated_listeners=api.allow_tls_terminated_listeners,
+        listener_ciphers=api.default_listener_ciphers,
+        pool_ciphers=api.default_pool_ciphers,
+        cipher_prohibit_list=tuple(x for x in api.tls_cipher_prohibit_list.split(":") if x),
+        listener_tls_versions=tuple(api.default_listener_tls_versions),
+        pool_tls_versions=tuple(api.default_pool_tls_versions),
+        minimum_tls_version=api.minimum_tls_version,
+        listener_alpn_protocols=tuple(api.default_listener_alpn_protocols),
+        pool_alpn_protocols=tuple(api.default_pool_alpn_protocols),
+    )
+    for what, ciphers in (("listener", out.listener_ciphers), ("pool", out.pool_ciphers)):
+        banned = [x for x in ciphers.split(":") if x in out.cipher_prohibit_list]
+        if banned:
+            raise ValueError(f"Default {what} ciphers conflict with prohibit list. "
+                             f"Conflicting ciphers: {', '.join(banned)}")
+    if out.minimum_tls_version:
+        floor = c.TLS_VERSIONS.index(out.minimum_tls_version)
+        for what, versions in (("listener", out.listener_tls_versions),
+                               ("pool", out.pool_tls_versions)):
+            low = [v for v in versions if c.TLS_VERSIONS.index(v) < floor]
+            if low:
+                raise ValueError(f"Default {what} TLS versions are less than the minimum: "
+                                 f"{', '.join(low)} < {out.minimum_tls_version}")
+    return out

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from lbaas.agent.base import AgentClient
 from lbaas.agent.local import LocalAgent, make_placement
@@ -19,6 +20,9 @@ from lbaas.api.app import create_app
 from lbaas.api.auth import make_authenticator
 from lbaas.api.deps import ApiState
 from lbaas.api.policy import Policy
+from lbaas.certificates.base import CertManager
+from lbaas.certificates.local import LocalCertManager
+from lbaas.certificates.store import SecretBox
 from lbaas.common import constants as c
 from lbaas.common.endpoints import control_plane_endpoints
 from lbaas.config import Settings
@@ -84,6 +88,14 @@ def make_network_driver(settings: Settings) -> NetworkDriver:
     return LocalNetwork(settings.default_subnet_cidr, settings.default_subnet_pool)
 
 
+def make_cert_manager(settings: Settings, sessions: sessionmaker[Session],
+                      box: SecretBox | None) -> CertManager:
+    """The certificate manager of ``[certificates] cert_manager``:
+    ``local_cert_manager`` reads lbaas's own store (``box`` encrypts it)."""
+    assert box is not None
+    return LocalCertManager(sessions, box)
+
+
 class Service:
     """One lbaas process: API app, provisioning worker, health manager, database,
     data-plane agent.
@@ -106,6 +118,10 @@ class Service:
                                            settings.default_subnet_pool)
             ipam.ensure_default_subnet(session, settings.default_subnet_cidr,
                                        settings.default_subnet_pool)
+        # lbaas's own certificate store serves only with the local cert manager.
+        self.secret_box = SecretBox(settings.store_key_file) \
+            if settings.certificates.cert_manager == "local_cert_manager" else None
+        self.certificates = make_cert_manager(settings, self.sessions, self.secret_box)
         if drivers is None and agent is None:
             agent = make_agent(settings)
         self.agent = agent
@@ -114,7 +130,8 @@ class Service:
         self.network = make_network_driver(settings)
         self.reconciler = Reconciler(self.sessions, self.drivers, self.network,
                                      threads=settings.worker_threads,
-                                     poll_interval=settings.worker_poll_interval)
+                                     poll_interval=settings.worker_poll_interval,
+                                     certificates=self.certificates)
         self.health: HealthManager | None = None
         if settings.health.interval > 0:
             self.health = HealthManager(self.sessions, self.drivers,
@@ -127,7 +144,8 @@ class Service:
             policy=Policy(settings.config_files, settings.policy_file), drivers=self.drivers,
             notify=self.reconciler.notify, network=self.network,
             endpoints=control_plane_endpoints(settings),
-            authenticator=make_authenticator(settings, self.sessions)))
+            authenticator=make_authenticator(settings, self.sessions),
+            certificates=self.certificates, secret_box=self.secret_box))
 
     def start(self) -> None:
         """Start the agent (adopting running amphorae), the worker, then the health manager.

@@ -7,6 +7,7 @@ status code, and offers ``create_*`` factories that wait for ACTIVE.
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Iterator
@@ -46,7 +47,7 @@ class Api:
             headers["X-Roles"] = roles
         elif project is not None:
             headers["X-Roles"] = MEMBER_ROLE
-        url = path if path.startswith("/v2") or path == "/" else prefix + path
+        url = path if path.startswith(("/v2", "/v1")) or path == "/" else prefix + path
         response = self.client.request(method, url, json=json, params=params, headers=headers)
         if status is not None:
             assert response.status_code == status, (
@@ -135,6 +136,19 @@ class Api:
         ident = _identity(fields)
         body = {"listener_id": listener_id, "action": "REJECT", **fields}
         return self.create("l7policies", "l7policy", body, wait=wait, **ident)
+
+    def store_secret(self, payload: bytes | str, project: str | None = None,
+                     name: str = "secret") -> str:
+        """A secret of lbaas's store (bytes: base64 octet-stream; str: text/plain); its ref."""
+        body: dict[str, Any] = {"name": name}
+        if isinstance(payload, bytes):
+            body.update(payload=base64.b64encode(payload).decode(),
+                        payload_content_type="application/octet-stream",
+                        payload_content_encoding="base64")
+        else:
+            body.update(payload=payload, payload_content_type="text/plain")
+        r = self.post("/v1/secrets", body, status=201, project=project)
+        return str(r.json()["secret_ref"])
 
     def create_l7rule(self, l7policy_id: str, wait: bool = True,
                       **fields: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from lbaas.api.policy import RequestContext
 from lbaas.api.routes.l7policy import build_l7policy
 from lbaas.api.routes.l7rule import build_l7rule
 from lbaas.api.routes.listener import build_listener
@@ -15,6 +16,7 @@ from lbaas.api.schemas.listener import ListenerResponse, ListenerSingleCreate
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
 from lbaas.db import models as m
+from lbaas.testing.pki import Authority
 from tests.api.base import GHOST, Api, held
 
 LISTENER_FIELDS = {
@@ -27,7 +29,20 @@ LISTENER_FIELDS = {
     "client_authentication", "client_crl_container_ref", "allowed_cidrs", "tls_ciphers",
     "tls_versions", "alpn_protocols", "hsts_max_age", "hsts_include_subdomains", "hsts_preload",
 }
-CERT = "http://certs.example/cert1"
+CERT = "http://certs.example/cert1"  # a reference that names nothing
+
+
+@pytest.fixture
+def cert(api: Api) -> str:
+    """A PKCS#12 secret of the caller's store (a usable default certificate)."""
+    return api.store_secret(Authority.new().issue("www.example.com").pkcs12())
+
+
+@pytest.fixture
+def ca_crl(api: Api) -> tuple[str, str]:
+    """A client CA secret and a CRL of it."""
+    ca = Authority.new("client CA")
+    return api.store_secret(ca.cert_pem.decode()), api.store_secret(ca.crl().decode())
 
 
 def post_listener(api: Api, lb_id: str, status: int, **fields: Any) -> Any:
@@ -243,9 +258,9 @@ def test_default_pool_must_exist_on_the_load_balancer(api: Api, lb: dict[str, An
 ])
 def test_default_pool_protocol_must_suit_the_listener(api: Api, lb: dict[str, Any],
                                                       listener: str, pool: str,
-                                                      ok: bool) -> None:
+                                                      ok: bool, cert: str) -> None:
     p = api.create_pool(loadbalancer_id=lb["id"], protocol=pool)
-    extra = {"default_tls_container_ref": CERT} if listener == "TERMINATED_HTTPS" else {}
+    extra = {"default_tls_container_ref": cert} if listener == "TERMINATED_HTTPS" else {}
     r = post_listener(api, lb["id"], 201 if ok else 400, protocol=listener,
                       default_pool_id=p["id"], **extra)
     if not ok:
@@ -265,7 +280,8 @@ def test_prometheus_listener_has_no_default_pool(api: Api, lb: dict[str, Any]) -
 
 # -- header insertion ------------------------------------------------------------------
 
-def test_insert_headers_on_http_and_terminated_https(api: Api, lb: dict[str, Any]) -> None:
+def test_insert_headers_on_http_and_terminated_https(api: Api, lb: dict[str, Any],
+                                                     cert: str) -> None:
     headers = {"X-Forwarded-For": "true", "X-Forwarded-Port": "true",
                "X-Forwarded-Proto": "true"}
     li = api.create_listener(lb["id"], insert_headers=headers)
@@ -275,7 +291,7 @@ def test_insert_headers_on_http_and_terminated_https(api: Api, lb: dict[str, Any
            "X-SSL-Client-SHA1": "true", "X-SSL-Client-Not-Before": "true",
            "X-SSL-Client-Not-After": "true"}
     li = api.create_listener(lb["id"], protocol="TERMINATED_HTTPS", protocol_port=443,
-                             default_tls_container_ref=CERT, insert_headers=ssl)
+                             default_tls_container_ref=cert, insert_headers=ssl)
     assert li["insert_headers"] == ssl
 
 
@@ -312,16 +328,17 @@ def test_udp_and_sctp_refuse_tls_and_headers(api: Api, lb: dict[str, Any],
 
 # -- TLS ------------------------------------------------------------------------------
 
-def test_terminated_https_gets_tls_defaults(api: Api, lb: dict[str, Any]) -> None:
+def test_terminated_https_gets_tls_defaults(api: Api, lb: dict[str, Any], cert: str) -> None:
+    sni = api.store_secret(Authority.new().issue("api.example.com").pkcs12())
     li = api.create_listener(lb["id"], protocol="TERMINATED_HTTPS", protocol_port=443,
-                             default_tls_container_ref=CERT, sni_container_refs=["a", "b"])
-    assert li["default_tls_container_ref"] == CERT
-    assert li["sni_container_refs"] == ["a", "b"]
+                             default_tls_container_ref=cert, sni_container_refs=[sni, cert])
+    assert li["default_tls_container_ref"] == cert
+    assert li["sni_container_refs"] == [sni, cert]
     assert li["tls_versions"] == ["TLSv1.2", "TLSv1.3"]
     assert li["alpn_protocols"] == ["h2", "http/1.1", "http/1.0"]
     assert li["tls_ciphers"].startswith("TLS_AES_128_GCM_SHA256:")
     li = api.create_listener(lb["id"], protocol="TERMINATED_HTTPS", protocol_port=8443,
-                             sni_container_refs=[CERT], tls_versions=["TLSv1.3"],
+                             sni_container_refs=[cert], tls_versions=["TLSv1.3"],
                              tls_ciphers="ECDHE-RSA-AES128-GCM-SHA256",
                              alpn_protocols=["h2"])
     assert li["tls_versions"] == ["TLSv1.3"] and li["alpn_protocols"] == ["h2"]
@@ -372,19 +389,20 @@ def test_tls_rules(api: Api, lb: dict[str, Any], fields: dict[str, Any], fault: 
     assert fault_of(api, lb["id"], protocol_port=443, **fields) == f"Validation failure: {fault}"
 
 
-def test_client_authentication_and_hsts_on_terminated_https(api: Api,
-                                                            lb: dict[str, Any]) -> None:
+def test_client_authentication_and_hsts_on_terminated_https(
+        api: Api, lb: dict[str, Any], cert: str, ca_crl: tuple[str, str]) -> None:
+    ca, crl = ca_crl
     li = api.create_listener(
-        lb["id"], protocol="TERMINATED_HTTPS", protocol_port=443, default_tls_container_ref=CERT,
-        client_ca_tls_container_ref="ca", client_crl_container_ref="crl",
+        lb["id"], protocol="TERMINATED_HTTPS", protocol_port=443, default_tls_container_ref=cert,
+        client_ca_tls_container_ref=ca, client_crl_container_ref=crl,
         client_authentication="OPTIONAL", hsts_max_age=31536000,
         hsts_include_subdomains=True, hsts_preload=True)
     assert li["client_authentication"] == "OPTIONAL"
-    assert (li["client_ca_tls_container_ref"], li["client_crl_container_ref"]) == ("ca", "crl")
+    assert (li["client_ca_tls_container_ref"], li["client_crl_container_ref"]) == (ca, crl)
     assert (li["hsts_max_age"], li["hsts_include_subdomains"], li["hsts_preload"]) == (
         31536000, True, True)
     prom = api.create_listener(lb["id"], protocol="PROMETHEUS", protocol_port=9100,
-                               default_tls_container_ref=CERT)
+                               default_tls_container_ref=cert)
     assert prom["tls_versions"] == ["TLSv1.2", "TLSv1.3"]
 
 
@@ -512,16 +530,18 @@ def test_update_refuses_bad_and_read_only_fields(api: Api, lb: dict[str, Any]) -
         c.ACTIVE
 
 
-def test_update_tls_listener(api: Api, lb: dict[str, Any]) -> None:
+def test_update_tls_listener(api: Api, lb: dict[str, Any], cert: str,
+                             ca_crl: tuple[str, str]) -> None:
+    ca, _ = ca_crl
     li = api.create_listener(lb["id"], protocol="TERMINATED_HTTPS", protocol_port=443,
-                             default_tls_container_ref=CERT, tls_versions=["TLSv1.3"])
+                             default_tls_container_ref=cert, tls_versions=["TLSv1.3"])
     path = f"/listeners/{li['id']}"
     r = api.put(path, {"listener": {"default_tls_container_ref": None}}, status=400)
     assert "must be provided for TERMINATED_HTTPS protocol listeners" in api.fault(r)
     r = api.put(path, {"listener": {"client_authentication": "MANDATORY"}}, status=400)
     assert "requires a client CA container reference" in api.fault(r)
     body = api.put(path, {"listener": {"client_authentication": "MANDATORY",
-                                       "client_ca_tls_container_ref": "ca",
+                                       "client_ca_tls_container_ref": ca,
                                        "tls_versions": None, "hsts_max_age": 10,
                                        "hsts_include_subdomains": True}},
                    status=200).json()["listener"]
@@ -682,6 +702,8 @@ def test_builders_assemble_a_new_load_balancer_graph(api: Api) -> None:
     """build_listener / build_l7policy / build_l7rule on objects not yet in the
     database, as the fully-populated load balancer create uses them."""
     state = api.service.app.state.lbaas
+    ctx = RequestContext(project_id="p1", roles=("member",), is_admin=False,
+                         policy=state.policy)
     with api.service.sessions() as db:
         lb = m.LoadBalancer(id=m.new_id(), project_id="p1", name="full", provider="noop",
                             vip_address="127.1.9.9", operating_status=c.OFFLINE)
@@ -689,7 +711,7 @@ def test_builders_assemble_a_new_load_balancer_graph(api: Api) -> None:
         pool = m.Pool(id=m.new_id(), project_id="p1", protocol="HTTP",
                       lb_algorithm="ROUND_ROBIN", operating_status=c.OFFLINE)
         lb.pools.append(pool)
-        web = build_listener(db, state, lb, ListenerSingleCreate.model_validate(
+        web = build_listener(db, ctx, state, lb, ListenerSingleCreate.model_validate(
             {"protocol": "HTTP", "protocol_port": 80, "allowed_cidrs": ["10.0.0.0/8"]}), pool)
         to_pool = build_l7policy(db, state, web, L7PolicySingleCreate.model_validate(
             {"action": "REDIRECT_TO_POOL", "name": "second"}), pool)
@@ -698,13 +720,13 @@ def test_builders_assemble_a_new_load_balancer_graph(api: Api) -> None:
         build_l7rule(db, state, to_pool, L7RuleSingleCreate.model_validate(
             {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/api"}))
         with pytest.raises(exc.DuplicateListenerEntry):
-            build_listener(db, state, lb, ListenerSingleCreate.model_validate(
+            build_listener(db, ctx, state, lb, ListenerSingleCreate.model_validate(
                 {"protocol": "TCP", "protocol_port": 80}), None)
         with pytest.raises(exc.ValidationError):
-            build_listener(db, state, lb, ListenerSingleCreate.model_validate(
+            build_listener(db, ctx, state, lb, ListenerSingleCreate.model_validate(
                 {"protocol": "UDP", "protocol_port": 53}), pool)
         with pytest.raises(exc.ListenerNoChildren):
-            build_listener(db, state, lb, ListenerSingleCreate.model_validate(
+            build_listener(db, ctx, state, lb, ListenerSingleCreate.model_validate(
                 {"protocol": "PROMETHEUS", "protocol_port": 9100}), pool)
         db.flush()
         assert [li.id for li in lb.listeners] == [web.id]
@@ -716,3 +738,72 @@ def test_builders_assemble_a_new_load_balancer_graph(api: Api) -> None:
         assert body["loadbalancers"] == [{"id": lb.id}] and body["default_pool_id"] == pool.id
         db.rollback()
     assert api.get("/listeners").json()["listeners"] == []
+
+
+# -- certificate references --------------------------------------------------------------
+
+def _tls_fault(api: Api, lb: dict[str, Any], **fields: Any) -> str:
+    return fault_of(api, lb["id"], protocol="TERMINATED_HTTPS", protocol_port=443, **fields)
+
+
+def test_certificate_references_are_checked_before_anything_is_stored(
+        api: Api, lb: dict[str, Any], cert: str) -> None:
+    ca = Authority.new()
+    leaf, other = ca.issue("www.example.com"), ca.issue("other.example.com")
+    ghost = cert.rsplit("/", 1)[0] + "/" + GHOST
+    assert _tls_fault(api, lb, default_tls_container_ref=ghost) == (
+        f"Invalid input for field/attribute default_tls_container_ref. Value: '{ghost}'. "
+        "Could not retrieve certificate: not found.")
+    foreign = api.store_secret(leaf.pkcs12(), project="p2")
+    assert "default_tls_container_ref" in _tls_fault(api, lb, default_tls_container_ref=foreign)
+    assert "attribute sni_container_refs" in _tls_fault(
+        api, lb, default_tls_container_ref=cert, sni_container_refs=[cert, ghost])
+    garbage = api.store_secret(b"not a bundle")
+    assert "The PKCS12 bundle is unreadable" in _tls_fault(api, lb,
+                                                          default_tls_container_ref=garbage)
+    locked = api.store_secret(leaf.pkcs12(passphrase=b"s3cret"))
+    assert "The PKCS12 bundle is unreadable" in _tls_fault(api, lb,
+                                                          default_tls_container_ref=locked)
+    expired = ca.issue("old.example.com", not_before=m.utcnow().replace(year=2020),
+                       not_after=m.utcnow().replace(year=2021))
+    assert "The certificate expired on 2021" in _tls_fault(
+        api, lb, default_tls_container_ref=api.store_secret(expired.pkcs12()))
+
+    def container(**parts: bytes) -> str:
+        refs = [{"name": n, "secret_ref": api.store_secret(v.decode())} for n, v in parts.items()]
+        r = api.post("/v1/containers", {"type": "certificate", "secret_refs": refs}, status=201)
+        return str(r.json()["container_ref"])
+
+    mismatched = container(certificate=leaf.cert_pem, private_key=other.key_pem())
+    assert _tls_fault(api, lb, default_tls_container_ref=mismatched).endswith(
+        "The private key does not match the certificate.")
+    wrong = container(certificate=leaf.cert_pem, private_key=leaf.key_pem(b"right"),
+                      private_key_passphrase=b"wrong")
+    assert _tls_fault(api, lb, default_tls_container_ref=wrong).endswith(
+        "The passphrase of the private key is wrong.")
+    assert api.get("/listeners").json()["listeners"] == []
+    good = container(certificate=leaf.cert_pem, private_key=leaf.key_pem(b"right"),
+                     private_key_passphrase=b"right")
+    li = api.create_listener(lb["id"], protocol="TERMINATED_HTTPS", protocol_port=443,
+                             default_tls_container_ref=good)
+    assert li["default_tls_container_ref"] == good
+    # in use: neither the container nor its secrets can be deleted
+    r = api.delete(good.removeprefix("http://testserver"), status=400)
+    assert r.json()["description"].endswith("it has consumers.")
+    consumers = api.get(good.removeprefix("http://testserver")).json()["consumers"]
+    assert consumers == [{"name": "lbaas",
+                          "URL": f"http://testserver/v2/lbaas/listeners/{li['id']}"}]
+
+
+def test_client_ca_and_crl_are_checked(api: Api, lb: dict[str, Any], cert: str,
+                                       ca_crl: tuple[str, str]) -> None:
+    ca, _ = ca_crl
+    not_a_ca = api.store_secret("hello")
+    assert "The CA certificate is invalid" in _tls_fault(
+        api, lb, default_tls_container_ref=cert, client_ca_tls_container_ref=not_a_ca)
+    other_crl = api.store_secret(Authority.new("other CA").crl().decode())
+    fault = _tls_fault(api, lb, default_tls_container_ref=cert, client_ca_tls_container_ref=ca,
+                       client_crl_container_ref=other_crl)
+    assert fault.startswith("Invalid input for field/attribute client_crl_container_ref")
+    assert fault.endswith("The CRL specified is not valid for client certificate authority "
+                          "reference supplied.")

@@ -11,6 +11,7 @@ from lbaas.api.schemas.pool import PoolFullResponse, PoolSingleCreate
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
 from lbaas.db import models as m
+from lbaas.testing.pki import Authority
 from tests.api.base import GHOST, Api, held
 
 POOL_FIELDS = {
@@ -106,8 +107,9 @@ PROTOCOL_PAIRS = [
 
 
 def test_pool_protocol_must_suit_the_listener(api: Api, lb: dict[str, Any]) -> None:
+    cert = api.store_secret(Authority.new().issue("www.example.com").pkcs12())
     for port, (listener_protocol, pool_protocol, allowed) in enumerate(PROTOCOL_PAIRS, 1000):
-        extra = ({"default_tls_container_ref": "cert-ref"}
+        extra = ({"default_tls_container_ref": cert}
                  if listener_protocol == "TERMINATED_HTTPS" else {})
         listener = api.create_listener(lb["id"], protocol=listener_protocol, protocol_port=port,
                                        **extra)
@@ -321,13 +323,30 @@ def test_tls_enabled_gets_octavia_defaults(api: Api, lb: dict[str, Any]) -> None
     assert pool["tls_ciphers"] == c.DEFAULT_TLS_CIPHERS
     assert pool["tls_versions"] == ["TLSv1.2", "TLSv1.3"]
     assert pool["alpn_protocols"] == ["h2", "http/1.1", "http/1.0"]
+    cert, ca, crl = _tls_refs(api)
     given = _pool(api, lb, tls_enabled=True, tls_versions=["TLSv1.3"], alpn_protocols=["h2"],
                   tls_ciphers="ECDHE-RSA-AES128-GCM-SHA256",
-                  tls_container_ref="cert", ca_tls_container_ref="ca", crl_container_ref="crl")
+                  tls_container_ref=cert, ca_tls_container_ref=ca, crl_container_ref=crl)
     assert given["tls_versions"] == ["TLSv1.3"] and given["alpn_protocols"] == ["h2"]
     assert given["tls_ciphers"] == "ECDHE-RSA-AES128-GCM-SHA256"
     assert (given["tls_container_ref"], given["ca_tls_container_ref"],
-            given["crl_container_ref"]) == ("cert", "ca", "crl")
+            given["crl_container_ref"]) == (cert, ca, crl)
+    # references are checked as the listener's are
+    r = api.post("/pools", {"pool": {"loadbalancer_id": lb["id"], "protocol": "HTTP",
+                                     "lb_algorithm": "ROUND_ROBIN", "tls_enabled": True,
+                                     "tls_container_ref": ca}}, status=400)
+    assert api.fault(r).startswith("Invalid input for field/attribute tls_container_ref")
+    r = api.post("/pools", {"pool": {"loadbalancer_id": lb["id"], "protocol": "HTTP",
+                                     "lb_algorithm": "ROUND_ROBIN", "tls_enabled": True,
+                                     "ca_tls_container_ref": cert}}, status=400)
+    assert api.fault(r).startswith("Invalid input for field/attribute ca_tls_container_ref")
+
+
+def _tls_refs(api: Api) -> tuple[str, str, str]:
+    """A client certificate (PKCS#12), a CA and its CRL, in the caller's store."""
+    ca = Authority.new("members' CA")
+    return (api.store_secret(ca.issue("lbaas", client=True).pkcs12()),
+            api.store_secret(ca.cert_pem.decode()), api.store_secret(ca.crl().decode()))
 
 
 TLS_RULES = [
@@ -370,7 +389,8 @@ def test_tls_updates(api: Api, lb: dict[str, Any]) -> None:
     r = api.put(path, {"pool": {"crl_container_ref": "crl"}}, status=400)
     assert api.fault(r) == ("Validation failure: A CA reference is required to specify a "
                             "certificate revocation list.")
-    api.put(path, {"pool": {"ca_tls_container_ref": "ca", "crl_container_ref": "crl"}},
+    _, ca, crl = _tls_refs(api)
+    api.put(path, {"pool": {"ca_tls_container_ref": ca, "crl_container_ref": crl}},
             status=200)
     api.wait_idle()
     r = api.put(path, {"pool": {"ca_tls_container_ref": None}}, status=400)

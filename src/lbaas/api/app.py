@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from lbaas import __version__
-from lbaas.api import errors
+from lbaas.api import errors, keymanager
 from lbaas.api.auth import Authenticate
 from lbaas.api.deps import ApiState, refuse_nul_in_url
 from lbaas.api.middleware import BodySizeLimit
@@ -25,6 +25,7 @@ from lbaas.api.routes import (
     amphora,
     availabilityzone,
     availabilityzoneprofile,
+    container,
     flavor,
     flavorprofile,
     healthmonitor,
@@ -38,6 +39,7 @@ from lbaas.api.routes import (
     pool,
     provider,
     quota,
+    secret,
     securitygroup,
     subnet,
 )
@@ -52,6 +54,8 @@ NETWORK_ROUTERS: list[APIRouter] = [network.router, subnet.router, securitygroup
 # What the Neutron-shaped API serves, as Neutron lists it at /v2.0/.
 NETWORK_RESOURCES = (("network", "networks"), ("subnet", "subnets"),
                      ("security_group", "security-groups"))
+# lbaas's own certificate store, in Barbican's shape (lbaas.api.keymanager).
+KEY_MANAGER_ROUTERS: list[APIRouter] = [secret.router, container.router]
 LBAAS_PREFIXES = ("/v2/lbaas", "/v2.0/lbaas")
 # Octavia's admin API: amphorae; Octavia serves /v2.0 as an alias of /v2, and
 # openstacksdk, given an unversioned endpoint, asks for /v2.0/octavia/amphorae.
@@ -108,11 +112,23 @@ def create_app(state: ApiState) -> FastAPI:
                                include_in_schema=prefix == OCTAVIA_PREFIXES[0])
     for router in NETWORK_ROUTERS:
         app.include_router(router, prefix="/v2.0")
+    for router in KEY_MANAGER_ROUTERS:
+        app.include_router(router, prefix=keymanager.PREFIX)
     app.include_router(metrics.router)  # /metrics (Prometheus), outside the versioned API
+
+    @app.get(keymanager.PREFIX, tags=["Key manager (secrets)"])
+    def key_manager_version(request: Request) -> JSONResponse:
+        """Barbican's API v1 description (python-barbicanclient's version discovery)."""
+        base = keymanager.base_url(request, state)
+        return JSONResponse({"version": keymanager.version_info(
+            base, microversions=keymanager.wants_microversions(request))})
 
     @app.get("/", tags=["Versions"])
     def versions(request: Request) -> JSONResponse:
-        """API version discovery (api-ref "List API versions")."""
+        """API version discovery (api-ref "List API versions"); Barbican's version list
+        when the request asks for a key-manager microversion (lbaas.api.keymanager)."""
+        if keymanager.asks_for_key_manager(request):
+            return keymanager.versions_document(request, state)
         base = str(request.base_url)
         last = len(API_VERSIONS) - 1
         return JSONResponse({"versions": [

@@ -30,6 +30,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, object_session, sessi
 from lbaas.api import auth
 from lbaas.api.policy import Policy, RequestContext
 from lbaas.api.query import ListQuery, paginate, parse_list_query, select_fields, split_values
+from lbaas.certificates.base import CertManager
+from lbaas.certificates.store import SecretBox
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
 from lbaas.common import validate
@@ -55,8 +57,10 @@ class ApiState:
     notify: Callable[[], None]
     network: NetworkDriver
     authenticator: auth.Authenticator
+    certificates: CertManager  # checks certificate references (lbaas.api.tls)
     # What members may not reach (lbaas.common.endpoints.control_plane_endpoints).
     endpoints: tuple[Endpoint, ...] = ()
+    secret_box: SecretBox | None = None  # lbaas's own store (/v1); None with Barbican
 
 
 def get_state(request: Request) -> ApiState:

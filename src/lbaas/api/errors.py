@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from lbaas.api import keymanager
 from lbaas.common import exceptions as exc
 
 LOG = logging.getLogger(__name__)
@@ -30,13 +31,15 @@ class Fault(BaseModel):
     debuginfo: str | None = None
 
 
-def fault(status: int, message: str) -> JSONResponse:
-    """An error response with Octavia's body.
+def fault(status: int, message: str, request: Request | None = None) -> JSONResponse:
+    """An error response with Octavia's body (Barbican's for the key-manager API at /v1).
 
     A message repeating text that is not UTF-8 (a lone surrogate the client
-    sent) shows it escaped (``\\ud800``).
+    sent) shows it escaped (``\ud800``).
     """
     message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    if request is not None and keymanager.is_keymanager_path(request.url.path):
+        return keymanager.fault(status, message)
     body = {"faultcode": "Client" if status < 500 else "Server",
             "faultstring": message, "debuginfo": None}
     return JSONResponse(status_code=status, content=body)
@@ -81,27 +84,42 @@ def validation_message(errors: list[Any]) -> str:
     return exc.InvalidInput(field=_field_of(loc), value=value, detail=detail).msg
 
 
+def keymanager_validation_message(errors: list[Any], path: str) -> str:
+    """Barbican's words for a request body (to ``path``) that does not fit its schema."""
+    err = errors[0]
+    loc = tuple(err.get("loc", ()))
+    if err.get("type") == "json_invalid" or loc in ((), ("body",)):
+        return "Malformed JSON"
+    schema = "Container" if "/containers" in path else "Secret"
+    detail = str(err.get("msg", "Invalid value")).removeprefix("Value error, ")
+    return (f"Provided object does not match schema '{schema}': {detail}. "
+            f"Invalid property: '{_field_of(loc)}'")
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
     @app.exception_handler(exc.APIError)
-    async def _api_error(_request: Request, error: exc.APIError) -> JSONResponse:
-        return fault(error.code, error.msg)
+    async def _api_error(request: Request, error: exc.APIError) -> JSONResponse:
+        return fault(error.code, error.msg, request)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        if keymanager.is_keymanager_path(request.url.path):
+            return fault(400, keymanager_validation_message(list(error.errors()),
+                                                      request.url.path), request)
         return fault(400, validation_message(list(error.errors())))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         message = error.detail if isinstance(error.detail, str) else "Error"
         if error.status_code == 404 and message == "Not Found":
             message = "The resource could not be found."
         if error.status_code == 405:
             message = "The method is not allowed for the requested URL."
-        return fault(error.status_code, message)
+        return fault(error.status_code, message, request)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         LOG.exception("unhandled error")
-        return fault(500, "An unknown exception occurred.")
+        return fault(500, "An unknown exception occurred.", request)

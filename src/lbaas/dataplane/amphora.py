@@ -45,6 +45,13 @@ and its keepalived (:mod:`~lbaas.dataplane.keepalived`), in its namespace
     -> until one amphora is MASTER (a new pair: ~3.5 advert intervals)
     -> ``<lb_id>/spec.json`` updated
 
+TLS files (certificates with their keys, CA bundles, CRLs, crt-lists) live in
+``<lb_id>/certs/`` (mode 0700, files 0600), written before ``haproxy -c``;
+a file whose content changed forces a reload even if haproxy.cfg did not
+(HAProxy reads them only when a worker starts). Files no longer named are
+removed once a new configuration serves. ``spec.json`` is written without
+the files' contents, so no private key sits in it.
+
 The last applied spec (``spec.json``) is used to diff only if rendering it
 again gives exactly the installed file, so a stale or foreign spec can only
 cost a reload, never a wrong runtime change.
@@ -61,6 +68,7 @@ worker accounted for up to its retirement.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -294,7 +302,63 @@ class Amphorae:
 
     def _commit(self, f: LbFiles, lb: LoadBalancerSpec) -> None:
         shutil.copyfile(f.cfg, f.good)
-        self._write(f.spec, specs.to_json(lb))
+        self._write(f.spec, specs.to_json(lb.redacted()))
+        self._prune_tls_files(f, lb)
+
+    def _write_tls_files(self, f: LbFiles, lb: LoadBalancerSpec) -> bool:
+        """Write the TLS files ``lb``'s configuration loads (0600 in a 0700 directory).
+
+        Returns True if any was new or changed. Raises RenderError if material
+        is missing.
+        """
+        wanted = render.tls_files(lb)
+        certs = f.root / render.CERTS_DIR
+        if not wanted and not certs.exists():
+            return False
+        certs.mkdir(mode=0o700, exist_ok=True)
+        certs.chmod(0o700)
+        changed = False
+        digests = {f.name: f.sha256 for f in lb.tls_files}
+        for name, data in wanted.items():
+            path = certs / name
+            if not data and name in digests:
+                # A redacted spec (a restart from spec.json): the file must be on disk.
+                try:
+                    ok = hashlib.sha256(path.read_bytes()).hexdigest() == digests[name]
+                except OSError:
+                    ok = False
+                if not ok:
+                    raise RenderError(f"TLS file {name} is not on this host and the spec "
+                                      "does not carry it (apply the full spec again)")
+                continue
+            try:
+                if path.read_bytes() == data:
+                    continue
+            except OSError:
+                pass
+            tmp = certs / (name + ".tmp")
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            tmp.replace(path)
+            changed = True
+        return changed
+
+    def _prune_tls_files(self, f: LbFiles, lb: LoadBalancerSpec) -> None:
+        """Remove TLS files that ``lb``'s configuration no longer names."""
+        certs = f.root / render.CERTS_DIR
+        if not certs.is_dir():
+            return
+        try:
+            keep = set(render.tls_files(lb))
+        except RenderError:
+            return
+        for path in certs.iterdir():
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
 
     def _result(self, u: _Unit, action: str, procs: runtime.ProcessList | None,
                 commands: int = 0) -> ApplyResult:
@@ -319,11 +383,12 @@ class Amphorae:
         f, proc = u.files, u.proc
         text = self.render(lb)
         f.root.mkdir(parents=True, exist_ok=True)
+        tls_changed = self._write_tls_files(f, lb)
         installed = _read(f.cfg)
         running = proc.alive()
-        if running and installed == text and not f.dirty.exists():
+        if running and installed == text and not f.dirty.exists() and not tls_changed:
             if not f.spec.exists():
-                self._write(f.spec, specs.to_json(lb))
+                self._write(f.spec, specs.to_json(lb.redacted()))
             return self._result(u, "unchanged", proc.processes())
 
         self._write(f.new, text)
@@ -338,7 +403,7 @@ class Amphorae:
         if not running:
             return self._start(lb, u)
 
-        plan = None if f.dirty.exists() else self._plan(lb, u, installed)
+        plan = None if f.dirty.exists() or tls_changed else self._plan(lb, u, installed)
         previous = self.last_spec(u.lb_id, u.amphora_id)
         f.new.replace(f.cfg)
         if plan is not None:
@@ -447,7 +512,7 @@ class Amphorae:
             except DataplaneError as e:
                 raise type(e)(f"amphora {amphora.id}: {e.reason}") from e
         self._await_master(lb)
-        self._write(lb_dir.spec, specs.to_json(lb))
+        self._write(lb_dir.spec, specs.to_json(lb.redacted()))
         done = [results[a.id] for a in order]
         return ApplyResult(lb_id=lb.id, action=max((r.action for r in done), key=_ACTIONS.index),
                            master_pid=None, commands=sum(r.commands for r in done),

@@ -33,6 +33,22 @@ Injection safety. A value reaches the text only if it is one of:
   after :func:`sample_arg` for arguments inside ``fetch(...)`` and
   :func:`log_format` for log-format strings.
 
+TLS. A listener that terminates TLS (TERMINATED_HTTPS, or PROMETHEUS with
+certificates) binds with ``ssl crt-list certs/<listener id>.crtlist``: the
+default certificate's file first (HAProxy serves it to clients without SNI
+or with an unknown name), then each SNI certificate's (HAProxy picks by the
+certificate's CN and DNS names); client authentication is ``ca-file`` with
+``verify none|optional|required`` (Octavia's NONE/OPTIONAL/MANDATORY) and an
+optional ``crl-file``; ``ciphers``, ``no-<version>`` for each version not
+allowed and ``alpn`` follow the listener's settings. A pool with
+``tls_enabled`` gets ``ssl`` on its servers, with ``crt`` (a client
+certificate), ``ca-file`` and ``verify required`` (else ``verify none``),
+``crl-file``, ``sni ssl_fc_sni`` and its own ciphers, versions and ALPN.
+Certificate files are named by :func:`lbaas.dataplane.spec.tls_file_name`
+from the references, relative to the load balancer's directory;
+:func:`tls_files` gives the files a configuration needs (the PEMs of the
+spec and the crt-lists).
+
 The environment uses ``StrictUndefined``, no autoescape, and a ``finalize``
 hook that refuses any expression whose value would span two lines.
 Unsupported features raise :class:`RenderError` (the driver's ``validate``
@@ -54,6 +70,9 @@ from lbaas.common import constants as c
 from lbaas.common import validate
 from lbaas.dataplane.errors import RenderError
 from lbaas.dataplane.spec import (
+    TLS_CA,
+    TLS_CERT,
+    TLS_CRL,
     HealthMonitorSpec,
     L7PolicySpec,
     L7RuleSpec,
@@ -61,6 +80,7 @@ from lbaas.dataplane.spec import (
     LoadBalancerSpec,
     MemberSpec,
     PoolSpec,
+    tls_file_name,
 )
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
@@ -71,7 +91,8 @@ TEMPLATE_NAME = "haproxy.cfg.j2"
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 # Octavia's listener/pool protocol -> HAProxy mode (jinja_cfg.PROTOCOL_MAP).
-LISTENER_MODES = {c.HTTP: "http", c.TCP: "tcp", c.HTTPS: "tcp", c.PROMETHEUS: "http"}
+LISTENER_MODES = {c.HTTP: "http", c.TCP: "tcp", c.HTTPS: "tcp", c.PROMETHEUS: "http",
+                  c.TERMINATED_HTTPS: "http"}
 POOL_MODES = {c.HTTP: "http", c.TCP: "tcp", c.HTTPS: "tcp"}
 PROXY_PROTOCOL_OPTION = {c.PROXY: "send-proxy", c.PROXYV2: "send-proxy-v2"}
 # Octavia's lb_algorithm -> HAProxy "balance" (jinja_cfg.BALANCE_MAP).
@@ -86,7 +107,26 @@ HASH_TYPE = {c.SOURCE_IP: "consistent"}
 MATCH = {"REGEX": "reg", "STARTS_WITH": "beg", "ENDS_WITH": "end", "CONTAINS": "sub",
          "EQUAL_TO": "str"}
 HM_TYPES_SUPPORTED = (c.HM_HTTP, c.HM_HTTPS, c.HM_PING, c.HM_TCP, c.HM_TLS_HELLO)
-L7RULE_TYPES_SUPPORTED = ("HOST_NAME", "PATH", "FILE_TYPE", "HEADER", "COOKIE")
+L7RULE_TYPES_SUPPORTED = ("HOST_NAME", "PATH", "FILE_TYPE", "HEADER", "COOKIE",
+                          "SSL_CONN_HAS_CERT", "SSL_VERIFY_RESULT", "SSL_DN_FIELD")
+L7RULE_TLS_TYPES = ("SSL_CONN_HAS_CERT", "SSL_VERIFY_RESULT", "SSL_DN_FIELD")
+CERTS_DIR = "certs"  # TLS files, in the load balancer's directory
+# Octavia's client_authentication -> HAProxy "verify" (jinja_cfg.CLIENT_AUTH_MAP).
+CLIENT_AUTH = {"NONE": "none", "OPTIONAL": "optional", "MANDATORY": "required"}
+# Each TLS version HAProxy can refuse, and the bind/server keyword refusing it.
+NO_TLS_VERSION = {"SSLv3": "no-sslv3", "TLSv1": "no-tlsv10", "TLSv1.1": "no-tlsv11",
+                  "TLSv1.2": "no-tlsv12", "TLSv1.3": "no-tlsv13"}
+# X-SSL-* headers (octavia-lib SUPPORTED_SSL_HEADERS) -> log-format values (Octavia's).
+SSL_HEADERS = {
+    "X-SSL-Client-Verify": "%[ssl_c_verify]",
+    "X-SSL-Client-Has-Cert": "%[ssl_c_used]",
+    "X-SSL-Client-DN": "%{+Q}[ssl_c_s_dn]",
+    "X-SSL-Client-CN": "%{+Q}[ssl_c_s_dn(cn)]",
+    "X-SSL-Issuer": "%{+Q}[ssl_c_i_dn]",
+    "X-SSL-Client-SHA1": "%{+Q}[ssl_c_sha1,hex]",
+    "X-SSL-Client-Not-Before": "%{+Q}[ssl_c_notbefore]",
+    "X-SSL-Client-Not-After": "%{+Q}[ssl_c_notafter]",
+}
 HTTP_COOKIE_NAME = "SRV"  # the cookie HTTP_COOKIE persistence inserts (as Octavia)
 DEFAULT_REDIRECT_CODE = 302
 MAX_MAXCONN = c.MAX_CONNECTION_LIMIT  # Octavia's HAPROXY_MAX_MAXCONN
@@ -186,6 +226,7 @@ class BackendView:
     forwardfor: bool
     forwarded_port: bool
     forwarded_proto: str | None
+    ssl_headers: tuple[tuple[str, str], ...]  # (header, log-format value), finished words
     timeout_connect: int
     timeout_server: int
     servers: tuple[ServerView, ...]
@@ -198,12 +239,13 @@ class BackendView:
 
 @dataclass(frozen=True)
 class AclView:
-    """``acl <name> <fetch> <flags...> -- <value>`` (value raw; the template quotes it)."""
+    """``acl <name> <fetch> <flags...> -- <value>`` (value raw; the template quotes it;
+    None: a boolean fetch, no value)."""
 
     name: str
     fetch: str
     flags: tuple[str, ...]
-    value: str
+    value: str | None
 
 
 @dataclass(frozen=True)
@@ -227,6 +269,9 @@ class FrontendView:
     mode: str
     maxconn: int
     binds: tuple[str, ...]
+    bind_options: tuple[str, ...]  # finished words after each bind address (ssl ...)
+    crt_list: tuple[str, ...]  # lines of certs/<name>.crtlist (default first); () if no TLS
+    hsts: str | None  # Strict-Transport-Security value, finished word
     timeout_client: int
     inspect_delay: int
     allowed_cidrs: tuple[tuple[str, ...], ...]  # networks, CIDRS_PER_LINE per acl line
@@ -437,7 +482,51 @@ def _monitor(hm: HealthMonitorSpec, paths: ConfigPaths) -> MonitorView:
     return MonitorView(type=hm.type, timeout=timeout, httpchk=False)
 
 
-def _server(pool: PoolSpec, member: MemberSpec, monitor: HealthMonitorSpec | None) -> ServerView:
+def _tls_versions(versions: tuple[str, ...] | None, what: str) -> list[str]:
+    """``no-<version>`` for each version not in ``versions`` (None: HAProxy's defaults)."""
+    if versions is None:
+        return []
+    unknown = [v for v in versions if v not in NO_TLS_VERSION]
+    if unknown or not versions:
+        raise RenderError(f"{what} tls_versions {list(versions)!r} are not TLS versions")
+    return [word for v, word in NO_TLS_VERSION.items() if v not in versions]
+
+
+def _ciphers_alpn(ciphers: str | None, alpn: tuple[str, ...] | None, what: str) -> list[str]:
+    out: list[str] = []
+    if ciphers is not None:
+        out += ["ciphers", cfg_word(_grammar(validate.cipher_string, ciphers,
+                                             f"{what} tls_ciphers"))]
+    if alpn:
+        if any(p not in c.ALPN_PROTOCOLS for p in alpn):
+            raise RenderError(f"{what} alpn_protocols {list(alpn)!r} are not ALPN protocols")
+        out += ["alpn", ",".join(alpn)]
+    return out
+
+
+def _pool_tls(pool: PoolSpec) -> list[str]:
+    """The TLS options of a TLS-enabled pool's servers (Octavia's member macro)."""
+    if not pool.tls_enabled:
+        return []
+    opts = ["ssl"]
+    if pool.tls_container_ref:
+        opts += ["crt", f"{CERTS_DIR}/{tls_file_name(TLS_CERT, pool.tls_container_ref)}"]
+    if pool.ca_tls_container_ref:
+        opts += ["ca-file", f"{CERTS_DIR}/{tls_file_name(TLS_CA, pool.ca_tls_container_ref)}",
+                 "verify", "required"]
+        if pool.crl_container_ref:
+            opts += ["crl-file",
+                     f"{CERTS_DIR}/{tls_file_name(TLS_CRL, pool.crl_container_ref)}"]
+    else:
+        opts += ["verify", "none"]
+    opts += ["sni", "ssl_fc_sni"]
+    opts += _ciphers_alpn(pool.tls_ciphers, pool.alpn_protocols, "pool")
+    opts += _tls_versions(pool.tls_versions, "pool")
+    return opts
+
+
+def _server(pool: PoolSpec, member: MemberSpec, monitor: HealthMonitorSpec | None,
+            listener_tls: bool = False) -> ServerView:
     name = _id(member.id, "member")
     address = host_port(member.address, member.protocol_port, "member address")
     weight = _int(member.weight, "member weight", c.MIN_WEIGHT, c.MAX_WEIGHT)
@@ -445,8 +534,11 @@ def _server(pool: PoolSpec, member: MemberSpec, monitor: HealthMonitorSpec | Non
     check_addr = check_port = None
     if monitor is not None:
         opts.append("check")
-        if monitor.type == c.HM_HTTPS:
+        # A TLS pool's checks go over the servers' own TLS settings (and verify them).
+        if monitor.type == c.HM_HTTPS and not pool.tls_enabled:
             opts += ["check-ssl", "verify", "none"]
+        if pool.tls_enabled and pool.alpn_protocols:
+            opts += ["check-alpn", ",".join(pool.alpn_protocols)]
         opts += ["inter", f"{_int(monitor.delay, 'health monitor delay', 1, 24 * 24 * 3600)}s",
                  "fall", str(_int(monitor.max_retries_down, "max_retries_down", 1, 10)),
                  "rise", str(_int(monitor.max_retries, "max_retries", 1, 10))]
@@ -460,8 +552,11 @@ def _server(pool: PoolSpec, member: MemberSpec, monitor: HealthMonitorSpec | Non
         pool.session_persistence.type == c.SP_HTTP_COOKIE
     if cookie:
         opts += ["cookie", name]
-    if pool.protocol in PROXY_PROTOCOL_OPTION:
+    if pool.protocol == c.PROXYV2 and listener_tls:
+        opts.append("send-proxy-v2-ssl-cn")  # as Octavia: the client certificate's CN too
+    elif pool.protocol in PROXY_PROTOCOL_OPTION:
         opts.append(PROXY_PROTOCOL_OPTION[pool.protocol])
+    opts += _pool_tls(pool)
     if member.backup:
         opts.append("backup")
     if not member.admin_state_up:
@@ -487,9 +582,6 @@ def _backend(listener: ListenerSpec, listener_mode: str, pool: PoolSpec, paths: 
         raise RenderError(f"an {listener.protocol} listener cannot use a {pool.protocol} pool")
     if pool.lb_algorithm not in BALANCE:
         raise RenderError(f"lb_algorithm {pool.lb_algorithm} is not supported by HAProxy here")
-    if pool.tls_enabled or pool.tls_container_ref or pool.ca_tls_container_ref \
-            or pool.crl_container_ref:
-        raise RenderError("pool TLS (re-encryption) needs a certificate store, not available")
     sp = pool.session_persistence
     persistence = cookie_store = cookie_match = None
     if sp is not None:
@@ -513,31 +605,51 @@ def _backend(listener: ListenerSpec, listener_mode: str, pool: PoolSpec, paths: 
     def wants(header: str) -> bool:
         return http and str(headers.get(header, "")).lower() == "true"
 
+    tls_listener = terminates_tls(listener)
+    ssl_headers = tuple((h, SSL_HEADERS[h]) for h in SSL_HEADERS if wants(h)) \
+        if tls_listener else ()
     return BackendView(
         name=f"{pool_id}:{listener.id}", pool_id=pool_id, listener_id=listener.id, mode=mode,
         balance=BALANCE[pool.lb_algorithm], hash_type=HASH_TYPE.get(pool.lb_algorithm),
         persistence=persistence, stick_size=tuning.stick_size, cookie_store=cookie_store,
         cookie_match=cookie_match, monitor=monitor,
         forwardfor=wants("X-Forwarded-For"), forwarded_port=wants("X-Forwarded-Port"),
-        forwarded_proto="http" if wants("X-Forwarded-Proto") else None,
+        forwarded_proto=("https" if tls_listener else "http")
+        if wants("X-Forwarded-Proto") else None,
+        ssl_headers=ssl_headers,
         timeout_connect=_ms(listener.timeout_member_connect, tuning.timeout_member_connect,
                             "timeout_member_connect"),
         timeout_server=_ms(listener.timeout_member_data, tuning.timeout_member_data,
                            "timeout_member_data"),
-        servers=tuple(_server(pool, m, hm) for m in pool.members),
+        servers=tuple(_server(pool, m, hm, tls_listener) for m in pool.members),
     )
 
 
-def _acl(rule: L7RuleSpec) -> AclView:
+def _acl(rule: L7RuleSpec, tls: bool) -> AclView:
     name = _id(rule.id, "L7 rule")
     if rule.type not in L7RULE_TYPES_SUPPORTED:
-        raise RenderError(f"L7 rule type {rule.type} needs TLS termination, not available")
+        raise RenderError(f"L7 rule type {rule.type} is unknown")
+    if rule.type in L7RULE_TLS_TYPES and not tls:
+        raise RenderError(f"L7 rule type {rule.type} needs a listener that terminates TLS")
     if rule.compare_type not in MATCH:
         raise RenderError(f"L7 rule compare_type {rule.compare_type!r} is unknown")
     value = _no_controls(rule.value, "L7 rule value")
     if not value:
         raise RenderError("L7 rule value is empty")
     flags = ["-m", MATCH[rule.compare_type]]
+    if rule.type == "SSL_CONN_HAS_CERT":
+        # Octavia: "ssl_c_used" (the value is "true"; invert negates it).
+        return AclView(name=name, fetch="ssl_c_used", flags=(), value=None)
+    if rule.type == "SSL_VERIFY_RESULT":
+        code = _int(int(value) if value.isdigit() else -1, "SSL_VERIFY_RESULT value", 0,
+                    1_000_000)
+        return AclView(name=name, fetch="ssl_c_verify", flags=("-m", "int"), value=str(code))
+    if rule.type == "SSL_DN_FIELD":
+        if not rule.key:
+            raise RenderError("L7 rule type SSL_DN_FIELD needs a key")
+        key = _no_controls(rule.key, "L7 rule key")
+        return AclView(name=name, fetch=sample_expr("ssl_c_s_dn", key), flags=tuple(flags),
+                       value=value)
     if rule.type == "HOST_NAME":
         fetch, flags = "req.hdr(host)", ["-i", *flags]
     elif rule.type == "PATH":
@@ -555,13 +667,13 @@ def _acl(rule: L7RuleSpec) -> AclView:
     return AclView(name=name, fetch=fetch, flags=tuple(flags), value=value)
 
 
-def _policy(policy: L7PolicySpec, listener_id: str, pools: dict[str, PoolSpec]) \
-        -> tuple[PolicyView, list[AclView]] | None:
+def _policy(policy: L7PolicySpec, listener_id: str, pools: dict[str, PoolSpec],
+            tls: bool) -> tuple[PolicyView, list[AclView]] | None:
     pid = _id(policy.id, "L7 policy")
     rules = [r for r in policy.rules if r.admin_state_up]
     if not policy.admin_state_up or not rules:
         return None  # Octavia renders a policy only with at least one enabled rule
-    acls = [_acl(r) for r in rules]
+    acls = [_acl(r, tls) for r in rules]
     condition = tuple(("!" if r.invert else "") + a.name for r, a in zip(rules, acls, strict=True))
     code = policy.redirect_http_code or DEFAULT_REDIRECT_CODE
     if code not in c.L7POLICY_REDIRECT_HTTP_CODES:
@@ -592,8 +704,8 @@ def _frontend(lb: LoadBalancerSpec, listener: ListenerSpec, pools: dict[str, Poo
     lid = _id(listener.id, "listener")
     if listener.protocol not in LISTENER_MODES:
         raise RenderError(f"listener protocol {listener.protocol} is not supported here")
-    if listener.client_authentication not in (None, "NONE"):
-        raise RenderError("client authentication needs TLS termination, not available")
+    tls = terminates_tls(listener)
+    bind_options, crt_list, hsts = _listener_tls(listener) if tls else ((), (), None)
     mode = LISTENER_MODES[listener.protocol]
     limit = _int(listener.connection_limit, "connection_limit", -1, MAX_MAXCONN)
     maxconn = limit if limit >= 0 else tuning.default_connection_limit
@@ -621,7 +733,7 @@ def _frontend(lb: LoadBalancerSpec, listener: ListenerSpec, pools: dict[str, Poo
     if listener.l7policies and mode != "http":
         raise RenderError(f"{listener.protocol} listeners do not support L7 policies")
     for policy in listener.l7policies:
-        done = _policy(policy, lid, pools)
+        done = _policy(policy, lid, pools, tls)
         if done is None:
             continue
         view, rule_acls = done
@@ -630,7 +742,8 @@ def _frontend(lb: LoadBalancerSpec, listener: ListenerSpec, pools: dict[str, Poo
         policies.append(view)
         acls += rule_acls
     fe = FrontendView(
-        name=lid, mode=mode, maxconn=maxconn, binds=binds,
+        name=lid, mode=mode, maxconn=maxconn, binds=binds, bind_options=bind_options,
+        crt_list=crt_list, hsts=hsts,
         timeout_client=_ms(listener.timeout_client_data, tuning.timeout_client_data,
                            "timeout_client_data"),
         inspect_delay=_int(listener.timeout_tcp_inspect, "timeout_tcp_inspect",
@@ -638,6 +751,74 @@ def _frontend(lb: LoadBalancerSpec, listener: ListenerSpec, pools: dict[str, Poo
         allowed_cidrs=cidr_lines, prometheus=listener.protocol == c.PROMETHEUS,
         acls=tuple(acls), policies=tuple(policies), default_backend=default_backend)
     return fe, backends
+
+
+def terminates_tls(listener: ListenerSpec) -> bool:
+    """True if ``listener`` decrypts TLS: TERMINATED_HTTPS, or PROMETHEUS with a
+    certificate (Octavia's ``_can_tls_offload``)."""
+    return listener.protocol == c.TERMINATED_HTTPS or (
+        listener.protocol == c.PROMETHEUS and bool(listener.default_tls_container_ref
+                                                   or listener.sni_container_refs))
+
+
+def _listener_tls(listener: ListenerSpec) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:
+    """(bind options, crt-list lines, HSTS value) of a listener that terminates TLS."""
+    refs = [r for r in (listener.default_tls_container_ref, *listener.sni_container_refs) if r]
+    if not refs:
+        raise RenderError(f"listener {listener.id} terminates TLS but has no certificate")
+    crt_list = tuple(dict.fromkeys(f"{CERTS_DIR}/{tls_file_name(TLS_CERT, r)}" for r in refs))
+    opts = ["ssl", "crt-list", f"{CERTS_DIR}/{listener.id}.crtlist"]
+    auth = listener.client_authentication or "NONE"
+    if auth not in CLIENT_AUTH:
+        raise RenderError(f"client_authentication {auth!r} is unknown")
+    if listener.client_ca_tls_container_ref:
+        opts += ["ca-file",
+                 f"{CERTS_DIR}/{tls_file_name(TLS_CA, listener.client_ca_tls_container_ref)}",
+                 "verify", CLIENT_AUTH[auth]]
+        if listener.client_crl_container_ref:
+            opts += ["crl-file", f"{CERTS_DIR}/"
+                                 f"{tls_file_name(TLS_CRL, listener.client_crl_container_ref)}"]
+    elif auth != "NONE":
+        raise RenderError(f"client_authentication {auth} needs a client CA")
+    opts += _ciphers_alpn(listener.tls_ciphers, listener.alpn_protocols, "listener")
+    opts += _tls_versions(listener.tls_versions, "listener")
+    hsts = None
+    if listener.hsts_max_age is not None:
+        age = _int(listener.hsts_max_age, "hsts_max_age", 0, 2**31 - 1)
+        hsts = f"max-age={age};" + (" includeSubDomains;" if listener.hsts_include_subdomains
+                                    else "") + (" preload;" if listener.hsts_preload else "")
+        hsts = cfg_word(hsts)
+    return tuple(opts), crt_list, hsts
+
+
+def tls_files(lb: LoadBalancerSpec) -> dict[str, bytes]:
+    """Every file under ``certs/`` that ``lb``'s configuration loads, by name: the
+    crt-list of each listener that terminates TLS, and the PEM files of
+    ``lb.tls_files`` (empty bytes for a file of a redacted spec, whose content
+    must already be on disk). Raises :class:`RenderError` if a file the
+    configuration names is not in the spec (unresolved references).
+    """
+    out: dict[str, bytes] = {f.name: f.content.encode() for f in lb.tls_files}
+    view = build_view(lb)
+    needed: set[str] = set()
+    for fe in view.frontends:
+        if fe.crt_list:
+            out[f"{fe.name}.crtlist"] = ("\n".join(fe.crt_list) + "\n").encode()
+            needed |= {line.split("/", 1)[1] for line in fe.crt_list}
+        needed |= _files_in(fe.bind_options)
+    for be in view.backends:
+        for server in be.servers:
+            needed |= _files_in(server.options)
+    missing = sorted(n for n in needed if n not in out)
+    if missing:
+        raise RenderError(f"TLS material missing for {', '.join(missing)} (certificate "
+                          "references not resolved)")
+    return {k: v for k, v in out.items() if k in needed or k.endswith(".crtlist")}
+
+
+def _files_in(words: tuple[str, ...]) -> set[str]:
+    return {w.split("/", 1)[1] for w in words if w.startswith(f"{CERTS_DIR}/")
+            and not w.endswith(".crtlist")}
 
 
 def _cidr_ok(value: str) -> bool:

@@ -8,11 +8,20 @@ dataclasses of str/int/bool/tuple, so they cross a process boundary as JSON
 
 Units follow Octavia's API: listener timeouts in milliseconds, health
 monitor ``delay`` and ``timeout`` in seconds.
+
+TLS material. Listeners and pools keep their certificate references; the
+worker resolves them into :class:`TlsFileSpec` values (PEM text, private keys
+included) in ``LoadBalancerSpec.tls_files``, each named by
+:func:`tls_file_name` from its kind and reference, so that the configuration
+can be rendered from the references alone and the agent writes the files.
+:meth:`LoadBalancerSpec.redacted` drops the contents (what an agent keeps on
+disk in ``spec.json``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -139,6 +148,34 @@ class VipSpec:
     sg_ids: tuple[str, ...] = ()
 
 
+# Kinds of TLS file: a certificate with its chain and key (listener certificates,
+# a pool's client certificate), a CA bundle, a certificate revocation list.
+TLS_CERT = "cert"
+TLS_CA = "ca"
+TLS_CRL = "crl"
+
+
+def tls_file_name(kind: str, ref: str) -> str:
+    """The file name of the ``kind`` material of reference ``ref`` (stable, path-safe)."""
+    return f"{kind}-{hashlib.sha256(ref.encode()).hexdigest()[:32]}.pem"
+
+
+@dataclass(frozen=True)
+class TlsFileSpec:
+    """One TLS file a load balancer's HAProxy loads: ``name`` from :func:`tls_file_name`,
+    ``content`` PEM text (empty in a redacted spec), ``sha256`` of the content (hex)."""
+
+    name: str
+    content: str
+    sha256: str
+
+    @classmethod
+    def of(cls, kind: str, ref: str, content: str) -> TlsFileSpec:
+        """The file of ``ref``'s ``kind`` material with ``content``."""
+        return cls(name=tls_file_name(kind, ref), content=content,
+                   sha256=hashlib.sha256(content.encode()).hexdigest())
+
+
 @dataclass(frozen=True)
 class AmphoraSpec:
     """One amphora of an ACTIVE_STANDBY load balancer (Octavia's amphora fields).
@@ -182,6 +219,7 @@ class LoadBalancerSpec:
     # ACTIVE_STANDBY only: its two amphorae and their VRRP group.
     amphorae: tuple[AmphoraSpec, ...] = ()
     vrrp: VrrpSpec | None = None
+    tls_files: tuple[TlsFileSpec, ...] = ()  # by name
 
     def pool(self, pool_id: str) -> PoolSpec | None:
         """The pool with ``pool_id``, or None."""
@@ -190,6 +228,11 @@ class LoadBalancerSpec:
     def amphora(self, amphora_id: str) -> AmphoraSpec | None:
         """The amphora with ``amphora_id``, or None."""
         return next((a for a in self.amphorae if a.id == amphora_id), None)
+
+    def redacted(self) -> LoadBalancerSpec:
+        """This spec without the contents of its TLS files (no private key in it)."""
+        return dataclasses.replace(self, tls_files=tuple(
+            dataclasses.replace(f, content="") for f in self.tls_files))
 
 
 _adapter: TypeAdapter[LoadBalancerSpec] = TypeAdapter(LoadBalancerSpec)

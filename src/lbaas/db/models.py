@@ -27,6 +27,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -502,3 +503,73 @@ class MemberStatistics(Base):
     active_connections: Mapped[int] = mapped_column(Integer, default=0)
     total_connections: Mapped[int] = mapped_column(BigInteger, default=0)
     readings: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True), default=dict)
+
+
+# -- the certificate store (Barbican-shaped secrets and containers) -------------------
+
+def _now_us() -> datetime:
+    """Now, in UTC, without tzinfo, to the microsecond (store lists are in creation order)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Secret(Base):
+    """A secret of lbaas's own certificate store, in Barbican's shape (``/v1/secrets``).
+
+    ``payload`` is the payload encrypted by :mod:`lbaas.certificates.store`
+    (never plain text); null until a payload is given. ``content_type`` is
+    Barbican's normalised payload content type (``text/plain``,
+    ``application/octet-stream``, ``application/pkcs8``).
+    """
+
+    __tablename__ = "secret"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    creator_id: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    secret_type: Mapped[str] = mapped_column(String(80), default="opaque")
+    algorithm: Mapped[str | None] = mapped_column(String(255))
+    bit_length: Mapped[int | None] = mapped_column(Integer)
+    mode: Mapped[str | None] = mapped_column(String(255))
+    expiration: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now_us)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now_us, onupdate=_now_us)
+
+
+class SecretContainer(Base):
+    """A container of secrets (Barbican's ``/v1/containers``): type ``certificate``
+    (certificate, private_key, private_key_passphrase, intermediates),
+    ``generic`` or ``rsa``."""
+
+    __tablename__ = "secret_container"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    creator_id: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now_us)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now_us, onupdate=_now_us)
+
+    secret_refs: Mapped[list[ContainerSecret]] = relationship(
+        back_populates="container", cascade="all, delete-orphan", lazy="selectin",
+        order_by="ContainerSecret.position")
+
+
+class ContainerSecret(Base):
+    """One named secret of a container; a secret in a container cannot be deleted."""
+
+    __tablename__ = "container_secret"
+
+    container_id: Mapped[str] = mapped_column(
+        ForeignKey("secret_container.id", ondelete="CASCADE"), primary_key=True)
+    secret_id: Mapped[str] = mapped_column(ForeignKey("secret.id"), primary_key=True,
+                                           index=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    container: Mapped[SecretContainer] = relationship(back_populates="secret_refs")

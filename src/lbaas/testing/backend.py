@@ -17,7 +17,9 @@ What a test can do with it:
   sets ``JSESSIONID=<name>``; for APP_COOKIE persistence);
 - count the requests it served (``backend.requests``);
 - serve the same answers over TLS (``tls_port``, a self-signed certificate
-  made at start) for HTTPS pass-through, and a raw TCP port (``tcp_port``)
+  made at start, or ``tls_cert=(cert.pem, key.pem)``; ``tls_client_ca``
+  makes it require a client certificate signed by that CA) for HTTPS
+  pass-through and re-encryption, and a raw TCP port (``tcp_port``)
   that writes ``Welcome to <name>\\n`` on connect and closes the connection
   (``nc`` prints the greeting and returns); with ``tcp_echo=True``
   (``--tcp-echo``) it keeps the connection open instead and echoes what it
@@ -200,9 +202,12 @@ class Backend:
     def __init__(self, name: str, host: str = "127.0.0.1", port: int = 0,
                  tls_port: int | None = None, tcp_port: int | None = None,
                  status: int = 200, set_cookie: str | None = None,
-                 tcp_echo: bool = False) -> None:
+                 tcp_echo: bool = False, tls_cert: tuple[Path, Path] | None = None,
+                 tls_client_ca: Path | None = None) -> None:
         self.name = name
         self.tcp_echo = tcp_echo
+        self.tls_cert = tls_cert
+        self.tls_client_ca = tls_client_ca
         self.host = host
         self.status = status
         self.set_cookie = set_cookie
@@ -232,8 +237,11 @@ class Backend:
         self.port = http.server_address[1]
         self._serve(http)
         if self._want["tls"] is not None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="lbaas-backend-")
-            key, cert = _self_signed(Path(self._tmp.name), self.host)
+            if self.tls_cert is not None:
+                cert, key = self.tls_cert
+            else:
+                self._tmp = tempfile.TemporaryDirectory(prefix="lbaas-backend-")
+                key, cert = _self_signed(Path(self._tmp.name), self.host)
             tls = http_cls((self.host, self._want["tls"] or 0), _Handler,
                            bind_and_activate=False)
             tls.backend = self
@@ -241,6 +249,9 @@ class Backend:
             tls.server_activate()
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(cert, key)
+            if self.tls_client_ca is not None:
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(self.tls_client_ca)
             tls.socket = ctx.wrap_socket(tls.socket, server_side=True,
                                          do_handshake_on_connect=False)
             self.tls_port = tls.server_address[1]

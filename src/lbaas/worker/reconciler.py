@@ -9,7 +9,8 @@ next start finds the same PENDING_* rows and applies the same spec again.
 
 One change, for load balancer L::
 
-    read L's graph -> build the spec -> driver.apply/delete/failover(spec)
+    read L's graph -> build the spec -> its TLS files (lbaas.worker.tls)
+    -> driver.apply/delete/failover(spec)
     (no database transaction is held while the driver runs)
     -> in one transaction: status.finish(L, error)  (ACTIVE / ERROR / removed)
 
@@ -29,12 +30,13 @@ from collections.abc import Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from lbaas.certificates.base import CertificateError, CertManager
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
 from lbaas.db import models as m
 from lbaas.drivers.base import ProviderDriver
 from lbaas.network.base import NetworkDriver
-from lbaas.worker import graph, status
+from lbaas.worker import graph, status, tls
 
 LOG = logging.getLogger(__name__)
 
@@ -44,12 +46,16 @@ class Reconciler:
 
     ``drivers`` maps provider names (aliases included) to drivers; ``network``
     tells what is known of a VIP's subnet (for the spec).
-    ``poll_interval`` is the seconds between database scans.
+    ``poll_interval`` is the seconds between database scans. ``certificates``
+    resolves the certificate references of listeners and pools (None: specs
+    go to the drivers without TLS files).
     """
 
     def __init__(self, sessions: sessionmaker[Session], drivers: Mapping[str, ProviderDriver],
-                 network: NetworkDriver, threads: int = 4, poll_interval: float = 1.0) -> None:
+                 network: NetworkDriver, threads: int = 4, poll_interval: float = 1.0,
+                 certificates: CertManager | None = None) -> None:
         self._sessions = sessions
+        self._certificates = certificates
         self._drivers = dict(drivers)
         self._network = network
         self._threads = threads
@@ -191,6 +197,8 @@ class Reconciler:
         started = time.monotonic()
         try:
             driver = self.driver_for(provider)
+            if self._certificates is not None and not deleting:
+                spec = tls.with_tls_files(spec, self._certificates)
             if deleting:
                 driver.delete(spec)
             elif failover:
@@ -199,6 +207,8 @@ class Reconciler:
                 driver.apply(spec)
         except exc.DriverError as e:
             error = e.reason
+        except CertificateError as e:
+            error = f"certificate {e.ref}: {e.reason}"
         except exc.APIError as e:
             error = e.msg
         except Exception as e:

@@ -102,5 +102,55 @@ def disabled() -> s.LoadBalancerSpec:
                               listeners=lb.listeners, pools=lb.pools)
 
 
+def tls() -> s.LoadBalancerSpec:
+    """TERMINATED_HTTPS with SNI, mandatory client certificates and a CRL, HSTS, X-SSL-*
+    headers and L7 rules on the client certificate; re-encryption to members with a
+    client certificate, a CA and a CRL; PROMETHEUS over TLS."""
+    from lbaas.testing.pki import Authority
+
+    ca = Authority.new("golden CA")
+    leaf = ca.issue("www.example.com")
+    files = (s.TlsFileSpec.of(s.TLS_CERT, "ref-web", leaf.pem_bundle().decode()),
+             s.TlsFileSpec.of(s.TLS_CERT, "ref-sni", leaf.pem_bundle().decode()),
+             s.TlsFileSpec.of(s.TLS_CA, "ref-ca", ca.cert_pem.decode()),
+             s.TlsFileSpec.of(s.TLS_CRL, "ref-crl", ca.crl().decode()))
+    rule = s.L7RuleSpec
+    policies = (
+        s.L7PolicySpec(id="pol-nocert", action="REJECT", position=1, rules=(
+            rule(id="r-cert", type="SSL_CONN_HAS_CERT", compare_type="EQUAL_TO", value="TRUE",
+                 invert=True),)),
+        s.L7PolicySpec(id="pol-verify", action="REJECT", position=2, rules=(
+            rule(id="r-verify", type="SSL_VERIFY_RESULT", compare_type="EQUAL_TO",
+                 value="0", invert=True),)),
+        s.L7PolicySpec(id="pol-dn", action="REDIRECT_TO_URL", position=3,
+                       redirect_url="https://example.com/ops", rules=(
+                           rule(id="r-dn", type="SSL_DN_FIELD", compare_type="STARTS_WITH",
+                                key="OU", value="ops"),)),
+    )
+    web = s.ListenerSpec(
+        id="lsn-https", protocol="TERMINATED_HTTPS", protocol_port=443,
+        default_pool_id="pool-reenc", default_tls_container_ref="ref-web",
+        sni_container_refs=("ref-sni",), client_authentication="MANDATORY",
+        client_ca_tls_container_ref="ref-ca", client_crl_container_ref="ref-crl",
+        tls_ciphers="ECDHE-ECDSA-AES128-GCM-SHA256:TLS_AES_128_GCM_SHA256",
+        tls_versions=("TLSv1.2", "TLSv1.3"), alpn_protocols=("h2", "http/1.1"),
+        hsts_max_age=31536000, hsts_include_subdomains=True, hsts_preload=True,
+        insert_headers=(("X-Forwarded-Proto", "true"), ("X-SSL-Client-DN", "true"),
+                        ("X-SSL-Client-SHA1", "true"), ("X-SSL-Client-Verify", "true")),
+        l7policies=policies)
+    prom = s.ListenerSpec(id="lsn-prom", protocol="PROMETHEUS", protocol_port=9443,
+                          default_tls_container_ref="ref-web", tls_versions=("TLSv1.3",))
+    pool = s.PoolSpec(
+        id="pool-reenc", protocol="HTTP", lb_algorithm="ROUND_ROBIN", tls_enabled=True,
+        tls_container_ref="ref-web", ca_tls_container_ref="ref-ca", crl_container_ref="ref-crl",
+        tls_ciphers="ECDHE-ECDSA-AES128-GCM-SHA256", tls_versions=("TLSv1.3",),
+        alpn_protocols=("h2", "http/1.1"),
+        health_monitor=s.HealthMonitorSpec(id="hm-https", type="HTTPS", delay=5, timeout=3,
+                                           max_retries=2, max_retries_down=3, url_path="/"),
+        members=(s.MemberSpec(id="m-app1", address="10.0.5.1", protocol_port=8443),))
+    return s.LoadBalancerSpec(id="lb-tls", project_id="p", vip=VIP, listeners=(web, prom),
+                              pools=(pool,), tls_files=files)
+
+
 EXAMPLES = {"http_everything": http_everything, "tcp_and_passthrough": tcp_and_passthrough,
-            "disabled": disabled}
+            "disabled": disabled, "tls": tls}

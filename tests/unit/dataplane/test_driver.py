@@ -69,13 +69,11 @@ def test_a_plain_load_balancer_is_accepted(driver: HaproxyDriver) -> None:
      "security groups"),
     (with_listener(LB, protocol="UDP"), "UDP protocol listeners"),
     (with_listener(LB, protocol="SCTP"), "SCTP protocol listeners"),
-    (with_listener(LB, protocol="TERMINATED_HTTPS"), "TERMINATED_HTTPS protocol listeners"),
-    (with_listener(LB, default_tls_container_ref="ref"), "listener TLS certificates"),
-    (with_listener(LB, client_authentication="MANDATORY"), "client authentication"),
+    (with_listener(LB, protocol="TERMINATED_HTTPS"), "terminates TLS but has no certificate"),
+    (with_listener(LB, protocol="TERMINATED_HTTPS", default_tls_container_ref="ref",
+                   client_authentication="MANDATORY"), "MANDATORY needs a client CA"),
     (with_pool(LB, protocol="UDP"), "UDP protocol pools"),
     (with_pool(LB, lb_algorithm="SOURCE_IP_PORT"), "SOURCE_IP_PORT algorithm"),
-    (with_pool(LB, tls_enabled=True), "pool TLS"),
-    (with_pool(LB, ca_tls_container_ref="ref"), "pool TLS"),
     (with_pool(LB, health_monitor=dataclasses.replace(HM, type="UDP-CONNECT")),
      "UDP-CONNECT health monitors"),
     (with_pool(LB, health_monitor=dataclasses.replace(HM, type="SCTP")), "SCTP health"),
@@ -96,6 +94,15 @@ def test_a_plain_load_balancer_is_accepted(driver: HaproxyDriver) -> None:
 def test_refused(driver: HaproxyDriver, lb: s.LoadBalancerSpec, reason: str) -> None:
     with pytest.raises(UnsupportedOption, match=reason):
         driver.validate(lb)
+
+
+def test_tls_is_realised(driver: HaproxyDriver) -> None:
+    rule = s.L7RuleSpec(id="r", type="SSL_CONN_HAS_CERT", compare_type="EQUAL_TO", value="True")
+    lb = with_listener(LB, protocol="TERMINATED_HTTPS", default_tls_container_ref="ref",
+                       client_ca_tls_container_ref="ca", client_authentication="OPTIONAL",
+                       l7policies=(s.L7PolicySpec(id="p", action="REJECT", position=1,
+                                                  rules=(rule,)),))
+    driver.validate(with_pool(lb, tls_enabled=True, ca_tls_container_ref="ca2"))
 
 
 def test_ping_needs_the_ping_command() -> None:

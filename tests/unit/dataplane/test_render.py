@@ -24,8 +24,14 @@ HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 needs_haproxy = pytest.mark.skipif(not Path(HAPROXY).exists(), reason="haproxy not installed")
 
 
-def haproxy_check(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """``haproxy -c`` in a load balancer directory (as the agent runs it)."""
+def haproxy_check(text: str, tmp_path: Path,
+                  lb: s.LoadBalancerSpec | None = None) -> subprocess.CompletedProcess[str]:
+    """``haproxy -c`` in a load balancer directory (as the agent runs it), with
+    ``lb``'s TLS files in it."""
+    if lb is not None and lb.tls_files:
+        (tmp_path / render.CERTS_DIR).mkdir(exist_ok=True)
+        for name, data in render.tls_files(lb).items():
+            (tmp_path / render.CERTS_DIR / name).write_bytes(data)
     (tmp_path / "haproxy.cfg").write_text(text)
     (tmp_path / "servers.state").write_text(runtime.EMPTY_SERVER_STATE)
     return subprocess.run([HAPROXY, "-c", "-f", "haproxy.cfg"], cwd=tmp_path,
@@ -41,7 +47,7 @@ def test_golden(name: str) -> None:
 @needs_haproxy
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_golden_passes_haproxy_check(name: str, tmp_path: Path) -> None:
-    result = haproxy_check((GOLDEN / f"{name}.cfg").read_text(), tmp_path)
+    result = haproxy_check((GOLDEN / f"{name}.cfg").read_text(), tmp_path, EXAMPLES[name]())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WARNING" not in result.stdout + result.stderr
 
@@ -254,7 +260,14 @@ def test_haproxy_accepts_whatever_the_renderer_lets_through(field: str, value: s
     (lambda lb: dataclasses.replace(lb, listeners=(dataclasses.replace(
         lb.listeners[0], protocol="UDP"),)), "not supported"),
     (lambda lb: dataclasses.replace(lb, pools=(dataclasses.replace(
-        lb.pools[0], tls_enabled=True), lb.pools[1])), "certificate store"),
+        lb.pools[0], tls_enabled=True, tls_ciphers="AES\nbind"), lb.pools[1])),
+     "tls_ciphers"),
+    (lambda lb: dataclasses.replace(lb, pools=(dataclasses.replace(
+        lb.pools[0], tls_enabled=True, tls_ciphers="AES bind :1 ssl"), lb.pools[1])),
+     "tls_ciphers"),
+    (lambda lb: dataclasses.replace(lb, listeners=(dataclasses.replace(
+        lb.listeners[0], protocol="TERMINATED_HTTPS", default_tls_container_ref="r",
+        tls_versions=("TLSv9",)),)), "tls_versions"),
 ])
 def test_refusals(mutate: Callable[[s.LoadBalancerSpec], s.LoadBalancerSpec],
                   message: str) -> None:
@@ -301,3 +314,23 @@ def test_disabled_objects_are_left_out() -> None:
     assert "pool-web" not in text and "default_backend" not in text
     assert "httpchk" not in text and " check" not in text
     assert "pol-off" not in text and "r-off" not in text
+
+
+@needs_haproxy
+def test_tls_strings_cannot_inject(tmp_path: Path) -> None:
+    """An SSL_DN_FIELD rule's key and value and an HSTS value stay single words."""
+    lb = EXAMPLES["tls"]()
+    evil = s.L7RuleSpec(id="r-evil", type="SSL_DN_FIELD", compare_type="EQUAL_TO",
+                        key="CN) if TRUE #", value="x' } use_backend evil #")
+    li = dataclasses.replace(lb.listeners[0], l7policies=(s.L7PolicySpec(
+        id="p-evil", action="REJECT", position=1, rules=(evil,)),))
+    lb = dataclasses.replace(lb, listeners=(li, *lb.listeners[1:]))
+    text = render.render(lb, PATHS, TUNING)
+    acl = next(line for line in text.splitlines() if "r-evil" in line and "acl" in line)
+    assert acl.strip() == ("acl r-evil 'ssl_c_s_dn('\\''CN) if TRUE #'\\'')' -m str -- "
+                           "'x'\\'' } use_backend evil #'")
+    result = haproxy_check(text, tmp_path, lb)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with pytest.raises(RenderError):
+        render.render(dataclasses.replace(lb, listeners=(dataclasses.replace(
+            li, tls_ciphers="AES\n    bind :1"),)), PATHS, TUNING)

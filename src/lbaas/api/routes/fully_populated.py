@@ -67,7 +67,7 @@ def build_graph(db: Session, ctx: RequestContext, state: ApiState, lb: m.LoadBal
 
     for li in listeners:
         default_pool = by_name[li.default_pool.name] if li.default_pool else None
-        new_listener = listener.build_listener(db, state, lb, li, default_pool)
+        new_listener = listener.build_listener(db, ctx, state, lb, li, default_pool)
         for policy_data in li.l7policies:
             redirect = (by_name[policy_data.redirect_pool.name]
                         if policy_data.redirect_pool else None)

@@ -13,8 +13,8 @@ compatible protocol, header insertion only on HTTP and TERMINATED_HTTPS,
 certificates only where TLS is terminated, ``allowed_cidrs`` of a VIP's IP
 version, HSTS only on TERMINATED_HTTPS. :func:`build_listener` is the one
 place a listener is constructed, for this API and for the fully-populated
-load balancer create. Certificate references are stored as given: lbaas has
-no certificate store to check them against (Octavia asks Barbican).
+load balancer create. Certificate references given in a request are checked
+with the certificate manager before anything is stored (:mod:`lbaas.api.tls`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from lbaas.api import deps, tls
 from lbaas.api.deps import ApiState, Ctx, Db, Fields, Listing, State
+from lbaas.api.policy import RequestContext
 from lbaas.api.query import columns_of
 from lbaas.api.schemas import listener as s
 from lbaas.api.schemas.common import Stats, StatsRoot
@@ -85,7 +86,7 @@ def create_listener(body: s.ListenerCreateRoot, ctx: Ctx, db: Db,
     data = body.listener
     lb = deps.get_visible(db, ctx, m.LoadBalancer, data.loadbalancer_id)
     ctx.authorize(RESOURCE, "post", lb.project_id)
-    listener = build_listener(db, state, lb, data, None)
+    listener = build_listener(db, ctx, state, lb, data, None)
     # The table's unique key on protocol and port: a twin committed meanwhile.
     with deps.conflicts_as(db, exc.DuplicateListenerEntry(protocol=listener.protocol,
                                                           port=listener.protocol_port)):
@@ -118,8 +119,9 @@ def update_listener(listener_id: str, body: s.ListenerUpdateRoot, ctx: Ctx, db: 
         check_pool_protocol(listener.protocol, pool.protocol)
     values = {k: getattr(listener, k) for k in _STORED}
     values.update({k: v for k, v in changes.items() if k in _STORED})
-    values = _with_defaults(listener.protocol, values, resetting=set(changes))
-    _check_settings(lb, listener.protocol, values, updating=True)
+    values = _with_defaults(state, listener.protocol, values, resetting=set(changes))
+    _check_settings(state, lb, listener.protocol, values, updating=True)
+    _check_refs(db, state, ctx, values, changed=set(changes))
     status.begin_update(db, lb.id, listener)
     for key, value in values.items():
         setattr(listener, key, value)
@@ -154,7 +156,7 @@ def listener_stats(listener_id: str, ctx: Ctx, db: Db) -> JSONResponse:
 
 # -- construction and rules ----------------------------------------------------
 
-def build_listener(db: Session, state: ApiState, lb: m.LoadBalancer,
+def build_listener(db: Session, ctx: RequestContext, state: ApiState, lb: m.LoadBalancer,
                    data: s.ListenerSingleCreate, default_pool: m.Pool | None,
                    ) -> m.Listener:
     """Validate ``data`` and add a new listener to ``lb.listeners``.
@@ -166,15 +168,19 @@ def build_listener(db: Session, state: ApiState, lb: m.LoadBalancer,
 
     Raises NotFound (404: the default pool is not on ``lb``), ListenerNoChildren
     (400: PROMETHEUS with a default pool), ValidationError / InvalidOption (400:
-    the rules in the module doc), DuplicateListenerEntry (409), QuotaExceeded (403).
+    the rules in the module doc), InvalidInput (400: a certificate reference
+    that is not the caller's or not usable), DisabledOption (400: TLS
+    termination turned off by the operator), DuplicateListenerEntry (409),
+    QuotaExceeded (403).
     """
     if default_pool is None and data.default_pool_id is not None:
         default_pool = pool_of(db, lb, data.default_pool_id)
     if default_pool is not None:
         check_pool_protocol(data.protocol, default_pool.protocol)
-    values = _with_defaults(data.protocol,
+    values = _with_defaults(state, data.protocol,
                             {k: getattr(data, k) for k in _STORED}, resetting=set(_STORED))
-    _check_settings(lb, data.protocol, values, updating=False)
+    _check_settings(state, lb, data.protocol, values, updating=False)
+    _check_refs(db, state, ctx, values, changed=set(_STORED))
     _check_port_free(lb, data.protocol, data.protocol_port)
     deps.check_quota(db, state, lb, "listener")
     # No autoflush until the listener hangs from its load balancer: the pool's
@@ -237,13 +243,14 @@ def _has_tls_refs(values: Mapping[str, Any]) -> bool:
                 or values.get("sni_container_refs"))
 
 
-def _with_defaults(protocol: str, values: dict[str, Any], resetting: set[str],
-                   ) -> dict[str, Any]:
+def _with_defaults(state: ApiState, protocol: str, values: dict[str, Any],
+                   resetting: set[str]) -> dict[str, Any]:
     """``values`` with the nulls among ``resetting`` replaced by their defaults.
 
     Timeouts, connection limit, client authentication and HSTS flags have
-    fixed defaults; TLS ciphers, versions and ALPN protocols default only on
-    listeners that terminate TLS (null elsewhere). Empty ``allowed_cidrs`` is
+    fixed defaults; TLS ciphers, versions and ALPN protocols default (to
+    ``[api_settings] default_listener_*``) only on listeners that terminate
+    TLS (null elsewhere). Empty ``allowed_cidrs`` is
     null, duplicates are dropped; ``insert_headers`` and ``sni_container_refs``
     are never null.
     """
@@ -252,15 +259,15 @@ def _with_defaults(protocol: str, values: dict[str, Any], resetting: set[str],
         if key in resetting and out.get(key) is None:
             out[key] = default
     if _terminates_tls(protocol, out):
-        out = tls.with_defaults(out)
+        out = tls.with_defaults(out, tls.listener_defaults(state.settings.tls))
     out["insert_headers"] = dict(out.get("insert_headers") or {})
     out["sni_container_refs"] = list(dict.fromkeys(out.get("sni_container_refs") or []))
     out["allowed_cidrs"] = list(dict.fromkeys(out.get("allowed_cidrs") or [])) or None
     return out
 
 
-def _check_settings(lb: m.LoadBalancer, protocol: str, values: Mapping[str, Any],
-                    updating: bool) -> None:
+def _check_settings(state: ApiState, lb: m.LoadBalancer, protocol: str,
+                    values: Mapping[str, Any], updating: bool) -> None:
     """Check a listener's settings as they will be stored (ValidationError /
     InvalidOption, 400), in Octavia's order and words
     (``_validate_create_listener`` / ``_validate_listener_PUT``)."""
@@ -271,6 +278,9 @@ def _check_settings(lb: m.LoadBalancer, protocol: str, values: Mapping[str, Any]
     if headers:
         _check_insert_headers(protocol, list(headers))
     terminates = _terminates_tls(protocol, values)
+    t = state.settings.tls
+    if terminates and not t.allow_tls_terminated_listeners:
+        raise exc.DisabledOption(option="protocol", value=c.TERMINATED_HTTPS)
     if not terminates and _has_tls_refs(values):
         raise exc.ValidationError(detail="Certificate container references are not allowed "
                                          f"on {protocol} protocol listeners.")
@@ -290,11 +300,31 @@ def _check_settings(lb: m.LoadBalancer, protocol: str, values: Mapping[str, Any]
     if values.get("client_crl_container_ref") and not values.get("client_ca_tls_container_ref"):
         raise exc.ValidationError(detail="A client authentication CA reference is required to "
                                          "specify a client authentication revocation list.")
-    tls.check_ciphers(values.get("tls_ciphers"))
-    tls.check_tls_versions(values.get("tls_versions"))
+    tls.check_ciphers(values.get("tls_ciphers"), t)
+    tls.check_tls_versions(values.get("tls_versions"), t)
     tls.check_alpn_protocols(values.get("alpn_protocols"))
     _check_allowed_cidrs(lb, values.get("allowed_cidrs") or [])
     _check_hsts(protocol, values, updating)
+
+
+def _check_refs(db: Session, state: ApiState, ctx: RequestContext,
+                values: Mapping[str, Any], changed: set[str]) -> None:
+    """Check the certificate references among ``changed`` (all on create) with the
+    certificate manager, as they will be stored (InvalidInput, 400, naming the field).
+
+    A changed CA or CRL checks the pair as stored: the CRL must be the CA's.
+    """
+    manager, caller = state.certificates.bound(db), tls.caller_of(ctx)
+    if "default_tls_container_ref" in changed and values.get("default_tls_container_ref"):
+        tls.check_certificate(manager, caller, "default_tls_container_ref",
+                              values["default_tls_container_ref"])
+    if "sni_container_refs" in changed:
+        for ref in values.get("sni_container_refs") or []:
+            tls.check_certificate(manager, caller, "sni_container_refs", ref)
+    if changed & {"client_ca_tls_container_ref", "client_crl_container_ref"}:
+        tls.check_ca_and_crl(manager, caller, "client_ca_tls_container_ref",
+                             values.get("client_ca_tls_container_ref"),
+                             "client_crl_container_ref", values.get("client_crl_container_ref"))
 
 
 def _check_insert_headers(protocol: str, names: list[str]) -> None:

@@ -16,9 +16,10 @@ Rules (Octavia ``api/v2/controllers/pool.py`` and ``common/validate.py``):
   ``persistence_granularity`` only for UDP/SCTP pools, which take SOURCE_IP
   persistence only;
 - TLS towards members: a CRL needs a CA; ciphers, TLS versions and ALPN
-  protocols follow :mod:`lbaas.api.tls` and default to Octavia's
-  ``[api_settings]`` defaults with ``tls_enabled``. Certificate references
-  are stored as given (there is no certificate store to check them against).
+  protocols follow :mod:`lbaas.api.tls` and default to the operator's
+  ``[api_settings] default_pool_*`` with ``tls_enabled``; certificate
+  references given in a request are checked with the certificate manager
+  before anything is stored.
 
 :func:`build_pool` also serves the fully-populated load balancer create.
 """
@@ -103,22 +104,38 @@ def check_session_persistence(protocol: str, sp: dict[str, Any] | None,
             "persistence type."))
 
 
-def _create_tls(data: s.PoolSingleCreate) -> dict[str, Any]:
-    """The TLS columns of a new pool, Octavia's defaults applied and checked."""
+def _create_tls(db: Session, ctx: RequestContext, state: ApiState,
+                data: s.PoolSingleCreate) -> dict[str, Any]:
+    """The TLS columns of a new pool, the operator's defaults applied, checked
+    (references with the certificate manager)."""
     if data.crl_container_ref and not data.ca_tls_container_ref:
         raise exc.ValidationError(
             detail="A CA certificate reference is required to specify a revocation list.")
+    t = state.settings.tls
     settings: dict[str, Any] = {name: getattr(data, name) for name in TLS_FIELDS}
     if data.tls_enabled:
-        settings = tls.with_defaults(settings)
-    tls.check_ciphers(settings["tls_ciphers"])
+        settings = tls.with_defaults(settings, tls.pool_defaults(t))
+    tls.check_ciphers(settings["tls_ciphers"], t)
     if data.tls_enabled:
-        tls.check_tls_versions(settings["tls_versions"])
+        tls.check_tls_versions(settings["tls_versions"], t)
         tls.check_alpn_protocols(settings["alpn_protocols"])
+    _check_refs(db, ctx, state, settings, set(TLS_FIELDS))
     return settings
 
 
-def _check_update_tls(pool: m.Pool, changes: dict[str, Any]) -> None:
+def _check_refs(db: Session, ctx: RequestContext, state: ApiState, values: dict[str, Any],
+                changed: set[str]) -> None:
+    """Check the references among ``changed`` as they will be stored (InvalidInput, 400)."""
+    manager, caller = state.certificates.bound(db), tls.caller_of(ctx)
+    if "tls_container_ref" in changed and values.get("tls_container_ref"):
+        tls.check_certificate(manager, caller, "tls_container_ref", values["tls_container_ref"])
+    if changed & {"ca_tls_container_ref", "crl_container_ref"}:
+        tls.check_ca_and_crl(manager, caller, "ca_tls_container_ref",
+                             values.get("ca_tls_container_ref"), "crl_container_ref",
+                             values.get("crl_container_ref"))
+
+
+def _check_update_tls(pool: m.Pool, changes: dict[str, Any], state: ApiState) -> None:
     """Octavia's update rules for the CA/CRL pair, ciphers, versions and ALPN."""
     if changes.get("crl_container_ref"):
         crl = changes["crl_container_ref"]
@@ -134,12 +151,13 @@ def _check_update_tls(pool: m.Pool, changes: dict[str, Any]) -> None:
                 "present." if pool.ca_tls_container_ref else required))
     elif crl and not pool.ca_tls_container_ref:
         raise exc.ValidationError(detail=required)
-    tls.check_ciphers(changes.get("tls_ciphers"))
-    tls.check_tls_versions(changes.get("tls_versions"))
+    tls.check_ciphers(changes.get("tls_ciphers"), state.settings.tls)
+    tls.check_tls_versions(changes.get("tls_versions"), state.settings.tls)
     tls.check_alpn_protocols(changes.get("alpn_protocols"))
 
 
-def _update_changes(pool: m.Pool, data: s.PoolUpdate) -> dict[str, Any]:
+def _update_changes(db: Session, ctx: RequestContext, state: ApiState, pool: m.Pool,
+                    data: s.PoolUpdate) -> dict[str, Any]:
     """The columns an update of ``pool`` sets, checked, with Octavia's null defaults.
 
     A session persistence object without ``type`` keeps the current type;
@@ -153,9 +171,11 @@ def _update_changes(pool: m.Pool, data: s.PoolUpdate) -> dict[str, Any]:
         check_session_persistence(pool.protocol, sp, updating=True)
         changes["session_persistence"] = sp
     # A null resets the TLS versions and ciphers to the defaults (Octavia's pool PUT).
-    changes = tls.with_defaults(changes, [k for k in ("tls_versions", "tls_ciphers")
-                                          if k in changes])
-    _check_update_tls(pool, changes)
+    changes = tls.with_defaults(changes, tls.pool_defaults(state.settings.tls),
+                                [k for k in ("tls_versions", "tls_ciphers") if k in changes])
+    _check_update_tls(pool, changes, state)
+    stored = {k: changes.get(k, getattr(pool, k)) for k in TLS_FIELDS}
+    _check_refs(db, ctx, state, stored, set(changes))
     return changes
 
 
@@ -180,7 +200,7 @@ def build_pool(db: Session, ctx: RequestContext, state: ApiState, lb: m.LoadBala
             detail=f"Pool definition for '{data.name}' missing required attribute: {attr}")
     sp = data.session_persistence.model_dump() if data.session_persistence else None
     check_session_persistence(protocol, sp)
-    tls_settings = _create_tls(data)
+    tls_settings = _create_tls(db, ctx, state, data)
     deps.check_quota(db, state, lb, "pool")
     if data.healthmonitor is not None:
         deps.check_quota(db, state, lb, "healthmonitor")
@@ -259,7 +279,7 @@ def update_pool(pool_id: str, body: s.PoolUpdateRoot, ctx: Ctx, db: Db,
     """Update a pool's algorithm, session persistence, TLS settings, name, state or tags."""
     pool = deps.get_visible(db, ctx, m.Pool, pool_id)
     ctx.authorize(RESOURCE, "put", pool.project_id)
-    changes = _update_changes(pool, body.pool)
+    changes = _update_changes(db, ctx, state, pool, body.pool)
     status.begin_update(db, pool.load_balancer_id, pool, pool.listeners)
     deps.apply_changes(pool, changes, keep_on_null=("admin_state_up", "lb_algorithm",
                                                     "tls_enabled"))

@@ -11,23 +11,23 @@ HAProxy 2.6 can do without other components:
 - ``ACTIVE_STANDBY`` topology (needs keepalived VRRP: a later issue);
 - VIP ``qos_policy_id`` and ``sg_ids`` (no Neutron here to enforce them);
 - listener protocols UDP and SCTP (Octavia realises them with LVS, not
-  HAProxy) and TERMINATED_HTTPS (needs a certificate store), and so every
-  listener TLS option: certificates, SNI, client authentication, and L7 rules
-  on TLS client certificates (SSL_CONN_HAS_CERT, SSL_VERIFY_RESULT,
-  SSL_DN_FIELD);
+  HAProxy);
 - L7 policies on non-HTTP listeners (Octavia's
-  ``VALID_L7POLICY_LISTENER_PROTOCOLS``);
+  ``VALID_L7POLICY_LISTENER_PROTOCOLS``), and L7 rules on TLS client
+  certificates (SSL_CONN_HAS_CERT, SSL_VERIFY_RESULT, SSL_DN_FIELD) on
+  listeners that do not terminate TLS;
 - pool protocols UDP and SCTP; ``SOURCE_IP_PORT`` (OVN-only in Octavia);
-  pool TLS (``tls_enabled`` and certificate references: no certificate store);
 - HTTP_COOKIE and APP_COOKIE persistence on a pool that is not HTTP (HAProxy
   reads cookies only in HTTP mode);
 - health monitors UDP-CONNECT and SCTP (no such HAProxy checks); PING when
   the ``ping`` command is not installed on the data-plane host;
 - any value the renderer cannot write safely into haproxy.cfg.
 
-Supported beyond the minimum: PROMETHEUS listeners (HAProxy's built-in
-exporter, the load balancer's own metrics), PROXY and PROXYV2 pools, L7
-policies and rules, allowed_cidrs, additional VIPs (in ``local`` placement).
+Supported beyond the minimum: TLS termination (TERMINATED_HTTPS, SNI, client
+authentication, HSTS, X-SSL-* headers) and re-encryption towards members
+(pool TLS), PROMETHEUS listeners (HAProxy's built-in exporter, the load
+balancer's own metrics, over TLS too), PROXY and PROXYV2 pools, L7 policies
+and rules, allowed_cidrs, additional VIPs (in ``local`` placement).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ _TOPOLOGIES = {c.TOPOLOGY_SINGLE: "SINGLE - One amphora per load balancer.",
                c.TOPOLOGY_ACTIVE_STANDBY: "ACTIVE_STANDBY - Two amphora per load balancer."}
 TOPOLOGY_DESCRIPTION = "The load balancer topology. One of: " + " ".join(
     _TOPOLOGIES[t] for t in SUPPORTED_TOPOLOGIES)
-UNSUPPORTED_LISTENER_PROTOCOLS = (c.UDP, c.SCTP, c.TERMINATED_HTTPS)
+UNSUPPORTED_LISTENER_PROTOCOLS = (c.UDP, c.SCTP)
 UNSUPPORTED_POOL_PROTOCOLS = (c.UDP, c.SCTP)
 UNSUPPORTED_ALGORITHMS = (c.SOURCE_IP_PORT,)
 UNSUPPORTED_MONITORS = (c.HM_UDP_CONNECT, c.HM_SCTP)
@@ -71,25 +71,17 @@ def refusals(lb: LoadBalancerSpec, ping_available: bool = True) -> list[str]:
     for li in lb.listeners:
         if li.protocol in UNSUPPORTED_LISTENER_PROTOCOLS:
             out.append(f"{li.protocol} protocol listeners")
-        if li.default_tls_container_ref or li.sni_container_refs or \
-                li.client_ca_tls_container_ref or li.client_crl_container_ref:
-            out.append("listener TLS certificates (no certificate store)")
-        if li.client_authentication not in (None, "NONE"):
-            out.append("TLS client authentication")
         if li.l7policies and li.protocol not in (c.HTTP, c.TERMINATED_HTTPS):
             out.append(f"L7 policies on {li.protocol} listeners")
         for policy in li.l7policies:
             for rule in policy.rules:
-                if rule.type in TLS_RULE_TYPES:
+                if rule.type in TLS_RULE_TYPES and not render.terminates_tls(li):
                     out.append(f"{rule.type} L7 rules (need TLS termination)")
     for pool in lb.pools:
         if pool.protocol in UNSUPPORTED_POOL_PROTOCOLS:
             out.append(f"{pool.protocol} protocol pools")
         if pool.lb_algorithm in UNSUPPORTED_ALGORITHMS:
             out.append(f"{pool.lb_algorithm} algorithm")
-        if pool.tls_enabled or pool.tls_container_ref or pool.ca_tls_container_ref or \
-                pool.crl_container_ref:
-            out.append("pool TLS (no certificate store)")
         sp = pool.session_persistence
         if sp is not None and sp.type in (c.SP_HTTP_COOKIE, c.SP_APP_COOKIE) and \
                 pool.protocol not in (c.HTTP, c.PROXY, c.PROXYV2):
