@@ -162,13 +162,14 @@ def bench_apply(am: Amphorae, n: int, p1: int, p2: int) -> None:
 
 
 def run_wrk(wrk: str, port: int, seconds: float, connections: int = 32,
-            close: bool = False) -> dict[str, float]:
+            close: bool = False, url: str | None = None) -> dict[str, float]:
+    """wrk against ``url`` (default http://127.0.0.1:<port>/): req/s, p99 (ms), counts."""
     cmd = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
            "--timeout", "5s"]
     if close:
         cmd += ["-H", "Connection: close"]
-    out = subprocess.run([*cmd, f"http://127.0.0.1:{port}/"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run([*cmd, url or f"http://127.0.0.1:{port}/"], capture_output=True,
+                         text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}

@@ -14,6 +14,11 @@ before it runs, with its output, so that reading the output teaches the CLI.
 4. listener ``lber-https`` (HTTPS pass-through: TLS ends on the backends),
    LEAST_CONNECTIONS, TLS-HELLO monitor;
 5. listener ``lber-tcp`` (TCP) over the backends' TCP service, TCP monitor;
+5b. listener ``lber-terminated`` (TERMINATED_HTTPS): the walkthrough makes a
+   CA and certificates for ``www.<name>.example`` (default) and
+   ``api.<name>.example`` (SNI), stores them with ``lbaas secret
+   store-certificate``, and ``curl --resolve`` to each name shows its
+   certificate; HTTP to the backends' pool behind it;
 6. stop web2: requests keep being answered by web1 and the status tree turns
    DEGRADED;
 7. ``lbaas loadbalancer stats`` shows the bytes that went through;
@@ -169,6 +174,39 @@ def http_get(address: str, port: int, tls: bool = False, timeout: float = 5.0) -
         return f"error: {e}"
     finally:
         conn.close()
+
+
+@dataclass(frozen=True)
+class TlsAnswer:
+    """What an HTTPS request through a TLS-terminating listener showed."""
+
+    subject: str  # the certificate's CN, or "error: ..."
+    alpn: str | None
+    body: str
+
+
+def curl_https(host: str | None, port: int, vip: str, ca_file: Path,
+               timeout: float = 5.0) -> TlsAnswer:
+    """GET https://<host>:<port>/ at ``vip`` (what ``curl --resolve`` does), verifying the
+    certificate against ``ca_file`` and the name; ``host`` None sends no SNI."""
+    ctx = ssl.create_default_context(cafile=str(ca_file))
+    ctx.set_alpn_protocols(["http/1.1"])
+    if host is None:
+        ctx.check_hostname = False
+    try:
+        with socket.create_connection((vip, port), timeout=timeout) as raw, \
+                ctx.wrap_socket(raw, server_hostname=host) as tls:
+            peer: Any = tls.getpeercert()
+            subject = str(dict(x[0] for x in peer["subject"])["commonName"])
+            tls.sendall(f"GET / HTTP/1.1\r\nHost: {host or vip}\r\nConnection: close\r\n\r\n"
+                        .encode())
+            data = b""
+            while chunk := tls.recv(65536):
+                data += chunk
+            body = data.partition(b"\r\n\r\n")[2].decode(errors="replace").strip()
+            return TlsAnswer(subject, tls.selected_alpn_protocol(), body)
+    except (OSError, ssl.SSLError) as e:
+        return TlsAnswer(f"error: {e}", None, "")
 
 
 def tcp_greeting(address: str, port: int, timeout: float = 5.0) -> str:
@@ -414,6 +452,18 @@ class Names:
         return f"{self.http}-pool"
 
     @property
+    def terminated(self) -> str:
+        return f"{self.lb}-terminated"
+
+    def host(self, label: str) -> str:
+        """A TLS server name of the walkthrough: www.lber.example, api.lber.example."""
+        return f"{label}.{self.lb}.example"
+
+    def certificate(self, label: str) -> str:
+        """The name of the secret holding the certificate of ``host(label)``."""
+        return f"{self.lb}-{label}-certificate"
+
+    @property
     def net(self) -> str:
         return f"{self.lb}-net"
 
@@ -448,6 +498,7 @@ class Walkthrough:
         if t.value("loadbalancer", "list", "--name", n.lb, "-c", "id", show=False):
             say(f"(load balancer {n.lb} exists, left by an earlier run: deleting it)")
             t.lbaas("loadbalancer", "delete", n.lb, "--cascade", "--wait")
+        self.delete_certificates(quiet=True)
         for web in WEBS:
             if stop_pid_file(self.run_dir / f"{web}.pid", web):
                 say(f"(stopped {web}, left running by an earlier run)")
@@ -597,6 +648,63 @@ class Walkthrough:
         names = served_by(requests("tcp", self.vip, tcp))
         t.check(alternate(names), f"TCP connections alternate web1/web2: {' '.join(names)}")
 
+    def terminated_listener(self) -> None:
+        """TLS ends on the VIP: a certificate per name, SNI picks it."""
+        t, n = self.t, self.n
+        port = self.args.terminated_port
+        t.section(f"Listener {n.terminated} (TERMINATED_HTTPS {port}): certificates for "
+                  f"{n.host('www')} (default) and {n.host('api')} (SNI), HTTP to the pool")
+        from lbaas.testing.pki import Authority
+
+        ca = Authority.new(f"{n.lb} walkthrough CA")
+        ca_file = self.run_dir / "ca.pem"
+        ca_file.write_bytes(ca.cert_pem)
+        refs = {}
+        for label in ("www", "api"):
+            issued = ca.issue(n.host(label))
+            cert, key = self.run_dir / f"{label}.crt", self.run_dir / f"{label}.key"
+            cert.write_bytes(issued.cert_pem)
+            key.write_bytes(issued.key_pem())
+            key.chmod(0o600)
+            say(f"{cert.name}, {key.name}: a certificate for {n.host(label)}, signed by "
+                f"{ca_file.name}")
+            refs[label] = t.value("secret", "store-certificate", "--name", n.certificate(label),
+                                  "--certificate", str(cert), "--private-key", str(key),
+                                  "-c", "secret_ref")
+        t.lbaas("listener", "create", n.lb, "--name", n.terminated, "--protocol",
+                "TERMINATED_HTTPS", "--protocol-port", str(port),
+                "--default-tls-container-ref", refs["www"],
+                "--sni-container-refs", refs["www"], "--sni-container-refs", refs["api"],
+                "--default-pool", n.http_pool, "--insert-headers", "X-Forwarded-Proto=true",
+                "--wait", "-c", "id", "-c", "name", "-c", "protocol", "-c", "protocol_port",
+                "-c", "sni_container_refs", "-c", "provisioning_status")
+        for label in ("www", "api"):
+            host = n.host(label)
+            argv = ["curl", "-sSv", "--noproxy", "*", "--cacert", str(ca_file), "--resolve",
+                    f"{host}:{port}:{self.vip}", f"https://{host}:{port}/"]
+            say("$ " + shlex.join(argv[:2] + argv[4:]).replace(str(ca_file), ca_file.name))
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+            subject = next((line.split("subject:", 1)[1].strip() for line in
+                            done.stderr.splitlines() if "subject:" in line), "")
+            say(done.stdout.strip() or done.stderr.strip()[-300:])
+            say(f"(curl -v: subject: {subject})")
+            t.check(subject == f"CN={host}" and done.stdout.startswith("Welcome to web"),
+                    f"{host} gets its own certificate and a backend's answer")
+        plain = curl_https(None, port, self.vip, ca_file)
+        t.check(plain.subject == n.host("www"),
+                f"a client without SNI gets the default certificate ({plain.subject})")
+
+    def delete_certificates(self, quiet: bool = False) -> None:
+        """Delete the walkthrough's certificate secrets (once no listener uses them)."""
+        t, n = self.t, self.n
+        for label in ("www", "api"):
+            for ref in t.value("secret", "list", "--name", n.certificate(label), "-c",
+                               "secret_ref", show=False).split():
+                if quiet:
+                    say(f"(secret {n.certificate(label)} exists, left by an earlier run: "
+                        "deleting it)")
+                t.lbaas("secret", "delete", ref, show=not quiet)
+
     # -- 6. health -------------------------------------------------------------------------
 
     def wait_status(self, want: str, timeout: float) -> str:
@@ -699,6 +807,7 @@ class Walkthrough:
         t.lbaas("loadbalancer", "delete", n.lb, "--cascade", "--wait")
         left = t.value("loadbalancer", "list", "--name", n.lb, "-c", "id")
         t.check(left == "", f"load balancer {n.lb} is gone")
+        self.delete_certificates()
         self.stop_backends()
         if self.namespace_mode:
             self.remove_network()
@@ -756,6 +865,9 @@ class Walkthrough:
                                  (f"curl -k https://{self.vip}:{https}/",
                                   "TLS from the backends")):
             say(f"  {command:<36} # {comment}")
+        www, port = n.host("www"), self.args.terminated_port
+        say(f"  curl --cacert {self.run_dir / 'ca.pem'} --resolve {www}:{port}:{self.vip} "
+            f"https://{www}:{port}/    # TLS ended on the VIP")
         say(f"  lbaas loadbalancer status {n.lb}")
         say(f"  lbaas loadbalancer stats {n.lb}")
         say(f"  lbaas loadbalancer delete {n.lb} --cascade --wait")
@@ -775,6 +887,7 @@ class Walkthrough:
             self.http_listener()
             self.https_listener()
             self.tcp_listener()
+            self.terminated_listener()
             self.health()
             self.stats()
             if self.args.keep:
@@ -865,6 +978,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--http-port", type=int, default=8080)
     p.add_argument("--https-port", type=int, default=8443)
     p.add_argument("--tcp-port", type=int, default=9000)
+    p.add_argument("--terminated-port", type=int, default=8444,
+                   help="port of the TERMINATED_HTTPS listener")
     p.add_argument("--web1", help="web1's address (local: 127.0.0.11; namespace: host .11)")
     p.add_argument("--web2", help="web2's address (local: 127.0.0.12; namespace: host .12)")
     p.add_argument("--subnet-range", default=DEFAULT_SUBNET_RANGE,

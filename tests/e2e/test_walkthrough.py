@@ -171,6 +171,8 @@ def _collect_leftovers(run: Run, serve: Serve) -> None:
     with serve.client() as c:
         left["load balancers"] = [lb["name"] for lb in
                                   c.get("/loadbalancers").json()["loadbalancers"]]
+        left["secrets"] = [x["name"] for x in
+                           c.get(serve.url + "/v1/secrets").json()["secrets"]]
     if run.mode == "namespace":
         ours = [f"{run.host_prefix}web1", f"{run.host_prefix}web2"]
         if run.lb_id:
@@ -272,6 +274,14 @@ def test_https_passthrough_and_tcp_reach_both_backends(run: Run) -> None:
     assert all(a != b for a, b in itertools.pairwise(tcp)), tcp
 
 
+def test_terminated_https_serves_each_name_its_certificate(run: Run) -> None:
+    section = run.section("lber-terminated")
+    for name in ("www.lber.example", "api.lber.example"):
+        assert f"--resolve {name}:8444:{run.vip}" in section, section
+        assert f"CHECK ok: {name} gets its own certificate" in section, section
+    assert "CHECK ok: a client without SNI gets the default certificate" in section, section
+
+
 def test_web1_answers_alone_while_web2_is_down(run: Run) -> None:
     served = run.served(run.section("Stop web2"))
     assert len(served) == 8, run.output
@@ -288,7 +298,7 @@ def test_the_status_tree_turns_degraded(run: Run) -> None:
     lb = tree["loadbalancer"]
     assert lb["operating_status"] == "DEGRADED"
     members = [m for li in lb["listeners"] for p in li["pools"] for m in p["members"]]
-    assert len(members) == 6
+    assert len(members) == 8  # the HTTP pool serves lber-http and lber-terminated
     assert {m["operating_status"] for m in members if m["name"] == "web1"} == {"ONLINE"}
     assert {m["operating_status"] for m in members if m["name"] == "web2"} <= {"ERROR",
                                                                                "OFFLINE"}

@@ -22,11 +22,14 @@ local_cert_manager``; with Barbican, ``/v1`` answers 404.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, ClassVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
 from lbaas.api.deps import ApiState
 from lbaas.api.policy import RequestContext
@@ -131,6 +134,27 @@ def page_params(request: Request) -> tuple[int, int]:
     except ValueError:
         limit = DEFAULT_LIMIT
     return offset, max(1, min(limit, MAX_LIMIT))
+
+
+def list_page(request: Request, state: ApiState, db: Session, stmt: Select[Any],
+              order: tuple[Any, ...], collection: str, filters: tuple[str, ...],
+              body: Callable[[str, Any], dict[str, Any]]) -> JSONResponse:
+    """One Barbican page of ``stmt`` (a select of the caller's rows): the query's
+    ``filters`` (equality on a column of that name), ``offset``/``limit``, oldest first;
+    ``{collection: [body(base, row)...], "total": n, "next"?, "previous"?}``."""
+    offset, limit = page_params(request)
+    query = dict(request.query_params)
+    entity = stmt.column_descriptions[0]["entity"]
+    for name in filters:
+        if query.get(name):
+            stmt = stmt.where(getattr(entity, name) == query[name])
+    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = db.scalars(stmt.order_by(*order).offset(offset).limit(limit)).all()
+    base = base_url(request, state)
+    out: dict[str, Any] = {collection: [body(base, r) for r in rows], "total": total}
+    if rows:
+        out.update(page_links(base, collection, offset, limit, total, query))
+    return JSONResponse(out)
 
 
 def page_links(base: str, collection: str, offset: int, limit: int, total: int,

@@ -105,6 +105,16 @@ class Client:
     def get(self, path: str, params: Any = None) -> Any:
         return self.request("GET", path, params=params)
 
+    def get_bytes(self, path: str, accept: str) -> bytes:
+        """The raw body of a GET (a secret's payload); CliError as :meth:`request`."""
+        try:
+            response = self._http.get(path, headers={"Accept": accept})
+        except httpx.HTTPError as e:
+            raise CliError(f"request to {self.endpoint}{path} failed: {e}") from None
+        if response.status_code >= 400:
+            raise CliError(_fault(response), response.status_code)
+        return response.content
+
     def post(self, path: str, body: Any) -> Any:
         return self.request("POST", path, json=body)
 
@@ -175,7 +185,7 @@ def _fault(response: httpx.Response) -> str:
     except ValueError:
         return f"HTTP {response.status_code}: {response.text.strip()[:200]}"
     if isinstance(body, dict):
-        for key in ("faultstring", "message", "detail"):
+        for key in ("faultstring", "message", "detail", "description"):
             if isinstance(body.get(key), str):
                 return f"{body[key]} (HTTP {response.status_code})"
     return f"HTTP {response.status_code}: {body}"

@@ -21,6 +21,7 @@ import uvicorn
 from lbaas import __version__
 from lbaas.cli import commands as cmd
 from lbaas.cli import output
+from lbaas.cli import secret as tls_cli
 from lbaas.cli.auth import AuthError, resolve
 from lbaas.cli.client import DEFAULT_ENDPOINT, Client, CliError
 
@@ -199,7 +200,7 @@ def loadbalancer_failover(ctx: click.Context, name_or_id: str, wait: bool,
 
 listener = _group("listener", "Listeners.")
 cmd.add_resource_commands(listener, cmd.Spec(
-    cmd.LISTENER, cmd.LISTENER_FIELDS,
+    cmd.LISTENER, cmd.LISTENER_FIELDS + tls_cli.LISTENER_TLS_FIELDS,
     ("id", "default_pool_id", "name", "project_id", "protocol", "protocol_port",
      "admin_state_up"),
     create_parent=cmd.LOADBALANCER,
@@ -213,7 +214,7 @@ cmd.add_stats_command(listener, cmd.LISTENER)
 
 pool = _group("pool", "Pools.")
 cmd.add_resource_commands(pool, cmd.Spec(
-    cmd.POOL, cmd.POOL_FIELDS,
+    cmd.POOL, cmd.POOL_FIELDS + tls_cli.POOL_TLS_FIELDS,
     ("id", "name", "project_id", "provisioning_status", "protocol", "lb_algorithm",
      "admin_state_up"),
     list_filters=[cmd.NAME, cmd.Field("--loadbalancer", "loadbalancer_id",
@@ -251,6 +252,8 @@ cmd.add_resource_commands(l7rule, cmd.Spec(
      "invert", "admin_state_up"),
     create_parent=cmd.L7POLICY, list_filters=[cmd.TAG], unset=()))
 
+
+app.add_command(tls_cli.secret)
 
 # -- providers, flavors, availability zones -------------------------------------------
 

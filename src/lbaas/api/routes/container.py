@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from lbaas.api import deps
 from lbaas.api import keymanager as km
@@ -115,22 +115,11 @@ def list_containers(request: Request, ctx: Ctx, db: Db, state: State) -> JSONRes
     """The caller's project's containers, oldest first (``offset``, ``limit``, ``name``,
     ``type`` filters)."""
     km.box_of(state)
-    offset, limit = km.page_params(request)
-    stmt = select(m.SecretContainer).where(m.SecretContainer.project_id == ctx.project_id)
-    query = dict(request.query_params)
-    if query.get("name"):
-        stmt = stmt.where(m.SecretContainer.name == query["name"])
-    if query.get("type"):
-        stmt = stmt.where(m.SecretContainer.type == query["type"])
-    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = db.scalars(stmt.order_by(m.SecretContainer.created_at, m.SecretContainer.id)
-                      .offset(offset).limit(limit)).all()
-    base = km.base_url(request, state)
-    body: dict[str, Any] = {"containers": [container_body(base, r, store.consumers(db, r.id))
-                                           for r in rows], "total": total}
-    if rows:
-        body.update(km.page_links(base, "containers", offset, limit, total, query))
-    return JSONResponse(body)
+    return km.list_page(
+        request, state, db,
+        select(m.SecretContainer).where(m.SecretContainer.project_id == ctx.project_id),
+        (m.SecretContainer.created_at, m.SecretContainer.id), "containers", ("name", "type"),
+        lambda base, r: container_body(base, r, store.consumers(db, r.id)))
 
 
 @router.get("/containers/{container_id}", response_model=s.ContainerResponse)

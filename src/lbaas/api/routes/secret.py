@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from lbaas.api import deps
 from lbaas.api import keymanager as km
@@ -148,22 +148,10 @@ def list_secrets(request: Request, ctx: Ctx, db: Db, state: State) -> JSONRespon
     """The caller's project's secrets, oldest first (``offset``, ``limit``, ``name``,
     ``secret_type`` filters)."""
     km.box_of(state)
-    offset, limit = km.page_params(request)
-    stmt = select(m.Secret).where(m.Secret.project_id == ctx.project_id)
-    query = dict(request.query_params)
-    if query.get("name"):
-        stmt = stmt.where(m.Secret.name == query["name"])
-    if query.get("secret_type"):
-        stmt = stmt.where(m.Secret.secret_type == query["secret_type"])
-    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = db.scalars(stmt.order_by(m.Secret.created_at, m.Secret.id)
-                      .offset(offset).limit(limit)).all()
-    base = km.base_url(request, state)
-    body: dict[str, Any] = {"secrets": [secret_body(base, r, store.consumers(db, r.id))
-                                        for r in rows], "total": total}
-    if rows:
-        body.update(km.page_links(base, "secrets", offset, limit, total, query))
-    return JSONResponse(body)
+    return km.list_page(request, state, db,
+                        select(m.Secret).where(m.Secret.project_id == ctx.project_id),
+                        (m.Secret.created_at, m.Secret.id), "secrets", ("name", "secret_type"),
+                        lambda base, r: secret_body(base, r, store.consumers(db, r.id)))
 
 
 @router.get("/secrets/{secret_id}", response_model=s.SecretResponse)
