@@ -258,9 +258,11 @@ _tls_api_opts = [
 
 _certificate_opts = [
     cfg.StrOpt("cert_manager", default="local_cert_manager",
-               choices=["local_cert_manager"],
+               choices=["local_cert_manager", "noop_cert_manager"],
                help="Where certificate references point: local_cert_manager (lbaas's own "
-                    "Barbican-shaped store, served at /v1 on the API port)."),
+                    "Barbican-shaped store, served at /v1 on the API port), or "
+                    "noop_cert_manager (any reference names one generated certificate; "
+                    "for API tests such as octavia-tempest-plugin's test_with_noop)."),
     cfg.StrOpt("store_key_file", default="",
                help="Key file (mode 600, created on first start) that encrypts the local "
                     "store's payloads; empty means <state_dir>/secrets.key. Every lbaas "

@@ -5,13 +5,20 @@ from __future__ import annotations
 import base64
 import os
 import stat
+import uuid
+from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from lbaas.config import CertificateSettings
 from lbaas.db import models as m
+from lbaas.drivers.noop import NoopDriver
+from lbaas.service import Service
 from lbaas.testing.pki import Authority
 from tests.api.base import Api
+from tests.conftest import fresh_database, make_settings
 
 
 def post_secret(api: Api, body: dict[str, Any], status: int = 201, **kw: Any) -> Any:
@@ -157,3 +164,29 @@ def test_version_discovery(api: Api) -> None:
     assert (v1["id"], v1["min_version"], v1["max_version"]) == ("v1", "1.0", "1.1")
     assert api.client.get("/").json()["versions"][0]["id"] == "v2.0"  # Octavia's
     assert api.client.get("/v1").json()["version"]["id"] == "v1"
+
+
+def test_noop_cert_manager_accepts_any_reference(tmp_path: Path, noop: NoopDriver,
+                                                 sqlite_template: Path) -> None:
+    """As Octavia's noop_cert_manager (octavia-tempest-plugin's test_with_noop passes
+    random UUIDs as references); the store is not served then."""
+    fresh_database(tmp_path, "", sqlite_template)
+    settings = make_settings(tmp_path).replace(
+        certificates=CertificateSettings(cert_manager="noop_cert_manager"))
+    svc = Service(settings, drivers={"noop": noop, "haproxy": noop})
+    svc.start()
+    try:
+        with TestClient(svc.app, raise_server_exceptions=False) as client:
+            api = Api(client, svc)
+            lb = api.create_lb()
+            refs = [str(uuid.uuid4()) for _ in range(4)]
+            li = api.create_listener(lb["id"], protocol="TERMINATED_HTTPS", protocol_port=443,
+                                     default_tls_container_ref=refs[0],
+                                     sni_container_refs=refs[1:3],
+                                     client_ca_tls_container_ref=refs[3],
+                                     client_crl_container_ref=refs[3],
+                                     client_authentication="MANDATORY")
+            assert li["default_tls_container_ref"] == refs[0]
+            api.get("/v1/secrets", status=404)
+    finally:
+        svc.stop()
