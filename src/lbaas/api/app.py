@@ -176,13 +176,22 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     components["Fault"] = errors.Fault.model_json_schema()
+    components["KeyManagerFault"] = keymanager.KeyManagerFault.model_json_schema()
     fault_schema = {"$ref": "#/components/schemas/Fault"}
-    fault_ref = {"content": {"application/json": {"schema": fault_schema}}}
-    for path in schema.get("paths", {}).values():
+    octavia_fault = {"content": {"application/json": {"schema": fault_schema}}}
+    barbican_fault = {"content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/KeyManagerFault"}}}}
+    for url, path in schema.get("paths", {}).items():
+        store = keymanager.is_keymanager_path(url)
+        fault_ref = barbican_fault if store else octavia_fault
         for method, op in path.items():
             responses = op.setdefault("responses", {})
             responses.pop("422", None)
-            if method in ("post", "put"):
+            if store:
+                for code, text in (("406", "Not acceptable"), ("413", "Too large"),
+                                   ("415", "Unsupported media type")):
+                    responses.setdefault(code, {"description": text, **fault_ref})
+            elif method in ("post", "put"):
                 responses.setdefault("501", {"description": "The provider does not support "
                                                             "a requested option", **fault_ref})
             for code, text in (("400", "Bad request: a field failed validation"),

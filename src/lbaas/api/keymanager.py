@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
@@ -41,6 +42,14 @@ MIN_VERSION, MAX_VERSION = "1.0", "1.1"
 DEFAULT_LIMIT, MAX_LIMIT = 10, 100  # Barbican's default and max_limit_paging
 READ_ONLY_ROLES = {"reader", "observer", "audit", "load-balancer_observer",
                    "load-balancer_global_observer"}
+
+
+class KeyManagerFault(BaseModel):
+    """Barbican's error body."""
+
+    code: int
+    title: str
+    description: str
 
 
 class KeyManagerError(exc.APIError):
