@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from lbaas.api.policy import RequestContext
+from lbaas.api.policy import Identity
 from lbaas.api.routes.l7policy import build_l7policy
 from lbaas.api.routes.l7rule import build_l7rule
 from lbaas.api.routes.listener import build_listener
@@ -702,8 +702,7 @@ def test_builders_assemble_a_new_load_balancer_graph(api: Api) -> None:
     """build_listener / build_l7policy / build_l7rule on objects not yet in the
     database, as the fully-populated load balancer create uses them."""
     state = api.service.app.state.lbaas
-    ctx = RequestContext(project_id="p1", roles=("member",), is_admin=False,
-                         policy=state.policy)
+    ctx = state.policy.context(Identity(project_id="p1", roles=("member",)))
     with api.service.sessions() as db:
         lb = m.LoadBalancer(id=m.new_id(), project_id="p1", name="full", provider="noop",
                             vip_address="127.1.9.9", operating_status=c.OFFLINE)

@@ -65,8 +65,10 @@ def test_secrets_and_containers_through_barbicanclient(serve: Serve) -> None:
     assert err.value.status_code == 404
 
     # the references work in a listener, which then consumes them
-    api = serve.client(**{"X-Project-Id": "p1", "X-Roles": "load-balancer_member"})
-    lb = api.post("/loadbalancers", json={"loadbalancer": {"name": "lb"}}).json()["loadbalancer"]
+    api = serve.client(**{"X-Project-Id": "p1", "X-Roles": "member"})
+    r = api.post("/loadbalancers", json={"loadbalancer": {"name": "lb"}})
+    assert r.status_code == 201, r.text
+    lb = r.json()["loadbalancer"]
     _wait_active(api, lb["id"])
     for ref_value, port in ((ref, 443), (container_ref, 8443)):
         r = api.post("/listeners", json={"listener": {

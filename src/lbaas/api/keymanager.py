@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -32,10 +32,12 @@ from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from lbaas.api.deps import ApiState
 from lbaas.api.policy import RequestContext
 from lbaas.certificates.store import SecretBox
 from lbaas.common import exceptions as exc
+
+if TYPE_CHECKING:  # deps imports auth, which imports errors, which imports this module
+    from lbaas.api.deps import ApiState
 
 PREFIX = "/v1"
 MIN_VERSION, MAX_VERSION = "1.0", "1.1"
