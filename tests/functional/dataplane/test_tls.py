@@ -370,3 +370,32 @@ def x509_serial(der: bytes | None) -> int:
 
     assert der is not None
     return x509.load_der_x509_certificate(der).serial_number
+
+
+def test_a_dead_haproxy_restarts_from_the_redacted_spec(
+        amphorae: Amphorae, backend: Callable[..., Backend], pki: dict[str, Issued],
+        files: Path) -> None:
+    """Supervision restarts from spec.json, which has no key in it: the files on disk
+    (checked against the spec's digests) serve again."""
+    import signal
+
+    web = backend("web1")
+    port = free_port()
+    amphorae.apply(tls_lb(port, (member("m1", web.port),), pki))
+    master, _ = amphorae.pids("lb1")
+    assert master is not None
+    os.kill(master, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while amphorae.process("lb1").alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    saved = amphorae.last_spec("lb1")
+    assert saved is not None and all(f.content == "" for f in saved.tls_files)
+    assert amphorae.apply(saved).action == "started"
+    assert handshake(port, "api.example.com", files / "server_ca.crt")[0] == "api.example.com"
+    # a file that changed on disk is not served from a spec that cannot restore it
+    amphorae.delete("lb1")
+    amphorae.apply(tls_lb(port, (member("m1", web.port),), pki))
+    victim = amphorae.files("lb1").root / "certs" / s.tls_file_name(s.TLS_CERT, "ref-api")
+    victim.write_bytes(b"tampered")
+    with pytest.raises(Exception, match="not on this host"):
+        amphorae.apply(saved)
