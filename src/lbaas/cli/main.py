@@ -427,7 +427,7 @@ def _database(config_file: tuple[Path, ...], state_dir: Path | None,
 @click.option("--project", required=True, help="The project the key acts in.")
 @click.option("--role", "roles", multiple=True, default=("member",), show_default=True,
               help="A role of the key (repeatable): member, reader, admin...")
-@click.option("--description", default=None)
+@click.option("--description", default=None, help="What or whom the key is for.")
 @_database_options
 def key_create(project: str, roles: tuple[str, ...], description: str | None,
                config_file: tuple[Path, ...], state_dir: Path | None,
