@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -269,6 +270,28 @@ _certificate_opts = [
                     "process sharing a database needs the same file."),
 ]
 
+# Agents: the hosts that run HAProxy, their heartbeats and their failover (Neutron's
+# [DEFAULT] host and [AGENT] availability_zone; Octavia's [health_manager] heartbeats).
+_host_opts = [
+    cfg.StrOpt("host", default=socket.gethostname(), sample_default="<hostname>",
+               help="This host's name: the agent's identity (its certificate's common "
+                    "name) and the host shown in the agent list."),
+]
+_agent_opts = [
+    cfg.StrOpt("availability_zone", default=None,
+               help="The availability zone of this host's agent. Load balancers of an "
+                    "availability zone go to agents of the zone its profile names "
+                    "(compute_zone), or of the zone's own name."),
+]
+_heartbeat_opts = [
+    cfg.FloatOpt("heartbeat_interval", default=2.0, min=0.1,
+                 help="Seconds between two heartbeats of an agent (its load balancers' "
+                      "statuses and counters travel with them)."),
+    cfg.FloatOpt("heartbeat_timeout", default=20.0, min=0.5,
+                 help="Seconds without a heartbeat after which an agent is declared dead "
+                      "and its load balancers are rebuilt on other agents."),
+]
+
 CONF_GROUPS: dict[str | None, list[Any]] = {
     None: _default_opts,
     "api_settings": _api_opts + _tls_api_opts,
@@ -283,6 +306,9 @@ CONF_GROUPS: dict[str | None, list[Any]] = {
     "oslo_middleware": _middleware_opts,
     "keepalived_vrrp": _keepalived_opts,
 }
+CONF_GROUPS[None] = [*CONF_GROUPS[None], *_host_opts]
+CONF_GROUPS["agent"] = _agent_opts
+CONF_GROUPS["health_manager"] = [*CONF_GROUPS["health_manager"], *_heartbeat_opts]
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
@@ -379,6 +405,17 @@ class CertificateSettings:
 
 
 @dataclass(frozen=True)
+class AgentSettings:
+    """Agents and their heartbeats: ``[DEFAULT] host``, ``[agent]``, ``[health_manager]
+    heartbeat_*``. Seconds."""
+
+    host: str = field(default_factory=socket.gethostname)
+    availability_zone: str | None = None
+    heartbeat_interval: float = 2.0
+    heartbeat_timeout: float = 20.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a running lbaas needs to know, fixed at start-up.
 
@@ -413,6 +450,7 @@ class Settings:
     keepalived: KeepalivedVrrpSettings = KeepalivedVrrpSettings()
     tls: TlsDefaults = TlsDefaults()
     certificates: CertificateSettings = CertificateSettings()
+    agents: AgentSettings = AgentSettings()
 
     @property
     def haproxy_base_path(self) -> Path:
@@ -517,6 +555,12 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
             cert_manager=conf.certificates.cert_manager,
             store_key_file=Path(os.path.expanduser(conf.certificates.store_key_file))
             if conf.certificates.store_key_file else None,
+        ),
+        agents=AgentSettings(
+            host=conf.host,
+            availability_zone=conf.agent.availability_zone,
+            heartbeat_interval=conf.health_manager.heartbeat_interval,
+            heartbeat_timeout=conf.health_manager.heartbeat_timeout,
         ),
     )
     changes = {k: v for k, v in overrides.items() if v is not None}

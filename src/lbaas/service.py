@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from lbaas.agent.base import AgentClient
+from lbaas.agent.heartbeat import Heartbeat, Heartbeater
 from lbaas.agent.local import LocalAgent, make_placement
 from lbaas.api.app import create_app
 from lbaas.api.auth import make_authenticator
@@ -38,7 +40,9 @@ from lbaas.health.manager import HealthManager
 from lbaas.network.base import NetworkDriver
 from lbaas.network.local import LocalNetwork
 from lbaas.network.noop import NoopNetwork
+from lbaas.worker.agents import AgentRegistry
 from lbaas.worker.reconciler import Reconciler
+from lbaas.worker.scheduler import Scheduler
 
 LOG = logging.getLogger(__name__)
 
@@ -108,6 +112,11 @@ class Service:
     ``drivers`` replaces :func:`default_drivers` (tests); then no agent runs
     unless ``agent`` is given too. The health manager runs unless
     ``[health_manager] health_check_interval`` is 0 (:attr:`health` is None then).
+
+    The in-process agent registers itself as this host's agent
+    (``[DEFAULT] host``), every amphora is placed on it, and it heartbeats
+    like a remote one (:class:`~lbaas.agent.heartbeat.Heartbeater`): what
+    it holds that the database does not place on it is deleted.
     """
 
     def __init__(self, settings: Settings,
@@ -132,11 +141,27 @@ class Service:
         self.agent = agent
         self.drivers = dict(drivers) if drivers is not None \
             else default_drivers(settings, agent)
+        a = settings.agents
         self.network = make_network_driver(settings)
+        self.registry = AgentRegistry(self.sessions, self.network,
+                                      heartbeat_timeout=a.heartbeat_timeout)
+        scheduler: Scheduler | None = None
+        self.heartbeater: Heartbeater | None = None
+        if isinstance(agent, LocalAgent):
+            identity = Heartbeat(host=a.host, binary=c.AGENT_BINARY_IN_PROCESS,
+                                 availability_zone=a.availability_zone,
+                                 started_at=datetime.now(UTC).isoformat(),
+                                 configurations={"placement": settings.haproxy.placement})
+            agent_id = self.registry.register_in_process(identity)
+            scheduler = Scheduler(heartbeat_timeout=a.heartbeat_timeout, local_agent_id=agent_id)
+            self.heartbeater = Heartbeater(agent, identity, self.registry.heartbeat,
+                                           interval=a.heartbeat_interval)
         self.reconciler = Reconciler(self.sessions, self.drivers, self.network,
                                      threads=settings.worker_threads,
                                      poll_interval=settings.worker_poll_interval,
-                                     certificates=self.certificates)
+                                     certificates=self.certificates,
+                                     scheduler=scheduler)
+        self.registry.notify = self.reconciler.notify
         self.health: HealthManager | None = None
         if settings.health.interval > 0:
             self.health = HealthManager(self.sessions, self.drivers,
@@ -159,6 +184,8 @@ class Service:
         """
         if self.agent is not None:
             self.agent.start()
+        if self.heartbeater is not None:
+            self.heartbeater.start()
         self.reconciler.start()
         self.reconciler.notify()
         if self.health is not None:
@@ -169,6 +196,8 @@ class Service:
         and release the database. HAProxy processes keep serving."""
         if self.health is not None:
             self.health.stop()
+        if self.heartbeater is not None:
+            self.heartbeater.stop()
         abandoned = self.reconciler.stop(grace)
         if abandoned:
             LOG.warning("stopping with changes in flight, resumed on next start: %s",

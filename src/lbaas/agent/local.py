@@ -106,6 +106,7 @@ class _Slot:
     next_try: float = 0.0  # monotonic time of the next restart attempt
     restarts: collections.deque[float] = field(
         default_factory=lambda: collections.deque(maxlen=RESTART_BURST))
+    touched: float = 0.0  # monotonic time the control plane last applied or rebuilt it
 
 
 class LocalAgent:
@@ -156,6 +157,7 @@ class LocalAgent:
         """See :meth:`AgentClient.apply`; coalesces concurrent calls for one load balancer."""
         slot = self._slot(lb.id)
         with slot.state:
+            slot.touched = time.monotonic()
             slot.submitted += 1
             mine = slot.submitted
             slot.latest = lb
@@ -184,14 +186,19 @@ class LocalAgent:
         """See :meth:`AgentClient.delete`."""
         slot = self._slot(lb_id)
         with slot.busy:
-            if self._watcher is not None:
-                self._watcher.unwatch(lb_id)
-            slot.applied = slot.down = None
-            self.amphorae.delete(lb_id)
+            self._delete(lb_id, slot)
+
+    def _delete(self, lb_id: str, slot: _Slot) -> None:
+        """Stop supervising ``lb_id`` and remove its amphora (caller holds ``busy``)."""
+        if self._watcher is not None:
+            self._watcher.unwatch(lb_id)
+        slot.applied = slot.down = None
+        self.amphorae.delete(lb_id)
 
     def failover(self, lb: LoadBalancerSpec) -> ApplyResult:
         """See :meth:`AgentClient.failover`."""
         slot = self._slot(lb.id)
+        slot.touched = time.monotonic()
         with slot.busy:
             if self._watcher is not None:
                 self._watcher.unwatch(lb.id)
@@ -202,6 +209,30 @@ class LocalAgent:
                 slot.submitted += 1
                 slot.done, slot.outcome = slot.submitted, result
             return result
+
+    def held(self) -> dict[str, LoadBalancerSpec | None]:
+        """Every load balancer this host holds (a spec in memory, or a directory), with
+        the spec it serves or last served (None: it has none left). For heartbeats."""
+        with self._slots_lock:
+            slots = dict(self._slots)
+        known = {lb_id for lb_id, slot in slots.items() if slot.applied is not None}
+        return {lb_id: (slot.applied if (slot := slots.get(lb_id)) and slot.applied
+                        else self.amphorae.last_spec(lb_id))
+                for lb_id in sorted(known.union(self.amphorae.lb_ids()))}
+
+    def delete_unless_touched(self, lb_id: str, since: float) -> bool:
+        """Delete ``lb_id`` unless apply() or failover() was called for it at or after
+        ``since`` (monotonic seconds). True if it was deleted.
+
+        For the control plane's heartbeat replies: a load balancer placed on
+        this host while a heartbeat was on its way must survive the answer to it.
+        """
+        slot = self._slot(lb_id)
+        with slot.busy:
+            if slot.touched >= since:
+                return False
+            self._delete(lb_id, slot)
+        return True
 
     def stats(self, lb_id: str) -> LoadBalancerStats:
         """See :meth:`AgentClient.stats` (read-only: not serialised).

@@ -145,6 +145,12 @@ TOPOLOGY_SINGLE: Final = "SINGLE"
 TOPOLOGY_ACTIVE_STANDBY: Final = "ACTIVE_STANDBY"
 TOPOLOGIES: Final = (TOPOLOGY_SINGLE, TOPOLOGY_ACTIVE_STANDBY)
 
+# Agents, as Neutron's agent API names them (neutron-lbaas called its agent
+# "Loadbalancerv2 agent", binary "neutron-lbaasv2-agent").
+AGENT_TYPE_LOADBALANCER: Final = "Loadbalancer agent"
+AGENT_BINARY: Final = "lbaas-agent"  # a data-plane host's `lbaas agent serve`
+AGENT_BINARY_IN_PROCESS: Final = "lbaas-serve"  # the agent inside a standalone `lbaas serve`
+
 # Providers.
 PROVIDER_HAPROXY: Final = "haproxy"
 PROVIDER_AMPHORA: Final = "amphora"  # Octavia's name; an alias of haproxy here
@@ -162,6 +168,10 @@ AMPHORA_ERROR: Final = "ERROR"
 # VRRP priorities of the amphora built for each role (Octavia's).
 AMPHORA_ROLE_PRIORITY: Final[dict[str, int]] = {AMPHORA_ROLE_MASTER: 100,
                                                 AMPHORA_ROLE_BACKUP: 90}
+# The amphorae (one per role) each topology runs.
+TOPOLOGY_ROLES: Final[dict[str, tuple[str, ...]]] = {
+    TOPOLOGY_SINGLE: (AMPHORA_ROLE_STANDALONE,),
+    TOPOLOGY_ACTIVE_STANDBY: (AMPHORA_ROLE_MASTER, AMPHORA_ROLE_BACKUP)}
 # The network namespace of a load balancer in namespace placement: qlbaas-<lb_id>;
 # of an amphora of an ACTIVE_STANDBY one: amphora-<amphora_id> (Octavia's VM name).
 NAMESPACE_PREFIX: Final = "qlbaas-"

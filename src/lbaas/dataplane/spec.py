@@ -178,17 +178,21 @@ class TlsFileSpec:
 
 @dataclass(frozen=True)
 class AmphoraSpec:
-    """One amphora of an ACTIVE_STANDBY load balancer (Octavia's amphora fields).
+    """One amphora of the load balancer (Octavia's amphora fields) and its agent.
 
-    ``role`` is the role the amphora was built for (MASTER or BACKUP), which
-    only sets its VRRP priority; which one holds the VIP is what keepalived
-    decides and reports. ``vrrp_ip`` is its own address on the VIP's subnet.
+    ``role``: STANDALONE (SINGLE), or the role an ACTIVE_STANDBY amphora was
+    built for (MASTER or BACKUP), which only sets its VRRP priority; which
+    one holds the VIP is what keepalived decides and reports. ``vrrp_ip`` is
+    its own address on the VIP's subnet (ACTIVE_STANDBY only). ``agent_id``
+    is the agent that runs it (:mod:`lbaas.worker.scheduler`; None: not
+    placed, e.g. a spec built without a control plane).
     """
 
     id: str
-    role: str  # MASTER | BACKUP
-    vrrp_ip: str
-    vrrp_priority: int  # 1..254; Octavia: 100 for MASTER, 90 for BACKUP
+    role: str  # STANDALONE | MASTER | BACKUP
+    vrrp_ip: str = ""  # ACTIVE_STANDBY only
+    vrrp_priority: int = 0  # 1..254; Octavia: 100 for MASTER, 90 for BACKUP
+    agent_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,7 +220,8 @@ class LoadBalancerSpec:
     topology: str = "SINGLE"
     listeners: tuple[ListenerSpec, ...] = ()
     pools: tuple[PoolSpec, ...] = ()
-    # ACTIVE_STANDBY only: its two amphorae and their VRRP group.
+    # Its amphorae (one per role of its topology; none: not placed) and, for
+    # ACTIVE_STANDBY, their VRRP group.
     amphorae: tuple[AmphoraSpec, ...] = ()
     vrrp: VrrpSpec | None = None
     tls_files: tuple[TlsFileSpec, ...] = ()  # by name

@@ -182,8 +182,14 @@ class Amphora(Base):
     vrrp_priority: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+    # The agent that runs it (lbaas.worker.scheduler); None while it has none (new, or
+    # its agent was declared dead). cached_zone: that agent's availability zone.
+    agent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("agent.id", ondelete="SET NULL"), index=True)
+    cached_zone: Mapped[str | None] = mapped_column(String(255))
 
     load_balancer: Mapped[LoadBalancer] = relationship(back_populates="amphorae")
+    agent: Mapped[Agent | None] = relationship(back_populates="amphorae")
 
 
 class Listener(_Provisioned, Base):
@@ -573,3 +579,36 @@ class ContainerSecret(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
 
     container: Mapped[SecretContainer] = relationship(back_populates="secret_refs")
+class Agent(Base):
+    """A data-plane host's agent, as Neutron's agent API records one.
+
+    An ``lbaas agent serve`` registers by its first heartbeat (keyed by
+    ``host``, its certificate's name); the agent inside a standalone
+    ``lbaas serve`` registers itself at start (``endpoint`` None).
+    ``heartbeat_timestamp`` is when the control plane last heard from it;
+    ``alive`` turns False once, when a control plane declares it dead
+    (``[health_manager] heartbeat_timeout`` without a heartbeat) and moves
+    its amphorae, and True again at its next heartbeat.
+    ``admin_state_up`` False: no new amphora is placed on it.
+    """
+
+    __tablename__ = "agent"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    host: Mapped[str] = mapped_column(String(255), unique=True)
+    agent_type: Mapped[str] = mapped_column(String(255), default=c.AGENT_TYPE_LOADBALANCER)
+    binary: Mapped[str] = mapped_column(String(255), default=c.AGENT_BINARY)
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    alive: Mapped[bool] = mapped_column(Boolean, default=True)
+    # https://<address>:<port> of the agent's API; None for an in-process agent.
+    endpoint: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    # What the agent reports of itself (placement, version...), shown as is.
+    configurations: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True), default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    heartbeat_timestamp: Mapped[datetime | None] = mapped_column(DateTime)
+
+    amphorae: Mapped[list[Amphora]] = relationship(back_populates="agent")
+

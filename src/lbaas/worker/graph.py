@@ -6,6 +6,7 @@ data plane must serve once the change is done.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 from lbaas.common import constants as c
 from lbaas.dataplane import spec as s
 from lbaas.db import models as m
-from lbaas.network.base import Subnet
+from lbaas.network.base import NetworkDriver, Subnet
 
 
 def _live(objs: list[Any]) -> list[Any]:
@@ -36,8 +37,10 @@ def load_graph(session: Session, lb_id: str) -> m.LoadBalancer | None:
         )).one_or_none()
 
 
-def build_spec(lb: m.LoadBalancer, subnet: Subnet | None = None) -> s.LoadBalancerSpec:
-    """The desired state of ``lb``; ``subnet`` is its VIP subnet, if known."""
+def build_spec(lb: m.LoadBalancer, subnet: Subnet | None = None,
+               amphorae: Sequence[m.Amphora] = ()) -> s.LoadBalancerSpec:
+    """The desired state of ``lb``; ``subnet`` is its VIP subnet, if known; ``amphorae``
+    where it runs (:meth:`lbaas.worker.scheduler.Scheduler.place`)."""
     return s.LoadBalancerSpec(
         id=lb.id,
         project_id=lb.project_id,
@@ -60,6 +63,9 @@ def build_spec(lb: m.LoadBalancer, subnet: Subnet | None = None) -> s.LoadBalanc
             for v in lb.additional_vips or ()),
         listeners=tuple(_listener(li) for li in _live(lb.listeners)),
         pools=tuple(_pool(p) for p in _live(lb.pools)),
+        amphorae=tuple(s.AmphoraSpec(id=a.id, role=a.role, vrrp_ip=a.vrrp_ip or "",
+                                     vrrp_priority=a.vrrp_priority or 0, agent_id=a.agent_id)
+                       for a in amphorae),
     )
 
 
@@ -148,3 +154,11 @@ def _pool(p: m.Pool) -> s.PoolSpec:
         tls_versions=_tuple(p.tls_versions),
         alpn_protocols=_tuple(p.alpn_protocols),
     )
+
+
+def spec_of(session: Session, lb: m.LoadBalancer, network: NetworkDriver,
+            amphorae: Sequence[m.Amphora] | None = None) -> s.LoadBalancerSpec:
+    """The spec of ``lb`` (loaded by :func:`load_graph`) as the worker sends it: its VIP
+    subnet from ``network``, its ``amphorae`` (default: those it has)."""
+    subnet = network.vip_subnet(session, lb.vip_subnet_id) if lb.vip_subnet_id else None
+    return build_spec(lb, subnet, lb.amphorae if amphorae is None else amphorae)

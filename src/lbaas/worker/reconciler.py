@@ -9,7 +9,8 @@ next start finds the same PENDING_* rows and applies the same spec again.
 
 One change, for load balancer L::
 
-    read L's graph -> build the spec -> its TLS files (lbaas.worker.tls)
+    read L's graph, place its amphorae on agents (scheduler; not for a delete)
+    -> build the spec -> its TLS files (lbaas.worker.tls)
     -> driver.apply/delete/failover(spec)
     (no database transaction is held while the driver runs)
     -> in one transaction: status.finish(L, error)  (ACTIVE / ERROR / removed)
@@ -33,10 +34,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from lbaas.certificates.base import CertificateError, CertManager
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
+from lbaas.dataplane.spec import LoadBalancerSpec
 from lbaas.db import models as m
 from lbaas.drivers.base import ProviderDriver
 from lbaas.network.base import NetworkDriver
 from lbaas.worker import graph, status, tls
+from lbaas.worker.scheduler import NoAgentAvailable, Scheduler
 
 LOG = logging.getLogger(__name__)
 
@@ -53,11 +56,13 @@ class Reconciler:
 
     def __init__(self, sessions: sessionmaker[Session], drivers: Mapping[str, ProviderDriver],
                  network: NetworkDriver, threads: int = 4, poll_interval: float = 1.0,
-                 certificates: CertManager | None = None) -> None:
+                 certificates: CertManager | None = None,
+                 scheduler: Scheduler | None = None) -> None:
         self._sessions = sessions
         self._certificates = certificates
         self._drivers = dict(drivers)
         self._network = network
+        self._scheduler = scheduler
         self._threads = threads
         self._poll_interval = poll_interval
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -182,19 +187,39 @@ class Reconciler:
 
     def process(self, lb_id: str) -> None:
         """Apply the pending change of ``lb_id`` through its driver and settle statuses."""
-        with self._sessions() as session:
+        error: str | None = None
+        with self._sessions() as session, session.begin():
             lb = graph.load_graph(session, lb_id)
             if lb is None or not status.is_pending(lb):
                 return
-            subnet = self._network.vip_subnet(session, lb.vip_subnet_id) \
-                if lb.vip_subnet_id else None
-            spec = graph.build_spec(lb, subnet)
             deleting = lb.provisioning_status == c.PENDING_DELETE
             failover = lb.failover_requested
             provider = lb.provider
+            amphorae = list(lb.amphorae)
+            if self._scheduler is not None and not deleting and \
+                    self._scheduler.applies_to(provider):
+                try:
+                    amphorae = self._scheduler.place(session, lb)
+                except NoAgentAvailable as e:
+                    error = e.reason
+            spec = graph.spec_of(session, lb, self._network, amphorae)
 
-        error: str | None = None
         started = time.monotonic()
+        if error is None:  # else it could not be placed: nothing to send
+            error = self._drive(provider, spec, deleting, failover)
+        LOG.info("load balancer %s: %s in %.3f s%s", lb_id,
+                 "delete" if deleting else "failover" if failover else "apply",
+                 time.monotonic() - started, f" failed: {error}" if error else "")
+
+        with self._sessions() as session, session.begin():
+            lb = graph.load_graph(session, lb_id)
+            if lb is None or not status.is_pending(lb):
+                return
+            status.finish(session, lb, error)
+
+    def _drive(self, provider: str, spec: LoadBalancerSpec, deleting: bool,
+               failover: bool) -> str | None:
+        """Run the driver call of one change; the reason it failed, or None."""
         try:
             driver = self.driver_for(provider)
             if self._certificates is not None and not deleting:
@@ -206,20 +231,12 @@ class Reconciler:
             else:
                 driver.apply(spec)
         except exc.DriverError as e:
-            error = e.reason
+            return e.reason
         except CertificateError as e:
-            error = f"certificate {e.ref}: {e.reason}"
+            return f"certificate {e.ref}: {e.reason}"
         except exc.APIError as e:
-            error = e.msg
+            return e.msg
         except Exception as e:
-            LOG.exception("driver %s failed on load balancer %s", provider, lb_id)
-            error = f"{type(e).__name__}: {e}"
-        LOG.info("load balancer %s: %s in %.3f s%s", lb_id,
-                 "delete" if deleting else "failover" if failover else "apply",
-                 time.monotonic() - started, f" failed: {error}" if error else "")
-
-        with self._sessions() as session, session.begin():
-            lb = graph.load_graph(session, lb_id)
-            if lb is None or not status.is_pending(lb):
-                return
-            status.finish(session, lb, error)
+            LOG.exception("driver %s failed on load balancer %s", provider, spec.id)
+            return f"{type(e).__name__}: {e}"
+        return None

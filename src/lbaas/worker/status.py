@@ -16,6 +16,10 @@ Transitions::
     begin (health manager: the data plane lost an ACTIVE load balancer)
     ACTIVE        -> PENDING_UPDATE (LB)     then finish as above
 
+    begin (agent registry: its agent was declared dead; rebuilt elsewhere)
+    ACTIVE|ERROR  -> PENDING_UPDATE (LB)     failover, then finish as above
+    PENDING_CREATE|PENDING_UPDATE            unchanged; the change in flight rebuilds it
+
 Unlike Octavia, a load balancer in ERROR may be changed (not only deleted or
 failed over): a failed apply leaves it in ERROR with the reason, and the
 tenant fixes it by changing or deleting the object that broke it.
@@ -99,6 +103,28 @@ def begin_failover(session: Session, lb: models.LoadBalancer) -> None:
     """Lock ``lb`` to rebuild its data plane from the database. Raises ImmutableObject."""
     _lock(session, lb.id, c.PENDING_UPDATE, FAILOVERABLE_STATUSES)
     lb.failover_requested = True
+
+
+def begin_agent_failover(session: Session, lb: models.LoadBalancer) -> bool:
+    """``lb``'s agent was declared dead: rebuild it from the database on another agent.
+
+    Its amphorae left without an agent are ERROR (until the rebuild). A
+    settled (ACTIVE or ERROR) load balancer starts a failover
+    (:func:`begin_failover`); one with a change in flight keeps its status
+    and the change rebuilds it when it runs (again); one being deleted is
+    left alone (there is nothing to rebuild). Returns True if the worker
+    has something to do.
+    """
+    for amphora in lb.amphorae:
+        if amphora.agent_id is None:
+            amphora.status = c.AMPHORA_ERROR
+    if lb.provisioning_status in FAILOVERABLE_STATUSES:
+        begin_failover(session, lb)
+        return True
+    if lb.provisioning_status in (c.PENDING_CREATE, c.PENDING_UPDATE):
+        lb.failover_requested = True
+        return True
+    return False
 
 
 def begin_reapply(session: Session, lb_id: str) -> None:

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import delete, select
 
 from lbaas.agent.local import LocalAgent
-from lbaas.config import Settings
+from lbaas.config import AgentSettings, Settings
+from lbaas.db import models as m
 from lbaas.drivers.haproxy import HaproxyDriver
 from lbaas.service import Service
 
@@ -66,3 +68,44 @@ def test_haproxy_provider_end_to_end_and_the_data_plane_outlives_the_service(
         assert not (again.settings.haproxy_base_path / lb_id).exists()
     finally:
         again.stop()
+
+
+def test_the_in_process_agent_hosts_every_amphora_and_deletes_what_the_database_forgot(
+        base_path: Path) -> None:
+    settings = _settings(base_path).replace(
+        agents=AgentSettings(host="serve-1", heartbeat_interval=0.1))
+    service = Service(settings)
+    service.start()
+    try:
+        with TestClient(service.app) as client:
+            ids = []
+            for name in ("kept", "forgotten"):
+                r = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {"name": name}})
+                assert r.status_code == 201, r.text
+                ids.append(r.json()["loadbalancer"]["id"])
+            for lb_id in ids:
+                _wait_status(client, lb_id, "ACTIVE")
+        kept, forgotten = ids
+        with service.sessions() as session, session.begin():
+            [agent] = session.scalars(select(m.Agent)).all()
+            assert (agent.host, agent.binary, agent.endpoint, agent.alive) == (
+                "serve-1", "lbaas-serve", None, True)
+            for lb_id in ids:
+                lb = session.get(m.LoadBalancer, lb_id)
+                assert lb is not None
+                assert [(a.role, a.agent_id) for a in lb.amphorae] == [("STANDALONE", agent.id)]
+            # The database loses one (restored from a backup, say): its HAProxy must go.
+            session.execute(delete(m.Port).where(m.Port.device_id == forgotten))
+            session.execute(delete(m.LoadBalancer).where(m.LoadBalancer.id == forgotten))
+        assert service.agent is not None
+        deadline = time.monotonic() + 10
+        while service.agent.health(forgotten).alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not service.agent.health(forgotten).alive
+        assert not (settings.haproxy_base_path / forgotten).exists()
+        assert service.agent.health(kept).alive
+    finally:
+        service.stop()
+        if service.agent is not None:
+            for lb_id in ids:
+                service.agent.delete(lb_id)

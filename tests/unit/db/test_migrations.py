@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from lbaas.db import migrate, models
+from lbaas.db.session import make_engine
 
 
 def test_0002_gives_existing_haproxy_load_balancers_their_amphora(tmp_path: Path) -> None:
@@ -39,3 +40,13 @@ def test_0002_gives_existing_haproxy_load_balancers_their_amphora(tmp_path: Path
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0001")
     engine.dispose()
+
+
+def test_the_migrations_build_the_models_schema(tmp_path: Path, db_url: str) -> None:
+    """On both databases (the test above checks SQLite after a data migration)."""
+    engine = make_engine(db_url or f"sqlite:///{tmp_path / 'lbaas.sqlite'}")
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), models.Base.metadata)
+    engine.dispose()
+    assert diff == []

@@ -1,0 +1,210 @@
+"""The agent registry: the control plane's side of heartbeats, and dead agents.
+
+Agents are rows of the ``agent`` table (:class:`~lbaas.db.models.Agent`),
+keyed by host. :meth:`AgentRegistry.heartbeat` records one
+:class:`~lbaas.agent.heartbeat.Heartbeat` (registering a new agent) and
+computes the reply:
+
+- load balancers the agent holds that the database does not place on it
+  (deleted meanwhile, or moved to another agent while it was out of
+  reach) are named for deletion;
+- when the agent asks to be reconciled (first heartbeat after its start,
+  or after heartbeats failed), and when it comes back after being declared
+  dead, every ACTIVE load balancer placed on it whose spec it lacks or
+  holds in another version is applied again from the database
+  (:func:`~lbaas.worker.status.begin_reapply`: PENDING_UPDATE, then the
+  worker);
+- the health readings it carries are kept in memory
+  (:meth:`AgentRegistry.observation`) for this process's health manager.
+
+:meth:`AgentRegistry.declare_dead` is the failover: an agent with an
+endpoint (another host) not heard from for ``heartbeat_timeout`` seconds is
+marked dead, once, by whichever control-plane process gets there first
+(a conditional update under ``FOR UPDATE SKIP LOCKED``); each of its
+amphorae loses its agent and its load balancer is rebuilt by the worker on
+another agent (:func:`~lbaas.worker.status.begin_agent_failover` then
+:class:`~lbaas.worker.scheduler.Scheduler`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from lbaas.agent.heartbeat import Heartbeat, HeartbeatReply, spec_digest
+from lbaas.common import constants as c
+from lbaas.common import exceptions as exc
+from lbaas.dataplane.runtime import LoadBalancerStats
+from lbaas.db import models as m
+from lbaas.db.models import utcnow
+from lbaas.network.base import NetworkDriver
+from lbaas.worker import graph, status
+from lbaas.worker.scheduler import put_on
+
+LOG = logging.getLogger(__name__)
+
+
+def endpoint_of(heartbeat: Heartbeat, source: str | None) -> str | None:
+    """``https://<address>:<port>`` of a heartbeat's agent API (None: in-process).
+
+    The address is the one the agent gives, else ``source``, the address
+    its heartbeat came from.
+    """
+    address = heartbeat.address or source
+    if heartbeat.port is None or not address:
+        return None
+    host = f"[{address}]" if ":" in address else address
+    return f"https://{host}:{heartbeat.port}"
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
+class AgentRegistry:
+    """Heartbeats in, replies out; dead agents failed over. Times in seconds.
+
+    ``network`` gives VIP subnets (to build specs as the worker does);
+    ``notify`` wakes the worker after load balancers were marked for it.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], network: NetworkDriver,
+                 heartbeat_timeout: float = 20.0,
+                 notify: Callable[[], None] = lambda: None) -> None:
+        self._sessions = sessions
+        self._network = network
+        self.heartbeat_timeout = heartbeat_timeout
+        self.notify = notify
+        self._observed: dict[str, tuple[float, LoadBalancerStats]] = {}
+        self._lock = threading.Lock()
+
+    # -- heartbeats ----------------------------------------------------------
+    def heartbeat(self, hb: Heartbeat, source: str | None = None) -> HeartbeatReply:
+        """Record ``hb`` (from address ``source``) and answer it (see the module docstring)."""
+        for attempt in (1, 2):
+            try:
+                with self._sessions() as session, session.begin():
+                    agent_id, delete, reapply = self._record(session, hb, source)
+                break
+            except IntegrityError:  # two processes registered the same new host at once
+                if attempt == 2:
+                    raise
+        now = time.monotonic()
+        with self._lock:
+            for lb_id, held in hb.load_balancers.items():
+                if held.stats is not None and lb_id not in delete:
+                    self._observed[lb_id] = (now, held.stats)
+            for lb_id in delete:
+                self._observed.pop(lb_id, None)
+        if reapply:
+            LOG.warning("agent %s: applying %d load balancer(s) again from the database: %s",
+                        hb.host, len(reapply), ", ".join(reapply))
+            self.notify()
+        return HeartbeatReply(agent_id=agent_id, delete=tuple(delete))
+
+    def _record(self, session: Session, hb: Heartbeat, source: str | None,
+                ) -> tuple[str, list[str], list[str]]:
+        now = utcnow()
+        agent = session.scalars(select(m.Agent).where(m.Agent.host == hb.host)
+                                .with_for_update()).one_or_none()
+        returning = agent is not None and agent.alive
+        if agent is None:
+            agent = m.Agent(id=m.new_id(), host=hb.host, created_at=now)
+            session.add(agent)
+            LOG.info("agent %s registered (%s)", hb.host, hb.binary)
+        elif not agent.alive:
+            LOG.warning("agent %s is back after being declared dead", hb.host)
+        agent.binary = hb.binary
+        agent.availability_zone = hb.availability_zone
+        agent.endpoint = endpoint_of(hb, source)
+        agent.configurations = dict(hb.configurations)
+        agent.started_at = _parse_time(hb.started_at) or agent.started_at or now
+        agent.heartbeat_timestamp = now
+        agent.alive = True
+        session.flush()
+        placed = dict(session.execute(
+            select(m.Amphora.load_balancer_id, m.LoadBalancer.provisioning_status)
+            .join(m.LoadBalancer, m.LoadBalancer.id == m.Amphora.load_balancer_id)
+            .where(m.Amphora.agent_id == agent.id)).all())
+        delete = sorted(set(hb.load_balancers) - set(placed))
+        reapply: list[str] = []
+        if hb.resync or not returning:
+            for lb_id, state in sorted(placed.items()):
+                if state != c.ACTIVE:
+                    continue  # a change in flight applies it anyway; ERROR waits for its owner
+                held = hb.load_balancers.get(lb_id)
+                if held is not None and held.digest is not None and \
+                        held.digest == self._digest(session, lb_id):
+                    continue
+                try:
+                    status.begin_reapply(session, lb_id)
+                except exc.ImmutableObject:
+                    continue
+                reapply.append(lb_id)
+        return agent.id, delete, reapply
+
+    def _digest(self, session: Session, lb_id: str) -> str | None:
+        lb = graph.load_graph(session, lb_id)
+        return None if lb is None else spec_digest(graph.spec_of(session, lb, self._network))
+
+    def observation(self, lb_id: str) -> LoadBalancerStats | None:
+        """The newest reading of ``lb_id`` a heartbeat brought to this process, if it is
+        younger than ``heartbeat_timeout`` seconds (else None: nothing observed here)."""
+        with self._lock:
+            seen = self._observed.get(lb_id)
+        if seen is None or time.monotonic() - seen[0] > self.heartbeat_timeout:
+            return None
+        return seen[1]
+
+    # -- the standalone agent --------------------------------------------------
+    def register_in_process(self, identity: Heartbeat) -> str:
+        """Register the agent inside this process (``identity``: its heartbeat without
+        load balancers) and place on it every amphora that has no agent. Returns its id."""
+        reply = self.heartbeat(identity)
+        with self._sessions() as session, session.begin():
+            agent = session.get(m.Agent, reply.agent_id)
+            assert agent is not None
+            for amphora in session.scalars(select(m.Amphora).where(m.Amphora.agent_id.is_(None))):
+                put_on(amphora, agent)
+        return reply.agent_id
+
+    # -- dead agents -----------------------------------------------------------
+    def declare_dead(self) -> list[str]:
+        """Mark dead every remote agent silent for ``heartbeat_timeout`` seconds and hand
+        its load balancers to the worker for a rebuild elsewhere. Returns their hosts."""
+        cutoff = utcnow() - timedelta(seconds=self.heartbeat_timeout)
+        with self._sessions() as session, session.begin():
+            dead = session.scalars(
+                select(m.Agent).where(m.Agent.alive.is_(True), m.Agent.endpoint.is_not(None),
+                                      m.Agent.heartbeat_timestamp < cutoff)
+                .with_for_update(skip_locked=True)).all()
+            moved = 0
+            for agent in dead:
+                agent.alive = False
+                lbs = []
+                for amphora in list(agent.amphorae):
+                    amphora.agent_id = None
+                    lbs.append(amphora.load_balancer)
+                session.flush()
+                for lb in {lb.id: lb for lb in lbs}.values():
+                    moved += status.begin_agent_failover(session, lb)
+                LOG.error("agent %s: no heartbeat since %s (over %g s): declared dead; %d load "
+                          "balancer(s) to rebuild on other agents", agent.host,
+                          agent.heartbeat_timestamp, self.heartbeat_timeout, len(lbs))
+            hosts = [a.host for a in dead]
+        if moved:
+            self.notify()
+        return hosts

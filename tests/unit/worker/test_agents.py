@@ -1,0 +1,157 @@
+"""The agent registry: registration, strays, reconciliation, observations, dead agents."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from lbaas.agent.heartbeat import Heartbeat, Held, spec_digest
+from lbaas.common import constants as c
+from lbaas.dataplane.runtime import LoadBalancerStats
+from lbaas.db import models as m
+from lbaas.db.models import utcnow
+from lbaas.network.local import LocalNetwork
+from lbaas.worker import graph
+from lbaas.worker.agents import AgentRegistry, endpoint_of
+from lbaas.worker.scheduler import Scheduler
+
+NETWORK = LocalNetwork("127.1.0.0/16", ("127.1.0.1", "127.1.255.254"))
+
+
+def beat(host: str = "h1", resync: bool = False, port: int | None = 9443,
+         **held: Held) -> Heartbeat:
+    return Heartbeat(host=host, binary=c.AGENT_BINARY, availability_zone="az1", port=port,
+                     resync=resync, started_at="2026-12-01T10:00:00+00:00",
+                     configurations={"placement": "namespace"}, load_balancers=held)
+
+
+def placed_lb(sessions: sessionmaker[Session], agent_id: str,
+              state: str = c.ACTIVE) -> str:
+    """A load balancer placed on ``agent_id`` (by the scheduler), in ``state``."""
+    with sessions() as session, session.begin():
+        lb = m.LoadBalancer(id=m.new_id(), project_id="p", provisioning_status=state,
+                            vip_address="127.1.0.9")
+        session.add(lb)
+        session.flush()
+        Scheduler(local_agent_id=agent_id).place(session, lb)
+        return lb.id
+
+
+def digest(sessions: sessionmaker[Session], lb_id: str) -> str:
+    with sessions() as session:
+        lb = graph.load_graph(session, lb_id)
+        assert lb is not None
+        return spec_digest(graph.spec_of(session, lb, NETWORK))
+
+
+def provisioning(sessions: sessionmaker[Session], lb_id: str) -> str:
+    with sessions() as session:
+        lb = session.get(m.LoadBalancer, lb_id)
+        assert lb is not None
+        return lb.provisioning_status
+
+
+def test_a_first_heartbeat_registers_the_agent_and_later_ones_update_it(
+        sessions: sessionmaker[Session]) -> None:
+    registry = AgentRegistry(sessions, NETWORK)
+    reply = registry.heartbeat(beat(), source="198.18.5.11")
+    again = registry.heartbeat(beat(port=9444), source="198.18.5.12")
+    assert again.agent_id == reply.agent_id and reply.delete == ()
+    with sessions() as session:
+        [agent] = session.scalars(select(m.Agent)).all()
+        assert (agent.host, agent.binary, agent.availability_zone, agent.alive,
+                agent.admin_state_up) == ("h1", c.AGENT_BINARY, "az1", True, True)
+        assert agent.endpoint == "https://198.18.5.12:9444"
+        assert agent.configurations == {"placement": "namespace"}
+        assert agent.started_at is not None and agent.started_at.hour == 10
+        assert agent.heartbeat_timestamp is not None
+
+
+def test_endpoint_from_the_heartbeat_or_its_source() -> None:
+    assert endpoint_of(beat(), "10.0.0.1") == "https://10.0.0.1:9443"
+    assert endpoint_of(Heartbeat(host="h", binary="b", port=1, address="fd00::1"), "10.0.0.1") \
+        == "https://[fd00::1]:1"
+    assert endpoint_of(beat(port=None), "10.0.0.1") is None
+
+
+def test_what_the_database_does_not_place_on_the_agent_is_named_for_deletion(
+        sessions: sessionmaker[Session]) -> None:
+    registry = AgentRegistry(sessions, NETWORK)
+    agent_id = registry.heartbeat(beat()).agent_id
+    other = registry.heartbeat(beat("h2")).agent_id
+    mine, theirs = placed_lb(sessions, agent_id), placed_lb(sessions, other)
+    reply = registry.heartbeat(beat(**{mine: Held(), theirs: Held(), "gone": Held()}))
+    assert sorted(reply.delete) == sorted([theirs, "gone"])
+
+
+def test_reconciliation_applies_again_what_the_agent_lacks_or_holds_otherwise(
+        sessions: sessionmaker[Session]) -> None:
+    registry = AgentRegistry(sessions, NETWORK)
+    woken = []
+    registry.notify = lambda: woken.append(1)
+    agent_id = registry.heartbeat(beat()).agent_id
+    same, stale, missing = (placed_lb(sessions, agent_id) for _ in range(3))
+    busy = placed_lb(sessions, agent_id, c.PENDING_UPDATE)
+    failed = placed_lb(sessions, agent_id, c.ERROR)
+    held = {same: Held(digest=digest(sessions, same)), stale: Held(digest="0" * 64),
+            busy: Held(), failed: Held()}
+    registry.heartbeat(beat(**held))  # not asking for reconciliation: nothing
+    assert provisioning(sessions, stale) == c.ACTIVE and not woken
+    registry.heartbeat(beat(resync=True, **held))
+    assert {lb: provisioning(sessions, lb) for lb in (same, stale, missing, busy, failed)} == {
+        same: c.ACTIVE, stale: c.PENDING_UPDATE, missing: c.PENDING_UPDATE,
+        busy: c.PENDING_UPDATE, failed: c.ERROR}
+    assert woken
+
+
+def test_health_readings_are_kept_for_this_process_only_while_fresh(
+        sessions: sessionmaker[Session]) -> None:
+    registry = AgentRegistry(sessions, NETWORK, heartbeat_timeout=0.5)
+    agent_id = registry.heartbeat(beat()).agent_id
+    lb_id = placed_lb(sessions, agent_id)
+    reading = LoadBalancerStats(lb_id=lb_id, running=True, worker="1@2")
+    registry.heartbeat(beat(**{lb_id: Held(stats=reading), "stray": Held(
+        stats=LoadBalancerStats(lb_id="stray", running=True))}))
+    assert registry.observation(lb_id) == reading
+    assert registry.observation("stray") is None
+    assert AgentRegistry(sessions, NETWORK).observation(lb_id) is None  # another process
+    registry.heartbeat_timeout = 0.0
+    assert registry.observation(lb_id) is None
+
+
+def test_a_silent_agent_is_declared_dead_once_and_its_load_balancers_fail_over(
+        sessions: sessionmaker[Session]) -> None:
+    registry = AgentRegistry(sessions, NETWORK, heartbeat_timeout=5)
+    dead_id = registry.heartbeat(beat("dead"), source="198.18.5.11").agent_id
+    registry.heartbeat(beat("alive"), source="198.18.5.12")
+    in_process = registry.register_in_process(Heartbeat(host="serve-host",
+                                                        binary=c.AGENT_BINARY_IN_PROCESS))
+    active, failed = placed_lb(sessions, dead_id), placed_lb(sessions, dead_id, c.ERROR)
+    creating = placed_lb(sessions, dead_id, c.PENDING_CREATE)
+    deleting = placed_lb(sessions, dead_id, c.PENDING_DELETE)
+    with sessions() as session, session.begin():
+        for agent in session.scalars(select(m.Agent)):
+            if agent.host in ("dead", "serve-host"):
+                agent.heartbeat_timestamp = utcnow() - timedelta(seconds=6)
+    assert registry.declare_dead() == ["dead"]
+    assert registry.declare_dead() == []  # once
+    with sessions() as session:
+        agents = {a.host: a for a in session.scalars(select(m.Agent))}
+        assert not agents["dead"].alive and agents["alive"].alive
+        assert agents["serve-host"].alive and agents["serve-host"].id == in_process
+        for lb_id in (active, failed, creating, deleting):
+            lb = session.get(m.LoadBalancer, lb_id)
+            assert lb is not None
+            assert [(a.agent_id, a.status) for a in lb.amphorae] == [(None, c.AMPHORA_ERROR)]
+        states = {lb_id: (session.get(m.LoadBalancer, lb_id).provisioning_status,  # type: ignore[union-attr]
+                          session.get(m.LoadBalancer, lb_id).failover_requested)  # type: ignore[union-attr]
+                  for lb_id in (active, failed, creating, deleting)}
+    assert states == {active: (c.PENDING_UPDATE, True), failed: (c.PENDING_UPDATE, True),
+                      creating: (c.PENDING_CREATE, True), deleting: (c.PENDING_DELETE, False)}
+    # Back: alive again, and told to delete what it still holds.
+    reply = registry.heartbeat(beat("dead", **{active: Held()}), source="198.18.5.11")
+    assert reply.delete == (active,)
+    with sessions() as session:
+        assert session.scalars(select(m.Agent).where(m.Agent.host == "dead")).one().alive
