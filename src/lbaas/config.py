@@ -69,6 +69,8 @@ _api_opts = [
                      "anyone who reaches the port can act as any project, or as the admin."),
     cfg.StrOpt("api_base_uri", default="",
                help="Base URI used in pagination links; empty means the request's own URL."),
+    cfg.FloatOpt("healthcheck_refresh_interval", default=5.0, min=0.0,
+                 help="Seconds /healthcheck reuses its last database check (Octavia's)."),
     cfg.IntOpt("pagination_max_limit", default=1000, min=1,
                help="Largest page a list request returns."),
     cfg.StrOpt("default_provider_driver", default=c.PROVIDER_HAPROXY,
@@ -451,6 +453,7 @@ class Settings:
     tls: TlsDefaults = TlsDefaults()
     certificates: CertificateSettings = CertificateSettings()
     agents: AgentSettings = AgentSettings()
+    healthcheck_refresh_interval: float = 5.0
 
     @property
     def haproxy_base_path(self) -> Path:
@@ -562,6 +565,7 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
             heartbeat_interval=conf.health_manager.heartbeat_interval,
             heartbeat_timeout=conf.health_manager.heartbeat_timeout,
         ),
+        healthcheck_refresh_interval=conf.api_settings.healthcheck_refresh_interval,
     )
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "state_dir" in changes:

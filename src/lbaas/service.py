@@ -40,6 +40,7 @@ from lbaas.health.manager import HealthManager
 from lbaas.network.base import NetworkDriver
 from lbaas.network.local import LocalNetwork
 from lbaas.network.noop import NoopNetwork
+from lbaas.ownership import Ownership, describe_process
 from lbaas.worker.agents import AgentRegistry
 from lbaas.worker.reconciler import Reconciler
 from lbaas.worker.scheduler import Scheduler
@@ -110,7 +111,9 @@ class Service:
     data-plane agent.
 
     ``drivers`` replaces :func:`default_drivers` (tests); then no agent runs
-    unless ``agent`` is given too. The health manager runs unless
+    unless ``agent`` is given too. From construction to :meth:`stop` it holds
+    its state directory and database (:mod:`lbaas.ownership`); a second
+    Service on either raises AlreadyRunning. The health manager runs unless
     ``[health_manager] health_check_interval`` is 0 (:attr:`health` is None then).
 
     The in-process agent registers itself as this host's agent
@@ -125,8 +128,21 @@ class Service:
         self.settings = settings
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = make_engine(settings.effective_database_url)
+        self.ownership = Ownership(settings.state_dir, self.engine,
+                                   describe_process(f"{settings.host}:{settings.port}"))
+        self.ownership.acquire()  # AlreadyRunning: another lbaas has them
+        try:
+            self._assemble(settings, drivers, agent)
+        except BaseException:
+            self.ownership.release()
+            self.engine.dispose()
+            raise
+
+    def _assemble(self, settings: Settings, drivers: Mapping[str, ProviderDriver] | None,
+                  agent: AgentClient | None) -> None:
         migrate.upgrade(self.engine)
         self.sessions = make_sessionmaker(self.engine)
+        self.read_sessions = make_sessionmaker(self.engine, read_only=True)
         with transaction(self.sessions) as session:
             ipam.narrow_old_default_subnet(session, settings.default_subnet_cidr,
                                            settings.default_subnet_pool)
@@ -160,7 +176,8 @@ class Service:
                                      threads=settings.worker_threads,
                                      poll_interval=settings.worker_poll_interval,
                                      certificates=self.certificates,
-                                     scheduler=scheduler)
+                                     scheduler=scheduler,
+                                     read_sessions=self.read_sessions)
         self.registry.notify = self.reconciler.notify
         self.health: HealthManager | None = None
         if settings.health.interval > 0:
@@ -168,14 +185,16 @@ class Service:
                                         interval=settings.health.interval,
                                         threads=settings.health.threads,
                                         unanswered_polls=settings.health.unanswered_polls,
-                                        reapply=self.reconciler.reapply)
+                                        reapply=self.reconciler.reapply,
+                                        read_sessions=self.read_sessions)
         self.app: FastAPI = create_app(ApiState(
             settings=settings, sessions=self.sessions,
             policy=Policy(settings.config_files, settings.policy_file), drivers=self.drivers,
             notify=self.reconciler.notify, network=self.network,
             endpoints=control_plane_endpoints(settings),
-            authenticator=make_authenticator(settings, self.sessions),
-            certificates=self.certificates, secret_box=self.secret_box))
+            authenticator=make_authenticator(settings, self.read_sessions),  # reads keys
+            certificates=self.certificates, secret_box=self.secret_box,
+            read_sessions=self.read_sessions))
 
     def start(self) -> None:
         """Start the agent (adopting running amphorae), the worker, then the health manager.
@@ -204,4 +223,5 @@ class Service:
                         ", ".join(abandoned))
         if self.agent is not None:
             self.agent.stop()
+        self.ownership.release()
         self.engine.dispose()

@@ -28,6 +28,7 @@ from lbaas.api.routes import (
     container,
     flavor,
     flavorprofile,
+    healthcheck,
     healthmonitor,
     l7policy,
     l7rule,
@@ -115,6 +116,7 @@ def create_app(state: ApiState) -> FastAPI:
     for router in KEY_MANAGER_ROUTERS:
         app.include_router(router, prefix=keymanager.PREFIX)
     app.include_router(metrics.router)  # /metrics (Prometheus), outside the versioned API
+    app.include_router(healthcheck.router)  # /healthcheck, likewise
 
     @app.get(keymanager.PREFIX, tags=["Key manager (secrets)"])
     def key_manager_version(request: Request) -> JSONResponse:
@@ -156,11 +158,6 @@ def create_app(state: ApiState) -> FastAPI:
             "resources": [{"name": name, "collection": collection,
                            "links": [{"href": f"{base}/{collection}", "rel": "self"}]}
                           for name, collection in NETWORK_RESOURCES]})
-
-    @app.get("/healthcheck", tags=["Versions"])
-    def healthcheck() -> JSONResponse:
-        """Liveness of the API process."""
-        return JSONResponse({"status": "OK"})
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -61,6 +61,8 @@ class ApiState:
     # What members may not reach (lbaas.common.endpoints.control_plane_endpoints).
     endpoints: tuple[Endpoint, ...] = ()
     secret_box: SecretBox | None = None  # lbaas's own store (/v1); None with Barbican
+    # Sessions for requests that only read (GET): never wait for a writer.
+    read_sessions: sessionmaker[Session] | None = None
 
 
 def get_state(request: Request) -> ApiState:
@@ -86,9 +88,17 @@ def get_context(request: Request, state: State) -> RequestContext:
 Ctx = Annotated[RequestContext, Depends(get_context)]
 
 
-def get_db(state: State) -> Iterator[Session]:
-    """A session for one request; whatever is not committed is rolled back."""
-    with state.sessions() as session:
+def get_db(request: Request, state: State) -> Iterator[Session]:
+    """A session for one request; whatever is not committed is rolled back.
+
+    A GET reads in a read-only session (a SQLite WAL reader, which never
+    waits for a writer); any other method may write, so its transaction
+    takes the write lock first (:mod:`lbaas.db.session`).
+    """
+    factory = state.sessions
+    if request.method in ("GET", "HEAD") and state.read_sessions is not None:
+        factory = state.read_sessions
+    with factory() as session:
         yield session
 
 

@@ -15,10 +15,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lbaas.api import keymanager
 from lbaas.common import exceptions as exc
+from lbaas.db.session import storage_problem
 
 LOG = logging.getLogger(__name__)
 
@@ -118,6 +120,18 @@ def install(app: FastAPI) -> None:
         if error.status_code == 405:
             message = "The method is not allowed for the requested URL."
         return fault(error.status_code, message, request)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(_request: Request, error: SQLAlchemyError) -> JSONResponse:
+        problem = storage_problem(error)
+        if problem is None:
+            LOG.error("database error", exc_info=error)
+            return fault(500, "An unknown exception occurred.")
+        full, reason = problem
+        LOG.warning("database cannot take the request: %s", reason)
+        refusal = exc.DatabaseFull(reason=reason) if full \
+            else exc.DatabaseUnavailable(reason=reason)
+        return fault(refusal.code, refusal.msg)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -108,6 +108,7 @@ def serve(config_file: tuple[Path, ...], host: str | None, port: int | None,
           log_level: str, allow_insecure_noauth: bool | None) -> None:
     """Run the API, the provisioning worker and the health manager in one process."""
     from lbaas.config import ExposureError, check_exposure, load_settings
+    from lbaas.ownership import AlreadyRunning
     from lbaas.service import Service
 
     logging.basicConfig(level=log_level.upper(),
@@ -120,7 +121,10 @@ def serve(config_file: tuple[Path, ...], host: str | None, port: int | None,
         check_exposure(settings)
     except ExposureError as e:
         raise CliError(str(e)) from None
-    service = Service(settings)
+    try:
+        service = Service(settings)
+    except AlreadyRunning as e:
+        raise CliError(f"lbaas serve not starting: {e}") from None
     service.start()
     server = _Server(uvicorn.Config(service.app, host=settings.host, port=settings.port,
                                     log_level=log_level, lifespan="off"))

@@ -136,13 +136,17 @@ class HealthManager:
     ``constants.PROVIDER_ALIASES``); ``interval`` is seconds between the
     starts of two polls; ``threads`` load balancers are asked in parallel;
     ``unanswered_polls`` and ``reapply`` (given a load balancer id, True if
-    it will be applied again) are described in the module docstring.
+    it will be applied again) are described in the module docstring. The
+    snapshot is read in ``read_sessions`` (default ``sessions``), the
+    results written in ``sessions``.
     """
 
     def __init__(self, sessions: sessionmaker[Session], drivers: Mapping[str, ProviderDriver],
                  interval: float = 2.0, threads: int = 2, unanswered_polls: int = 3,
-                 reapply: Callable[[str], bool] | None = None) -> None:
+                 reapply: Callable[[str], bool] | None = None,
+                 read_sessions: sessionmaker[Session] | None = None) -> None:
         self._sessions = sessions
+        self._read_sessions = read_sessions or sessions
         self._drivers = dict(drivers)
         self.interval = interval
         self.unanswered_polls = unanswered_polls
@@ -257,7 +261,7 @@ class HealthManager:
     # -- database ------------------------------------------------------------
     def _snapshot(self) -> tuple[list[LoadBalancerNode], dict[str, dict[str, Stored]]]:
         """Settled load balancers' graphs and the stored counters, in one short read."""
-        with self._sessions() as session, session.begin():
+        with self._read_sessions() as session, session.begin():
             return read_graphs(session), {
                 rollup.LISTENER: _read_counters(session, LISTENER_TABLE),
                 rollup.MEMBER: _read_counters(session, MEMBER_TABLE)}

@@ -51,14 +51,18 @@ class Reconciler:
     tells what is known of a VIP's subnet (for the spec).
     ``poll_interval`` is the seconds between database scans. ``certificates``
     resolves the certificate references of listeners and pools (None: specs
-    go to the drivers without TLS files).
+    go to the drivers without TLS files). Scans use ``read_sessions``
+    (default ``sessions``), which never wait for a writer; reading a change
+    (placing it writes) and settling statuses use ``sessions``.
     """
 
     def __init__(self, sessions: sessionmaker[Session], drivers: Mapping[str, ProviderDriver],
                  network: NetworkDriver, threads: int = 4, poll_interval: float = 1.0,
                  certificates: CertManager | None = None,
-                 scheduler: Scheduler | None = None) -> None:
+                 scheduler: Scheduler | None = None,
+                 read_sessions: sessionmaker[Session] | None = None) -> None:
         self._sessions = sessions
+        self._read_sessions = read_sessions or sessions
         self._certificates = certificates
         self._drivers = dict(drivers)
         self._network = network
@@ -136,7 +140,7 @@ class Reconciler:
     # -- scanning ----------------------------------------------------------
     def pending_ids(self) -> list[str]:
         """Ids of load balancers waiting for the worker, oldest change first."""
-        with self._sessions() as session:
+        with self._read_sessions() as session:
             return list(session.scalars(
                 select(m.LoadBalancer.id)
                 .where(m.LoadBalancer.provisioning_status.in_(c.PENDING_STATUSES))
