@@ -285,6 +285,15 @@ _agent_opts = [
                     "availability zone go to agents of the zone its profile names "
                     "(compute_zone), or of the zone's own name."),
 ]
+_amphora_driver_opts = [
+    cfg.StrOpt("amphora_driver", default=c.AMPHORA_DRIVER_IN_PROCESS,
+               choices=[c.AMPHORA_DRIVER_IN_PROCESS, c.AMPHORA_DRIVER_NOOP],
+               help="How the haproxy provider reaches its amphorae: in_process (an agent "
+                    "inside this lbaas serve runs HAProxy on this host; one control-plane "
+                    "process per database) or amphora_noop_driver (Octavia's: nothing is "
+                    "run, for API and worker tests; several lbaas serve may share one "
+                    "PostgreSQL database)."),
+]
 _heartbeat_opts = [
     cfg.FloatOpt("heartbeat_interval", default=2.0, min=0.1,
                  help="Seconds between two heartbeats of an agent (its load balancers' "
@@ -309,6 +318,7 @@ CONF_GROUPS: dict[str | None, list[Any]] = {
     "keepalived_vrrp": _keepalived_opts,
 }
 CONF_GROUPS[None] = [*CONF_GROUPS[None], *_host_opts]
+CONF_GROUPS["controller_worker"] = [*CONF_GROUPS["controller_worker"], *_amphora_driver_opts]
 CONF_GROUPS["agent"] = _agent_opts
 CONF_GROUPS["health_manager"] = [*CONF_GROUPS["health_manager"], *_heartbeat_opts]
 
@@ -413,6 +423,7 @@ class AgentSettings:
 
     host: str = field(default_factory=socket.gethostname)
     availability_zone: str | None = None
+    amphora_driver: str = c.AMPHORA_DRIVER_IN_PROCESS  # [controller_worker] amphora_driver
     heartbeat_interval: float = 2.0
     heartbeat_timeout: float = 20.0
 
@@ -562,6 +573,7 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
         agents=AgentSettings(
             host=conf.host,
             availability_zone=conf.agent.availability_zone,
+            amphora_driver=conf.controller_worker.amphora_driver,
             heartbeat_interval=conf.health_manager.heartbeat_interval,
             heartbeat_timeout=conf.health_manager.heartbeat_timeout,
         ),

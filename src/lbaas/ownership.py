@@ -8,15 +8,21 @@ host, a later issue), a process holds, for as long as it runs:
 
 - the state directory: an exclusive ``flock`` on ``<state_dir>/lbaas.lock``,
   whose text names the holder (pid, host, API address, start time);
-- the database, as its data plane: on SQLite a ``flock`` on ``<database
-  file>.lock``; on PostgreSQL the advisory lock :data:`ADVISORY_LOCK_KEY`
-  (``pg_try_advisory_lock``) on a connection kept for it, named after the
-  holder (``application_name``) so that a second process can say who has it.
+- the database: on SQLite a ``flock`` on ``<database file>.lock`` (SQLite
+  serves one process); on PostgreSQL, only when the process runs the data
+  plane itself (``[controller_worker] amphora_driver = in_process``, where
+  every load balancer is placed on the agent inside it), the advisory lock
+  :data:`ADVISORY_LOCK_KEY` (``pg_try_advisory_lock``) on a connection kept
+  for it, named after the holder (``application_name``) so that a second
+  process can say who has it.
+
+Control-plane processes without an agent inside (issue 12 item 4) share a
+PostgreSQL database freely: each change is claimed by one of them
+(:mod:`lbaas.worker.claims`).
 
 Both locks die with their process (the kernel drops the ``flock``, the server
 the session's advisory lock): a crash never leaves a stale lock. The rule
-for PostgreSQL lives in :meth:`Ownership._hold_postgresql` only: the
-many-hosts issue replaces it with per-agent ownership of load balancers.
+for PostgreSQL lives in :meth:`Ownership._hold_postgresql` only.
 """
 
 from __future__ import annotations
@@ -45,13 +51,17 @@ class Ownership:
     """The locks of one running lbaas: :meth:`acquire` at start, :meth:`release` at stop.
 
     ``holder`` describes this process (``"lbaas serve pid 4242 on host, API
-    127.0.0.1:9876"``); it is what a second process is told.
+    127.0.0.1:9876"``); it is what a second process is told. ``data_plane``:
+    this process runs the agent of every load balancer of the database (a
+    PostgreSQL database is then held too).
     """
 
-    def __init__(self, state_dir: Path, engine: Engine, holder: str) -> None:
+    def __init__(self, state_dir: Path, engine: Engine, holder: str,
+                 data_plane: bool = True) -> None:
         self.state_dir = state_dir
         self.engine = engine
         self.holder = holder
+        self.data_plane = data_plane
         self._files: list[int] = []
         self._connection: Connection | None = None
 
@@ -63,7 +73,7 @@ class Ownership:
                 database = self.engine.url.database
                 if database and database != ":memory:":
                     self._flock(Path(f"{database}.lock"), f"database {database}")
-            elif self.engine.dialect.name == "postgresql":
+            elif self.engine.dialect.name == "postgresql" and self.data_plane:
                 self._hold_postgresql()
         except BaseException:
             self.release()

@@ -42,6 +42,7 @@ from lbaas.network.local import LocalNetwork
 from lbaas.network.noop import NoopNetwork
 from lbaas.ownership import Ownership, describe_process
 from lbaas.worker.agents import AgentRegistry
+from lbaas.worker.claims import make_claims
 from lbaas.worker.reconciler import Reconciler
 from lbaas.worker.scheduler import Scheduler
 
@@ -80,10 +81,14 @@ def default_drivers(settings: Settings,
                     agent: AgentClient | None = None) -> dict[str, ProviderDriver]:
     """The provider drivers of a standard deployment, by name.
 
-    ``haproxy`` runs over ``agent`` (default: a new :func:`make_agent`).
+    ``haproxy`` runs over ``agent`` (default: a new :func:`make_agent`), or,
+    with ``[controller_worker] amphora_driver = amphora_noop_driver``, runs
+    nothing (a noop driver, as Octavia's amphora noop driver).
     """
-    return {c.PROVIDER_NOOP: NoopDriver(apply_delay=settings.noop_apply_delay),
-            c.PROVIDER_HAPROXY: HaproxyDriver(agent or make_agent(settings))}
+    noop = NoopDriver(apply_delay=settings.noop_apply_delay)
+    if settings.agents.amphora_driver == c.AMPHORA_DRIVER_NOOP:
+        return {c.PROVIDER_NOOP: noop, c.PROVIDER_HAPROXY: NoopDriver(settings.noop_apply_delay)}
+    return {c.PROVIDER_NOOP: noop, c.PROVIDER_HAPROXY: HaproxyDriver(agent or make_agent(settings))}
 
 
 def make_network_driver(settings: Settings) -> NetworkDriver:
@@ -128,8 +133,9 @@ class Service:
         self.settings = settings
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = make_engine(settings.effective_database_url)
-        self.ownership = Ownership(settings.state_dir, self.engine,
-                                   describe_process(f"{settings.host}:{settings.port}"))
+        self.ownership = Ownership(
+            settings.state_dir, self.engine, describe_process(f"{settings.host}:{settings.port}"),
+            data_plane=settings.agents.amphora_driver == c.AMPHORA_DRIVER_IN_PROCESS)
         self.ownership.acquire()  # AlreadyRunning: another lbaas has them
         try:
             self._assemble(settings, drivers, agent)
@@ -152,7 +158,8 @@ class Service:
         self.secret_box = SecretBox(settings.store_key_file) \
             if settings.certificates.cert_manager == "local_cert_manager" else None
         self.certificates = make_cert_manager(settings, self.sessions, self.secret_box)
-        if drivers is None and agent is None:
+        if drivers is None and agent is None and \
+                settings.agents.amphora_driver == c.AMPHORA_DRIVER_IN_PROCESS:
             agent = make_agent(settings)
         self.agent = agent
         self.drivers = dict(drivers) if drivers is not None \
@@ -176,7 +183,7 @@ class Service:
                                      threads=settings.worker_threads,
                                      poll_interval=settings.worker_poll_interval,
                                      certificates=self.certificates,
-                                     scheduler=scheduler,
+                                     scheduler=scheduler, claims=make_claims(self.engine),
                                      read_sessions=self.read_sessions)
         self.registry.notify = self.reconciler.notify
         self.health: HealthManager | None = None

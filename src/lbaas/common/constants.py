@@ -150,6 +150,9 @@ TOPOLOGIES: Final = (TOPOLOGY_SINGLE, TOPOLOGY_ACTIVE_STANDBY)
 AGENT_TYPE_LOADBALANCER: Final = "Loadbalancer agent"
 AGENT_BINARY: Final = "lbaas-agent"  # a data-plane host's `lbaas agent serve`
 AGENT_BINARY_IN_PROCESS: Final = "lbaas-serve"  # the agent inside a standalone `lbaas serve`
+# [controller_worker] amphora_driver: how the haproxy provider reaches its amphorae.
+AMPHORA_DRIVER_IN_PROCESS: Final = "in_process"
+AMPHORA_DRIVER_NOOP: Final = "amphora_noop_driver"  # Octavia's name
 
 # Providers.
 PROVIDER_HAPROXY: Final = "haproxy"

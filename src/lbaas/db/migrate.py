@@ -6,9 +6,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# "lbmigr" in ASCII: the advisory lock PostgreSQL migrations are serialised on.
+MIGRATION_LOCK_KEY = 0x6C626D696772
 
 
 def alembic_config(url: str) -> Config:
@@ -20,8 +22,15 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the database at ``engine`` to the newest schema (idempotent)."""
+    """Bring the database at ``engine`` to the newest schema (idempotent).
+
+    On PostgreSQL, control-plane processes starting at once take turns
+    (a transaction-level advisory lock, :data:`MIGRATION_LOCK_KEY`): the
+    first migrates, the others then find the schema current.
+    """
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

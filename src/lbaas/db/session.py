@@ -19,6 +19,7 @@ from other errors.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +35,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30000
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``).
 
-    For a SQLite file the parent directory is created.
+    For a SQLite file the parent directory is created. PostgreSQL sessions
+    are named ``lbaas pid <pid>`` (``application_name``, seen in
+    ``pg_stat_activity``): which process holds which connection and claim.
     """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -62,6 +65,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    kwargs.setdefault("connect_args", {"application_name": f"lbaas pid {os.getpid()}"})
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
 
 

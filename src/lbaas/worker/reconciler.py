@@ -15,6 +15,11 @@ One change, for load balancer L::
     (no database transaction is held while the driver runs)
     -> in one transaction: status.finish(L, error)  (ACTIVE / ERROR / removed)
 
+Several processes on one PostgreSQL database: a worker thread claims the
+load balancer before its change (:mod:`lbaas.worker.claims`); a load
+balancer claimed by another process is skipped, and taken over on a later
+scan if that process dies with the change unfinished.
+
 Stopping (SIGTERM) stops taking work and waits a grace period for changes in
 flight; anything still running is abandoned with its rows PENDING, to be
 resumed by the next start. The data plane is never touched by stopping.
@@ -39,6 +44,7 @@ from lbaas.db import models as m
 from lbaas.drivers.base import ProviderDriver
 from lbaas.network.base import NetworkDriver
 from lbaas.worker import graph, status, tls
+from lbaas.worker.claims import Claims, LocalClaims
 from lbaas.worker.scheduler import NoAgentAvailable, Scheduler
 
 LOG = logging.getLogger(__name__)
@@ -54,15 +60,20 @@ class Reconciler:
     go to the drivers without TLS files). Scans use ``read_sessions``
     (default ``sessions``), which never wait for a writer; reading a change
     (placing it writes) and settling statuses use ``sessions``.
+    ``claims`` makes each change run in one process only when several share
+    the database (default: this process is alone,
+    :class:`~lbaas.worker.claims.LocalClaims`).
     """
 
     def __init__(self, sessions: sessionmaker[Session], drivers: Mapping[str, ProviderDriver],
                  network: NetworkDriver, threads: int = 4, poll_interval: float = 1.0,
                  certificates: CertManager | None = None,
                  scheduler: Scheduler | None = None,
-                 read_sessions: sessionmaker[Session] | None = None) -> None:
+                 read_sessions: sessionmaker[Session] | None = None,
+                 claims: Claims | None = None) -> None:
         self._sessions = sessions
         self._read_sessions = read_sessions or sessions
+        self._claims: Claims = claims or LocalClaims()
         self._certificates = certificates
         self._drivers = dict(drivers)
         self._network = network
@@ -171,7 +182,11 @@ class Reconciler:
             if lb_id is None or self._stopping.is_set():
                 return
             try:
-                self.process(lb_id)
+                with self._claims.claim(lb_id) as mine:
+                    if mine:
+                        self.process(lb_id)
+                    else:
+                        LOG.debug("load balancer %s: claimed by another process", lb_id)
             except Exception:
                 LOG.exception("reconciling load balancer %s failed; will retry", lb_id)
                 time.sleep(self._poll_interval)
