@@ -137,8 +137,9 @@ def main() -> None:
                     assert out["requests"] > 0 and out["failed"] == 0, (url, out)
                 results: dict[str, dict[str, list[float]]] = {
                     k: {"handshakes": [], "keepalive": []} for k in urls}
-                for _ in range(args.rounds):
-                    for side, url in urls.items():
+                for i in range(args.rounds):
+                    # each round starts with the other side, so drift hits both alike
+                    for side, url in sorted(urls.items(), reverse=bool(i % 2)):
                         close = run_wrk(wrk, 0, args.seconds, args.connections, close=True,
                                         url=url)
                         keep = run_wrk(wrk, 0, args.seconds, args.connections, url=url)
