@@ -24,6 +24,7 @@ from lbaas.db.models import Base
 from lbaas.db.session import make_engine
 from lbaas.drivers.noop import NoopDriver
 from lbaas.service import Service
+from lbaas.testing import barbican as bb
 from lbaas.testing import keystone as ks
 from tests.support import postgres
 
@@ -71,12 +72,30 @@ def keystone(tmp_path_factory: pytest.TempPathFactory) -> ks.Keystone:
     return ks.shared(run_dir / "keystone", owner)
 
 
+@pytest.fixture(scope="session")
+def barbican(tmp_path_factory: pytest.TempPathFactory, keystone: ks.Keystone) -> bb.Barbican:
+    """One real Barbican per test run (on the run's Keystone, in its catalog as
+    ``key-manager``), shared by the xdist workers (see
+    :func:`lbaas.testing.barbican.shared`); ``LBAAS_TEST_BARBICAN=required`` makes its
+    absence a failure (CI), ``=skip`` leaves it out."""
+    mode = os.environ.get("LBAAS_TEST_BARBICAN", "auto")
+    if mode == "skip" or not bb.available():
+        if mode == "required":
+            pytest.fail("Barbican is required (LBAAS_TEST_BARBICAN=required) but "
+                        ".venv-barbican is missing: run scripts/setup --test")
+        pytest.skip("Barbican not available (scripts/setup --test makes .venv-barbican)")
+    run_dir, owner = _run_dir(tmp_path_factory)
+    return bb.shared(run_dir / "barbican", keystone, owner)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """The run's end stops its Keystone (the controller's, or the only process's)."""
+    """The run's end stops its Barbican and Keystone (the controller's, or the only
+    process's)."""
     if hasattr(session.config, "workerinput"):
         return
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is not None and factory._basetemp is not None:
+        bb.stop_shared(factory.getbasetemp() / "barbican")
         ks.stop_shared(factory.getbasetemp() / "keystone")
 
 

@@ -261,15 +261,22 @@ _tls_api_opts = [
 
 _certificate_opts = [
     cfg.StrOpt("cert_manager", default="local_cert_manager",
-               choices=["local_cert_manager", "noop_cert_manager"],
+               choices=["local_cert_manager", "noop_cert_manager", "barbican_cert_manager"],
                help="Where certificate references point: local_cert_manager (lbaas's own "
-                    "Barbican-shaped store, served at /v1 on the API port), or "
+                    "Barbican-shaped store, served at /v1 on the API port), "
+                    "barbican_cert_manager (OpenStack Barbican, found in the Keystone "
+                    "catalog; needs auth_strategy = keystone and [service_auth]), or "
                     "noop_cert_manager (any reference names one generated certificate; "
                     "for API tests such as octavia-tempest-plugin's test_with_noop)."),
     cfg.StrOpt("store_key_file", default="",
                help="Key file (mode 600, created on first start) that encrypts the local "
                     "store's payloads; empty means <state_dir>/secrets.key. Every lbaas "
                     "process sharing a database needs the same file."),
+    cfg.StrOpt("region_name", default=None,
+               help="barbican_cert_manager: the region of Barbican's catalog endpoint."),
+    cfg.StrOpt("endpoint_type", default="public",
+               help="barbican_cert_manager: the interface of Barbican's catalog endpoint "
+                    "(public, internal, admin)."),
 ]
 
 # Agents: the hosts that run HAProxy, their heartbeats and their failover (Neutron's
@@ -414,6 +421,8 @@ class CertificateSettings:
 
     cert_manager: str = "local_cert_manager"
     store_key_file: Path | None = None  # None: <state_dir>/secrets.key
+    region_name: str | None = None  # barbican_cert_manager: catalog region
+    endpoint_type: str = "public"  # barbican_cert_manager: catalog interface
 
 
 @dataclass(frozen=True)
@@ -569,6 +578,8 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
             cert_manager=conf.certificates.cert_manager,
             store_key_file=Path(os.path.expanduser(conf.certificates.store_key_file))
             if conf.certificates.store_key_file else None,
+            region_name=conf.certificates.region_name,
+            endpoint_type=conf.certificates.endpoint_type,
         ),
         agents=AgentSettings(
             host=conf.host,

@@ -102,7 +102,13 @@ def make_cert_manager(settings: Settings, sessions: sessionmaker[Session],
                       box: SecretBox | None) -> CertManager:
     """The certificate manager of ``[certificates] cert_manager``:
     ``local_cert_manager`` reads lbaas's own store (``box`` encrypts it),
-    ``noop_cert_manager`` answers any reference with one made-up certificate."""
+    ``noop_cert_manager`` answers any reference with one made-up certificate,
+    ``barbican_cert_manager`` reads Barbican (``[service_auth]`` in the config files)."""
+    if settings.certificates.cert_manager == "barbican_cert_manager":
+        from lbaas.certificates.barbican import BarbicanCertManager
+
+        return BarbicanCertManager(settings.config_files, settings.certificates.region_name,
+                                   settings.certificates.endpoint_type)
     if settings.certificates.cert_manager == "noop_cert_manager":
         from lbaas.certificates.noop import NoopCertManager
 

@@ -224,7 +224,7 @@ class KeystoneAuthenticator:
         ctx = RequestContext.from_environ(environ)
         return Identity(project_id=ctx.project_id, roles=tuple(ctx.roles),
                         user_id=ctx.user_id, domain_id=ctx.domain_id,
-                        system_scope=ctx.system_scope)
+                        system_scope=ctx.system_scope, auth_token=ctx.auth_token)
 
 
 # -- apikey ------------------------------------------------------------------------------

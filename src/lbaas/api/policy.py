@@ -152,6 +152,8 @@ class Identity:
     ``project_id`` is None for a token not scoped to a project (system or
     domain scope: ``system_scope`` / ``domain_id`` say which). ``standalone_admin``
     marks the request without identity of ``noauth`` (Octavia's ``is_admin``).
+    ``auth_token`` is the caller's Keystone token (``auth_strategy = keystone``),
+    with which Barbican is read on its behalf.
     """
 
     project_id: str | None
@@ -160,6 +162,7 @@ class Identity:
     domain_id: str | None = None
     system_scope: str | None = None
     standalone_admin: bool = False
+    auth_token: str | None = field(default=None, repr=False)
 
 
 class Policy:

@@ -104,8 +104,8 @@ def check_alpn_protocols(protocols: list[str] | None) -> None:
 # -- certificate references ----------------------------------------------------------
 
 def caller_of(ctx: RequestContext) -> Caller:
-    """The caller as the certificate manager sees it (its project)."""
-    return Caller(project_id=ctx.project_id)
+    """The caller as the certificate manager sees it (its project, its Keystone token)."""
+    return Caller(project_id=ctx.project_id, auth_token=ctx.identity.auth_token)
 
 
 def _refused(field: str, ref: str, reason: str) -> exc.InvalidInput:

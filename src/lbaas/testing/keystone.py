@@ -39,20 +39,18 @@ In pytest, :func:`shared` gives one Keystone to every xdist worker of a run.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from lbaas.testing.process import BackgroundServer, free_port, locked
 
 REPO = Path(__file__).resolve().parents[3]
 SERVER = Path(__file__).with_name("keystone_server.py")
@@ -96,24 +94,14 @@ def available() -> bool:
     return python() is not None
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Keystone:
+class Keystone(BackgroundServer):
     """A Keystone in ``directory`` (created), served on 127.0.0.1."""
 
+    log_name = "keystone.log"
+
     def __init__(self, directory: Path) -> None:
-        self.dir = directory
-        self.info_path = directory / "info.json"
-        self.info: dict[str, Any] = {}
+        super().__init__(directory)
         self._tokens: dict[tuple[str, str], str] = {}
-        if self.info_path.exists():
-            self.info = json.loads(self.info_path.read_text())
 
     # -- where -----------------------------------------------------------------
     @property
@@ -137,7 +125,7 @@ class Keystone:
             raise RuntimeError("no Keystone virtualenv: run scripts/setup --test "
                                "(or set LBAAS_KEYSTONE_PYTHON)")
         self.dir.mkdir(parents=True, exist_ok=True)
-        port = self.info.get("port") or _free_port()
+        port = self.info.get("port") or free_port()
         if not (self.dir / "keystone.conf").exists():
             (self.dir / "keystone.conf").write_text(_CONF.format(dir=self.dir))
             (self.dir / "admin-password").write_text(secrets.token_hex(16) + "\n")
@@ -169,42 +157,8 @@ class Keystone:
             self._populate()
         self._save()
 
-    def stop(self) -> None:
-        """Stop the server (its files stay; :meth:`start` serves them again)."""
-        pid = self.info.get("pid")
-        if not pid:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                os.kill(pid, 0)
-                with contextlib.suppress(ChildProcessError):
-                    if os.waitpid(pid, os.WNOHANG)[0]:
-                        break
-                time.sleep(0.05)
-            else:
-                os.kill(pid, signal.SIGKILL)
-        self.info.pop("pid", None)
-        self._save()
-
-    def running(self) -> bool:
-        pid = self.info.get("pid")
-        if not pid:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-    def _log_tail(self) -> str:
-        path = self.dir / "keystone.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
-
     def _save(self) -> None:
-        tmp = self.info_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.info, indent=2))
-        tmp.replace(self.info_path)
+        super()._save()
         self._write_clouds()
 
     # -- tokens ----------------------------------------------------------------
@@ -341,17 +295,6 @@ def _created(response: httpx.Response, key: str) -> str:
     return str(response.json()[key]["id"])
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def shared(directory: Path, owner: int) -> Keystone:
     """The one Keystone in ``directory``, started by the first caller.
 
@@ -361,7 +304,7 @@ def shared(directory: Path, owner: int) -> Keystone:
     and read ``info.json``. Keystone exits with ``owner``; the run also
     stops it at its end (:func:`stop_shared`).
     """
-    with _locked(directory.with_suffix(".lock")):
+    with locked(directory.with_suffix(".lock")):
         ks = Keystone(directory)
         if not ks.running():
             ks.start(owner=owner)
@@ -372,7 +315,7 @@ def stop_shared(directory: Path) -> None:
     """Stop the Keystone of :func:`shared` in ``directory`` if one was started."""
     if not (directory / "info.json").exists():
         return
-    with _locked(directory.with_suffix(".lock")):
+    with locked(directory.with_suffix(".lock")):
         Keystone(directory).stop()
 
 

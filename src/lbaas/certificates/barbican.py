@@ -1,0 +1,194 @@
+"""``barbican_cert_manager``: certificates from OpenStack Barbican, read as Octavia reads them.
+
+A certificate reference names a Barbican secret holding a PKCS#12 bundle
+(or PEM certificate and key), or a Barbican certificate container
+(``certificate``, ``private_key``, ``intermediates``,
+``private_key_passphrase``); a CA or CRL reference names a secret holding
+PEM text. Reads go through python-barbicanclient on a keystoneauth session;
+Barbican is found in the Keystone catalog (``key-manager``, ``[certificates]
+region_name`` / ``endpoint_type``).
+
+Who reads, and when (Octavia's ``barbican_acl_auth`` flow):
+
+- **At the API** (a listener or pool is created or updated), with the
+  **caller's Keystone token** (keystonemiddleware's ``X-Auth-Token``): the
+  reference is read and checked, so a reference of another project, or one
+  that does not exist, is refused with 400 naming the field before anything
+  is stored; then, still as the caller, lbaas's service user is added to
+  the read ACL of the secret (or of the container and each of its secrets)
+  — :meth:`BarbicanCertManager.grant`.
+- **In the worker** (each apply), as **lbaas's service user** (``[service_auth]``,
+  keystoneauth's options as in Octavia), which the ACL lets read the
+  material: the worker has no caller's token, and a token would have
+  expired by the time a load balancer is rebuilt or failed over.
+- **After a restart**, HAProxy serves the PEM files already on disk (their
+  digests are in the redacted ``spec.json``, :mod:`lbaas.dataplane.spec`);
+  Barbican is read again at the next apply.
+
+Nothing read from Barbican is stored in lbaas's database.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from lbaas.certificates import parse
+from lbaas.certificates.base import (
+    Caller,
+    CertificateError,
+    CertificateNotFound,
+    TLSCertificate,
+)
+
+SERVICE_AUTH = "service_auth"
+CONTAINER_PARTS = ("certificate", "private_key", "intermediates", "private_key_passphrase")
+
+
+def _is_container(ref: str) -> bool:
+    return "/containers/" in ref
+
+
+def _bytes(payload: Any) -> bytes:
+    return payload if isinstance(payload, bytes) else str(payload).encode()
+
+
+class BarbicanCertManager:
+    """Reads references from Barbican (see the module docstring and :class:`CertManager`).
+
+    ``config_files`` are lbaas's INI files: ``[service_auth]`` (keystoneauth
+    auth and session options: ``auth_type``, ``auth_url``, ``username``,
+    ``password``, ``project_name``, ...) is lbaas's service user; ``region_name``
+    and ``interface`` pick Barbican's endpoint in the catalog.
+    """
+
+    def __init__(self, config_files: Sequence[str], region_name: str | None = None,
+                 interface: str = "public") -> None:
+        self._config_files = list(config_files)
+        self._region = region_name
+        self._interface = interface
+        self._lock = threading.Lock()
+        self._service_session: Any = None
+
+    def bound(self, session: Any) -> BarbicanCertManager:
+        """Itself (it reads no database)."""
+        return self
+
+    # -- sessions ------------------------------------------------------------------------
+    def _service(self) -> Any:
+        """The service user's keystoneauth session (made once; it renews its token)."""
+        with self._lock:
+            if self._service_session is None:
+                from keystoneauth1 import loading
+                from oslo_config import cfg
+
+                conf = cfg.ConfigOpts()
+                loading.register_auth_conf_options(conf, SERVICE_AUTH)
+                loading.register_session_conf_options(conf, SERVICE_AUTH)
+                conf([], project="lbaas", default_config_files=self._config_files)
+                auth = loading.load_auth_from_conf_options(conf, SERVICE_AUTH)
+                if auth is None:
+                    raise CertificateError("", "[service_auth] is not configured: lbaas "
+                                               "cannot read Barbican as its service user.")
+                self._service_session = loading.load_session_from_conf_options(
+                    conf, SERVICE_AUTH, auth=auth)
+            return self._service_session
+
+    def _client(self, caller: Caller, ref: str) -> Any:
+        """A Barbican client acting as ``caller``: its token, or the service user."""
+        from barbicanclient import client
+
+        if caller.project_id is None:
+            session = self._service()
+        elif caller.auth_token:
+            from keystoneauth1 import identity
+            from keystoneauth1 import session as ks_session
+
+            service = self._service()
+            auth = identity.Token(auth_url=service.auth.auth_url, token=caller.auth_token,
+                                  project_id=caller.project_id)
+            session = ks_session.Session(auth=auth, verify=service.verify,
+                                         cert=service.cert, timeout=service.timeout)
+        else:
+            raise CertificateError(ref, "Barbican references are read with the caller's "
+                                        "Keystone token: lbaas needs auth_strategy = "
+                                        "keystone.")
+        return client.Client(session=session, region_name=self._region,
+                             interface=self._interface)
+
+    def _call(self, ref: str, what: str, fn: Any, *args: Any) -> Any:
+        """``fn(*args)``, Barbican's refusals turned into CertificateNotFound /
+        CertificateError with ``ref``."""
+        from barbicanclient import exceptions as bexc
+
+        try:
+            return fn(*args)
+        except bexc.HTTPClientError as e:
+            if e.status_code in (401, 403, 404):
+                raise CertificateNotFound(ref, "Not found.") from None
+            raise CertificateError(ref, f"Barbican refused to {what}: {e}") from None
+        except (bexc.HTTPServerError, bexc.HTTPAuthError) as e:
+            raise CertificateError(ref, f"Barbican failed to {what}: {e}") from None
+        except (ValueError, LookupError) as e:  # a malformed reference
+            raise CertificateNotFound(ref, str(e)) from None
+        except CertificateError:
+            raise
+        except Exception as e:  # keystoneauth: connection refused, no endpoint, ...
+            raise CertificateError(ref, f"Cannot reach Barbican to {what}: {e}") from None
+
+    # -- reading -------------------------------------------------------------------------
+    def get_cert(self, caller: Caller, ref: str) -> TLSCertificate:
+        """The certificate of a certificate container or of a PKCS#12 (or PEM) secret."""
+        bc = self._client(caller, ref)
+        if _is_container(ref):
+            from barbicanclient.v1.containers import CertificateContainer
+
+            def parts() -> dict[str, bytes]:
+                container = bc.containers.get(ref)
+                if not isinstance(container, CertificateContainer):
+                    raise CertificateError(ref, "The container is not of type certificate.")
+                found = {name: getattr(container, name) for name in CONTAINER_PARTS}
+                return {name: _bytes(secret.payload) for name, secret in found.items()
+                        if secret is not None}
+
+            got = self._call(ref, "read the container", parts)
+            if "certificate" not in got:
+                raise CertificateError(ref, "The container has no certificate.")
+            try:
+                return parse.certificate_from_parts(
+                    got["certificate"], got.get("private_key"), got.get("intermediates"),
+                    got.get("private_key_passphrase"))
+            except ValueError as e:
+                raise CertificateError(ref, str(e)) from None
+        payload = self._call(ref, "read the secret", lambda: _bytes(bc.secrets.get(ref).payload))
+        try:
+            return parse.certificate_from_payload(payload)
+        except ValueError as e:
+            raise CertificateError(ref, str(e)) from None
+
+    def get_secret(self, caller: Caller, ref: str) -> bytes:
+        """The payload of a secret (a CA bundle or a CRL)."""
+        bc = self._client(caller, ref)
+        return bytes(self._call(ref, "read the secret",
+                                lambda: _bytes(bc.secrets.get(ref).payload)))
+
+    def grant(self, caller: Caller, ref: str) -> None:
+        """Add lbaas's service user to the read ACL of ``ref`` (and, for a container, of
+        each of its secrets), acting as ``caller`` (Octavia's ``ensure_secret_access``)."""
+        if caller.project_id is None:
+            return
+        bc = self._client(caller, ref)
+        user_id = self._call(ref, "find lbaas's service user",
+                             lambda: self._service().get_user_id())
+        refs = [ref]
+        if _is_container(ref):
+            container = self._call(ref, "read the container", bc.containers.get, ref)
+            refs += [s for s in (getattr(container, "secret_refs", None) or {}).values()]
+        for one in refs:
+            def add(one: str = one) -> None:
+                acl = bc.acls.get(one)
+                if user_id not in acl.read.users:
+                    acl.read.users.append(user_id)
+                    acl.submit()
+            self._call(ref, "grant lbaas read access", add)

@@ -1,0 +1,208 @@
+"""TERMINATED_HTTPS with certificates from a real Barbican, read as Octavia reads them.
+
+A real Keystone and a real Barbican (the run's, :func:`tests.conftest.barbican`),
+lbaas with ``auth_strategy = keystone`` and ``cert_manager =
+barbican_cert_manager``, the haproxy provider on loopback. A Keystone user
+stores a PKCS#12 secret and a certificate container (certificate, encrypted
+key with its passphrase, intermediate) in Barbican with python-barbicanclient;
+lbaas checks the references with that user's token, grants its service user
+read access, and the worker reads them as the service user; HTTPS through
+the VIP shows each certificate.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from barbicanclient import client as barbican_client
+from fastapi.testclient import TestClient
+from keystoneauth1 import identity
+from keystoneauth1 import session as ks_session
+
+from lbaas.config import CertificateSettings, Settings
+from lbaas.service import Service
+from lbaas.testing.backend import Backend
+from lbaas.testing.barbican import Barbican
+from lbaas.testing.keystone import SERVICE_USER, Keystone
+from lbaas.testing.pki import Authority
+from tests.functional.dataplane.conftest import free_port
+
+
+def _session(keystone: Keystone, user: str) -> ks_session.Session:
+    env = keystone.openrc(user)
+    return ks_session.Session(auth=identity.Password(
+        auth_url=env["OS_AUTH_URL"], username=user, password=env["OS_PASSWORD"],
+        project_name=env["OS_PROJECT_NAME"], user_domain_name="Default",
+        project_domain_name="Default"))
+
+
+def _service_auth(keystone: Keystone) -> str:
+    """lbaas's ``[service_auth]``: the Keystone fixture's service user."""
+    return (f"[service_auth]\nauth_type = password\nauth_url = {keystone.auth_url}\n"
+            f"username = {SERVICE_USER}\n"
+            f"password = {keystone.info['users'][SERVICE_USER]['password']}\n"
+            f"project_name = service\nuser_domain_name = Default\n"
+            f"project_domain_name = Default\n")
+
+
+@pytest.fixture
+def service(base_path: Path, keystone: Keystone, barbican: Barbican) -> Iterator[Service]:
+    conf = base_path.parent / "lbaas.conf"
+    conf.write_text("[api_settings]\nauth_strategy = keystone\n"
+                    + keystone.authtoken_config() + _service_auth(keystone))
+    settings = Settings(state_dir=base_path.parent / "state", default_provider="haproxy",
+                        worker_poll_interval=0.05, auth_strategy="keystone",
+                        config_files=(str(conf),),
+                        certificates=CertificateSettings(cert_manager="barbican_cert_manager"))
+    svc = Service(settings)
+    svc.start()
+    try:
+        yield svc
+    finally:
+        assert svc.agent is not None
+        base = settings.haproxy_base_path
+        for lb_dir in base.iterdir() if base.exists() else ():
+            svc.agent.delete(lb_dir.name)  # its HAProxy, by PID
+        svc.stop()
+
+
+class Api:
+    """lbaas's API as one Keystone user (its token in X-Auth-Token)."""
+
+    def __init__(self, client: TestClient, token: str) -> None:
+        self.client, self.headers = client, {"X-Auth-Token": token}
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        return self.client.post(f"/v2/lbaas{path}", json=body, headers=self.headers)
+
+    def get(self, path: str) -> Any:
+        return self.client.get(f"/v2/lbaas{path}", headers=self.headers)
+
+    def wait_active(self, lb_id: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lb = self.get(f"/loadbalancers/{lb_id}").json()["loadbalancer"]
+            if lb["provisioning_status"] == "ACTIVE":
+                return
+            assert lb["provisioning_status"] != "ERROR", lb
+            time.sleep(0.05)
+        raise AssertionError(f"{lb_id} not ACTIVE")
+
+
+def _handshake(address: str, port: int, ca: Path, sni: str | None) -> str:
+    """The common name of the certificate the VIP shows (verified against ``ca``)."""
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.check_hostname = False
+    with socket.create_connection((address, port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname=sni) as tls:
+        return str(dict(x[0] for x in tls.getpeercert()["subject"])["commonName"])
+
+
+def _get(address: str, port: int, ca: Path, sni: str) -> str:
+    ctx = ssl.create_default_context(cafile=str(ca))
+    with socket.create_connection((address, port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname=sni) as tls:
+        tls.sendall(f"GET / HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+    return data.decode()
+
+
+def test_terminated_https_with_a_pkcs12_secret_and_a_container_from_barbican(
+        service: Service, keystone: Keystone, barbican: Barbican, base_path: Path) -> None:
+    root = Authority.new("barbican test root")
+    intermediate = Authority.new("barbican test intermediate", parent=root)
+    www = root.issue("www.example.com")
+    api = intermediate.issue("api.example.com")
+    ca_file = base_path.parent / "root.crt"
+    ca_file.write_bytes(root.cert_pem)
+
+    # The tenant stores its certificates in Barbican (python-barbicanclient, Keystone user).
+    bc = barbican_client.Client(session=_session(keystone, "lb-one-member"))
+    p12_ref = bc.secrets.create(name="www-p12", payload=www.pkcs12()).store()
+    parts = {"certificate": api.cert_pem, "private_key": api.key_pem(b"s3cret"),
+             "private_key_passphrase": b"s3cret", "intermediates": intermediate.cert_pem}
+    secrets = {name: bc.secrets.create(name=f"api-{name}", payload=value.decode())
+               for name, value in parts.items()}
+    for secret in secrets.values():
+        secret.store()
+    container_ref = bc.containers.create_certificate(name="api", **secrets).store()
+    assert p12_ref.startswith(f"{barbican.url}/v1/secrets/")
+    assert container_ref.startswith(f"{barbican.url}/v1/containers/")
+    service_user = keystone.info["users"][SERVICE_USER]["id"]
+    assert service_user not in bc.acls.get(p12_ref).read.users
+
+    backend = Backend("member-one").start()
+    port = free_port()
+    try:
+        with TestClient(service.app) as client:
+            one = Api(client, keystone.token("lb-one-member"))
+            r = one.post("/loadbalancers", {"loadbalancer": {"name": "tls"}})
+            assert r.status_code == 201, r.text
+            lb = r.json()["loadbalancer"]
+            one.wait_active(lb["id"])
+            r = one.post("/listeners", {"listener": {
+                "loadbalancer_id": lb["id"], "protocol": "TERMINATED_HTTPS",
+                "protocol_port": port, "default_tls_container_ref": p12_ref,
+                "sni_container_refs": [container_ref]}})
+            assert r.status_code == 201, r.text
+            listener = r.json()["listener"]
+            one.wait_active(lb["id"])
+            r = one.post("/pools", {"pool": {
+                "listener_id": listener["id"], "protocol": "HTTP",
+                "lb_algorithm": "ROUND_ROBIN"}})
+            assert r.status_code == 201, r.text
+            pool_id = r.json()["pool"]["id"]
+            one.wait_active(lb["id"])
+            r = one.post(f"/pools/{pool_id}/members", {"member": {
+                "address": "127.0.0.1", "protocol_port": backend.port}})
+            assert r.status_code == 201, r.text
+            one.wait_active(lb["id"])
+
+            # The API granted lbaas's service user read access, as the tenant.
+            assert service_user in bc.acls.get(p12_ref).read.users
+            assert service_user in bc.acls.get(container_ref).read.users
+            for secret in secrets.values():
+                assert service_user in bc.acls.get(secret.secret_ref).read.users
+
+            vip = lb["vip_address"]
+            assert _handshake(vip, port, ca_file, None) == "www.example.com"
+            assert _handshake(vip, port, ca_file, "www.example.com") == "www.example.com"
+            # the container's intermediate is served: the chain verifies against the root
+            assert _handshake(vip, port, ca_file, "api.example.com") == "api.example.com"
+            answer = _get(vip, port, ca_file, "api.example.com")
+            assert answer.startswith("HTTP/1.1 200") and "Welcome to member-one" in answer
+
+            # Another project's member may not use these references: 400 naming the field.
+            two = Api(client, keystone.token("lb-two-member"))
+            r = two.post("/loadbalancers", {"loadbalancer": {"name": "other",
+                                                             "provider": "noop"}})
+            assert r.status_code == 201, r.text
+            other = r.json()["loadbalancer"]
+            two.wait_active(other["id"])
+            bc_two = barbican_client.Client(session=_session(keystone, "lb-two-member"))
+            own_ref = bc_two.secrets.create(name="own", payload=www.pkcs12()).store()
+            for field, value in (("default_tls_container_ref", p12_ref),
+                                 ("sni_container_refs", [container_ref])):
+                body: dict[str, Any] = {"loadbalancer_id": other["id"],
+                                        "protocol": "TERMINATED_HTTPS", "protocol_port": 443,
+                                        "default_tls_container_ref": own_ref}
+                body[field] = value
+                r = two.post("/listeners", {"listener": body})
+                assert r.status_code == 400, r.text
+                assert field in r.json()["faultstring"], r.text
+            # A reference to nothing: 400 naming the field too.
+            missing = p12_ref.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+            r = one.post("/listeners", {"listener": {
+                "loadbalancer_id": lb["id"], "protocol": "TERMINATED_HTTPS",
+                "protocol_port": free_port(), "default_tls_container_ref": missing}})
+            assert r.status_code == 400 and "default_tls_container_ref" in r.text, r.text
+    finally:
+        backend.stop()
