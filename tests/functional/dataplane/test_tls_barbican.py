@@ -7,7 +7,8 @@ stores a PKCS#12 secret and a certificate container (certificate, encrypted
 key with its passphrase, intermediate) in Barbican with python-barbicanclient;
 lbaas checks the references with that user's token, grants its service user
 read access, and the worker reads them as the service user; HTTPS through
-the VIP shows each certificate.
+the VIP shows each certificate. Client authentication then takes its CA and
+CRL from Barbican secrets (PEM text) too.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ class Api:
     def get(self, path: str) -> Any:
         return self.client.get(f"/v2/lbaas{path}", headers=self.headers)
 
+    def put(self, path: str, body: dict[str, Any]) -> Any:
+        return self.client.put(f"/v2/lbaas{path}", json=body, headers=self.headers)
+
     def wait_active(self, lb_id: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -104,8 +108,10 @@ def _handshake(address: str, port: int, ca: Path, sni: str | None) -> str:
         return str(dict(x[0] for x in tls.getpeercert()["subject"])["commonName"])
 
 
-def _get(address: str, port: int, ca: Path, sni: str) -> str:
+def _get(address: str, port: int, ca: Path, sni: str, client: Path | None = None) -> str:
     ctx = ssl.create_default_context(cafile=str(ca))
+    if client is not None:
+        ctx.load_cert_chain(client)
     with socket.create_connection((address, port), timeout=5) as raw, \
             ctx.wrap_socket(raw, server_hostname=sni) as tls:
         tls.sendall(f"GET / HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n".encode())
@@ -180,6 +186,31 @@ def test_terminated_https_with_a_pkcs12_secret_and_a_container_from_barbican(
             answer = _get(vip, port, ca_file, "api.example.com")
             assert answer.startswith("HTTP/1.1 200") and "Welcome to member-one" in answer
 
+            # Client certificates: the CA and the CRL are Barbican secrets (PEM text).
+            client_ca = Authority.new("barbican client CA")
+            alice, mallory = client_ca.issue("alice", client=True), client_ca.issue(
+                "mallory", client=True)
+            for name, item in (("alice", alice), ("mallory", mallory)):
+                (base_path.parent / f"{name}.pem").write_bytes(item.pem_bundle())
+            ca_ref = bc.secrets.create(name="client-ca",
+                                       payload=client_ca.cert_pem.decode()).store()
+            crl_ref = bc.secrets.create(name="client-crl",
+                                        payload=client_ca.crl([mallory]).decode()).store()
+            r = one.put(f"/listeners/{listener['id']}", {"listener": {
+                "client_authentication": "MANDATORY", "client_ca_tls_container_ref": ca_ref,
+                "client_crl_container_ref": crl_ref}})
+            assert r.status_code == 200, r.text
+            one.wait_active(lb["id"])
+            assert service_user in bc.acls.get(ca_ref).read.users
+            answer = _get(vip, port, ca_file, "www.example.com", base_path.parent / "alice.pem")
+            assert answer.startswith("HTTP/1.1 200"), answer
+            for refused in (None, base_path.parent / "mallory.pem"):  # none; revoked
+                try:
+                    answer = _get(vip, port, ca_file, "www.example.com", refused)
+                except OSError:  # the handshake's alert (ssl.SSLError is an OSError)
+                    answer = ""
+                assert answer == "", answer
+
             # Another project's member may not use these references: 400 naming the field.
             two = Api(client, keystone.token("lb-two-member"))
             r = two.post("/loadbalancers", {"loadbalancer": {"name": "other",
@@ -190,7 +221,8 @@ def test_terminated_https_with_a_pkcs12_secret_and_a_container_from_barbican(
             bc_two = barbican_client.Client(session=_session(keystone, "lb-two-member"))
             own_ref = bc_two.secrets.create(name="own", payload=www.pkcs12()).store()
             for field, value in (("default_tls_container_ref", p12_ref),
-                                 ("sni_container_refs", [container_ref])):
+                                 ("sni_container_refs", [container_ref]),
+                                 ("client_ca_tls_container_ref", ca_ref)):
                 body: dict[str, Any] = {"loadbalancer_id": other["id"],
                                         "protocol": "TERMINATED_HTTPS", "protocol_port": 443,
                                         "default_tls_container_ref": own_ref}
