@@ -37,6 +37,7 @@ from lbaas.common import exceptions as exc
 from lbaas.common import validate
 from lbaas.common.endpoints import Endpoint
 from lbaas.config import Settings
+from lbaas.db import locks
 from lbaas.db import models as m
 from lbaas.drivers.base import ProviderDriver
 from lbaas.network.base import Caller, NetworkDriver
@@ -285,9 +286,13 @@ def check_quota(session: Session, state: ApiState, lb: m.LoadBalancer, resource:
     ``loadbalancer``): quotas are counted per project, and an object's project
     is its load balancer's. ``resource`` is a quota name: loadbalancer,
     listener, pool, member, healthmonitor, l7policy, l7rule. Counts objects
-    not being deleted (Octavia's ``check_quota_met``).
+    not being deleted (Octavia's ``check_quota_met``). Exact under concurrency:
+    the project's quota lock (:func:`lbaas.db.locks.lock_project_quota`) is
+    held from this count to the transaction's end.
     """
     project_id = lb.project_id
+    if project_id is not None:
+        locks.lock_project_quota(session, project_id)
     quota = session.get(m.Quota, project_id) if project_id is not None else None
     limit = getattr(quota, resource, None) if quota is not None else None
     if limit is None:

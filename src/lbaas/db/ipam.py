@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from lbaas.common import exceptions as exc
 from lbaas.common.endpoints import host_addresses
+from lbaas.db import locks
 from lbaas.db import models as m
 
 LOG = logging.getLogger(__name__)
@@ -123,8 +124,11 @@ def allocate(session: Session, subnet: m.Subnet, device_id: str,
     Raises InvalidIPAddress (400) if ``address`` is outside the subnet or
     its gateway, network or broadcast address, VIPAddressConflict (409) if it
     is taken or an address of this host, IPAddressExhausted (409) if the
-    pools are full.
+    pools are full. Exact under concurrency: the subnet's row lock
+    (:func:`lbaas.db.locks.lock_subnet`) is held from this read of the used
+    addresses to the transaction's end.
     """
+    locks.lock_subnet(session, subnet.id)
     used = set(session.scalars(select(m.Port.ip_address).where(m.Port.subnet_id == subnet.id)))
     host = {str(a) for a in host_addresses()}
     if address is not None:

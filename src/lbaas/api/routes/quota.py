@@ -14,7 +14,6 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lbaas.api import deps
@@ -23,6 +22,7 @@ from lbaas.api.query import columns_of
 from lbaas.api.schemas import quota as s
 from lbaas.common import exceptions as exc
 from lbaas.config import QuotaDefaults
+from lbaas.db import locks
 from lbaas.db import models as m
 
 router = APIRouter(tags=["Quotas"])
@@ -87,18 +87,14 @@ def update_quota(project_id: str, body: s.QuotaUpdateRoot, ctx: Ctx, db: Db,
     Values are -1 (unlimited) to 2000000000; null resets one to its default.
     """
     ctx.authorize(RESOURCE, "put", project_id)
-    changes = body.quota.changes()
-    try:
-        row = _upsert(db, project_id, changes)
-    except IntegrityError:
-        # A concurrent PUT created the row first: apply ours on top of it.
-        db.rollback()
-        row = _upsert(db, project_id, changes)
+    row = _upsert(db, project_id, body.quota.changes())
     return deps.respond("quota", s.QuotaResponse.of(
         project_id, effective(row, state.settings.quotas)), status=202)
 
 
 def _upsert(db: Session, project_id: str, changes: dict[str, int | None]) -> m.Quota:
+    # Concurrent PUTs, and creates counting under the old quota, go first.
+    locks.lock_project_quota(db, project_id)
     row = db.get(m.Quota, project_id, with_for_update=True)
     if row is None:
         row = m.Quota(project_id=project_id)

@@ -38,6 +38,7 @@ from lbaas.api.query import columns_of
 from lbaas.api.routes.network import network_visible
 from lbaas.api.schemas import subnet as s
 from lbaas.common import exceptions as exc
+from lbaas.db import locks
 from lbaas.db import models as m
 
 router = APIRouter(tags=["Subnets"])
@@ -234,6 +235,7 @@ def update_subnet(subnet_id: str, body: s.SubnetUpdateRoot, ctx: Ctx, db: Db) ->
         changes["allocation_pools"] = check_pools(
             net, changes.get("allocation_pools", subnet.allocation_pools or []), gateway)
     if gateway is not None and gateway != subnet.gateway_ip:
+        locks.lock_subnet(db, subnet.id)  # no VIP takes it meanwhile
         taken = db.scalar(select(m.Port.id).where(m.Port.subnet_id == subnet.id,
                                                   m.Port.ip_address == gateway))
         if taken is not None:
