@@ -590,6 +590,11 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
         ),
         healthcheck_refresh_interval=conf.api_settings.healthcheck_refresh_interval,
     )
+    if (settings.certificates.cert_manager == "barbican_cert_manager"
+            and settings.auth_strategy != c.KEYSTONE):
+        raise ValueError("[certificates] cert_manager = barbican_cert_manager reads Barbican "
+                         "with the caller's Keystone token: it needs [api_settings] "
+                         "auth_strategy = keystone.")
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "state_dir" in changes:
         changes["state_dir"] = Path(os.path.expanduser(str(changes["state_dir"])))

@@ -30,7 +30,6 @@ Nothing read from Barbican is stored in lbaas's database.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,48 +64,49 @@ class BarbicanCertManager:
 
     def __init__(self, config_files: Sequence[str], region_name: str | None = None,
                  interface: str = "public") -> None:
-        self._config_files = list(config_files)
+        """Raises ValueError if ``[service_auth]`` names no usable credentials."""
+        from keystoneauth1 import loading
+        from oslo_config import cfg
+
+        conf = cfg.ConfigOpts()
+        loading.register_auth_conf_options(conf, SERVICE_AUTH)
+        loading.register_session_conf_options(conf, SERVICE_AUTH)
+        conf([], project="lbaas", default_config_files=list(config_files))
+        try:
+            auth = loading.load_auth_from_conf_options(conf, SERVICE_AUTH)
+        except Exception as e:  # keystoneauth's MissingRequiredOptions, NoMatchingPlugin
+            raise ValueError(f"[service_auth] is incomplete: {e}") from None
+        if auth is None:
+            raise ValueError("barbican_cert_manager needs lbaas's service user in "
+                             "[service_auth] (auth_type, auth_url, username, password, "
+                             "project_name, ...), as Octavia's does.")
+        # Callers' tokens are rescoped at the service user's Keystone.
+        self._auth_url: str = getattr(auth, "auth_url", None) or ""
+        if not self._auth_url:
+            raise ValueError("[service_auth] needs auth_url (Keystone's identity endpoint).")
+        # The service user's session: made once, it renews its own token.
+        self._service_session = loading.load_session_from_conf_options(
+            conf, SERVICE_AUTH, auth=auth)
         self._region = region_name
         self._interface = interface
-        self._lock = threading.Lock()
-        self._service_session: Any = None
 
     def bound(self, session: Any) -> BarbicanCertManager:
         """Itself (it reads no database)."""
         return self
 
     # -- sessions ------------------------------------------------------------------------
-    def _service(self) -> Any:
-        """The service user's keystoneauth session (made once; it renews its token)."""
-        with self._lock:
-            if self._service_session is None:
-                from keystoneauth1 import loading
-                from oslo_config import cfg
-
-                conf = cfg.ConfigOpts()
-                loading.register_auth_conf_options(conf, SERVICE_AUTH)
-                loading.register_session_conf_options(conf, SERVICE_AUTH)
-                conf([], project="lbaas", default_config_files=self._config_files)
-                auth = loading.load_auth_from_conf_options(conf, SERVICE_AUTH)
-                if auth is None:
-                    raise CertificateError("", "[service_auth] is not configured: lbaas "
-                                               "cannot read Barbican as its service user.")
-                self._service_session = loading.load_session_from_conf_options(
-                    conf, SERVICE_AUTH, auth=auth)
-            return self._service_session
-
     def _client(self, caller: Caller, ref: str) -> Any:
         """A Barbican client acting as ``caller``: its token, or the service user."""
         from barbicanclient import client
 
         if caller.project_id is None:
-            session = self._service()
+            session = self._service_session
         elif caller.auth_token:
             from keystoneauth1 import identity
             from keystoneauth1 import session as ks_session
 
-            service = self._service()
-            auth = identity.Token(auth_url=service.auth.auth_url, token=caller.auth_token,
+            service = self._service_session
+            auth = identity.Token(auth_url=self._auth_url, token=caller.auth_token,
                                   project_id=caller.project_id)
             session = ks_session.Session(auth=auth, verify=service.verify,
                                          cert=service.cert, timeout=service.timeout)
@@ -180,7 +180,7 @@ class BarbicanCertManager:
             return
         bc = self._client(caller, ref)
         user_id = self._call(ref, "find lbaas's service user",
-                             lambda: self._service().get_user_id())
+                             lambda: self._service_session.get_user_id())
         refs = [ref]
         if _is_container(ref):
             container = self._call(ref, "read the container", bc.containers.get, ref)

@@ -32,3 +32,24 @@ def test_operator_defaults_are_read_and_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="Default listener ciphers conflict"):
         load_settings([str(conf)])
     assert TlsDefaults().allow_tls_terminated_listeners
+
+
+def test_barbican_cert_manager_needs_keystone_and_a_service_user(tmp_path: Path) -> None:
+    from lbaas.certificates.barbican import BarbicanCertManager
+
+    conf = tmp_path / "lbaas.conf"
+    conf.write_text("[certificates]\ncert_manager = barbican_cert_manager\n")
+    with pytest.raises(ValueError, match="needs \\[api_settings\\] auth_strategy = keystone"):
+        load_settings([str(conf)])
+    conf.write_text("[certificates]\ncert_manager = barbican_cert_manager\n"
+                    "[api_settings]\nauth_strategy = keystone\n")
+    settings = load_settings([str(conf)])
+    with pytest.raises(ValueError, match=r"needs lbaas's service user in \[service_auth\]"):
+        BarbicanCertManager(settings.config_files)
+    conf.write_text(conf.read_text() + "[service_auth]\nauth_type = password\n")
+    with pytest.raises(ValueError, match=r"\[service_auth\] is incomplete"):
+        BarbicanCertManager(settings.config_files)
+    conf.write_text(conf.read_text() + "auth_url = http://127.0.0.1:1/v3\nusername = lbaas\n"
+                    "password = x\nproject_name = service\nuser_domain_name = Default\n"
+                    "project_domain_name = Default\n")
+    BarbicanCertManager(settings.config_files)  # no request made yet
