@@ -189,6 +189,12 @@ _haproxy_opts = [
     cfg.FloatOpt("member_drain_timeout", default=2.0, min=0.0,
                  help="Seconds a removed member's open connections may finish before it is "
                       "left in maintenance until the next reload."),
+    cfg.FloatOpt("stats_quiet_interval", default=10.0, min=0.0,
+                 help="Seconds a load balancer whose HAProxy had nothing new to report "
+                      "(no traffic, no state change) goes without being asked again by the "
+                      "health polls; a state change, a reload or an exit makes it asked at "
+                      "once. Traffic after a quiet spell is counted within this time "
+                      "(Octavia's amphorae report every 10 s). 0 asks HAProxy at every poll."),
 ]
 
 # Octavia's [keepalived_vrrp] options, with its names and meaning; the timers are
@@ -375,6 +381,7 @@ class HaproxySettings:
     supervise_interval: float = 2.0
     member_drain_timeout: float = 2.0
     local_listener_ports: str = "1024-65535"  # the local placement's, "80,1024-65535"
+    stats_quiet_interval: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -557,6 +564,7 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
             supervise_interval=conf.haproxy_amphora.supervise_interval,
             member_drain_timeout=conf.haproxy_amphora.member_drain_timeout,
             local_listener_ports=conf.haproxy_amphora.local_listener_ports,
+            stats_quiet_interval=conf.haproxy_amphora.stats_quiet_interval,
         ),
         health=HealthSettings(
             interval=conf.health_manager.health_check_interval,

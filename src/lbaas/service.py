@@ -74,7 +74,8 @@ def make_agent(settings: Settings) -> LocalAgent:
         drain_timeout=h.member_drain_timeout, keepalived=vrrp),
         placement=make_placement(h.placement, h.local_listener_ports,
                                  control_plane_endpoints(settings)))
-    return LocalAgent(amphorae, supervise_interval=h.supervise_interval)
+    return LocalAgent(amphorae, supervise_interval=h.supervise_interval,
+                      quiet_interval=h.stats_quiet_interval)
 
 
 def default_drivers(settings: Settings,

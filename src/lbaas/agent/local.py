@@ -30,12 +30,18 @@
   where pidfds are unavailable); it also retries, with a back-off doubling up
   to 5 minutes, an HAProxy that could not be restarted, and holds back one
   that was restarted :data:`RESTART_BURST` times within :data:`RESTART_WINDOW`
-  seconds (a crash loop), as systemd's start limit does.
+  seconds (a crash loop), as systemd's start limit does; a load balancer whose
+  processes are all watched through pidfds is taken as running without
+  looking at it again.
   :meth:`LocalAgent.stats` (the health manager's poll) reports a load balancer
   that is not running with why (``error``): None while a restart is on its
   way, the restart's failure, or :data:`NO_SPEC` when this host has no spec
   left to start it from (the controller then sends it again from the
   database).
+- **quiet readings**: a load balancer whose HAProxy has nothing new to say
+  costs the health poll one ``stat`` of its log instead of a round trip to
+  HAProxy (:meth:`LocalAgent.stats`), so an idle host with a thousand load
+  balancers is polled for next to nothing.
 
 Stopping the agent stops only the supervision: HAProxy keeps serving.
 """
@@ -46,10 +52,12 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from lbaas.common.endpoints import Endpoint
 from lbaas.common.exceptions import DriverError
@@ -67,6 +75,7 @@ from lbaas.dataplane.spec import LoadBalancerSpec
 LOG = logging.getLogger(__name__)
 
 MAX_BACKOFF = 300.0  # seconds between restart attempts of an HAProxy that keeps failing
+QUIET_INTERVAL = 10.0  # seconds a reading that said nothing new may be handed out again
 RESTART_BURST = 5  # restarts within RESTART_WINDOW seconds before supervision holds back
 RESTART_WINDOW = 10.0
 NO_SPEC = ("HAProxy is not running and this host has no spec of the load balancer to "
@@ -107,14 +116,26 @@ class _Slot:
     restarts: collections.deque[float] = field(
         default_factory=lambda: collections.deque(maxlen=RESTART_BURST))
     touched: float = 0.0  # monotonic time the control plane last applied or rebuilt it
+    watched: tuple[str, ...] = ()  # the exit watcher's keys of its processes
+    # The last answered reading (see LocalAgent.stats) and what decides whether it may
+    # be handed out again without asking HAProxy.
+    observed: LoadBalancerStats | None = None
+    observed_key: tuple[Any, ...] | None = None
+    observed_at: float = 0.0  # monotonic time of the reading
+    log_size: int = -1  # size of haproxy.log before the reading
+    quiet: bool = False  # the reading said nothing new (equal key to the one before)
+    generation: int = 0  # bumped by every change and exit: a reading in flight is dropped
+    log_path: str | None = None
 
 
 class LocalAgent:
     """Amphorae of this host, in-process. ``supervise_interval`` is in seconds."""
 
-    def __init__(self, amphorae: Amphorae, supervise_interval: float = 2.0) -> None:
+    def __init__(self, amphorae: Amphorae, supervise_interval: float = 2.0,
+                 quiet_interval: float = QUIET_INTERVAL) -> None:
         self.amphorae = amphorae
         self.supervise_interval = supervise_interval
+        self.quiet_interval = quiet_interval
         self._slots: dict[str, _Slot] = {}
         self._slots_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -133,8 +154,15 @@ class LocalAgent:
             slot.applied = self.amphorae.last_spec(lb_id)
         return slot.applied
 
+    @staticmethod
+    def _changed(slot: _Slot) -> None:
+        """Forget the last reading: HAProxy was changed, restarted or has exited."""
+        slot.generation += 1
+        slot.observed = slot.observed_key = None
+
     def _served(self, slot: _Slot, lb: LoadBalancerSpec) -> None:
         """Record that ``lb`` serves now and watch its processes (caller holds ``busy``)."""
+        self._changed(slot)
         slot.applied, slot.down = lb, None
         slot.failures, slot.next_try = 0, 0.0
         self._watch(lb.id, lb)
@@ -144,9 +172,17 @@ class LocalAgent:
         watcher = self._watcher
         if watcher is None:
             return
-        for key, (pid, cwd) in self.amphorae.processes(lb_id, lb).items():
+        processes = self.amphorae.processes(lb_id, lb)
+        self._slot(lb_id).watched = tuple(processes)
+        for key, (pid, cwd) in processes.items():
             if pid is None or not watcher.watch(key, pid, cwd):
                 self._exited(key)  # it died before it could be watched
+
+    def _all_watched(self, slot: _Slot) -> bool:
+        """True if every process of the load balancer is watched (alive) through a pidfd."""
+        watcher = self._watcher
+        return watcher is not None and bool(slot.watched) and \
+            all(watcher.watched(key) is not None for key in slot.watched)
 
     # -- AgentClient -------------------------------------------------------
     def validate(self, lb: LoadBalancerSpec) -> None:
@@ -172,6 +208,7 @@ class LocalAgent:
                     outcome = self.amphorae.apply(spec)
                     self._served(slot, spec)
                 except Exception as e:  # handed to every caller this apply covered
+                    self._changed(slot)  # runtime commands may have been sent
                     outcome = e
                 with slot.state:
                     slot.done, slot.outcome = target, outcome
@@ -193,6 +230,7 @@ class LocalAgent:
         if self._watcher is not None:
             self._watcher.unwatch(lb_id)
         slot.applied = slot.down = None
+        self._changed(slot)
         self.amphorae.delete(lb_id)
 
     def failover(self, lb: LoadBalancerSpec) -> ApplyResult:
@@ -203,6 +241,7 @@ class LocalAgent:
             if self._watcher is not None:
                 self._watcher.unwatch(lb.id)
             slot.applied = None  # deleted first: nothing to restart if the rebuild fails
+            self._changed(slot)
             result = self.amphorae.failover(lb)
             self._served(slot, lb)
             with slot.state:
@@ -237,14 +276,43 @@ class LocalAgent:
     def stats(self, lb_id: str) -> LoadBalancerStats:
         """See :meth:`AgentClient.stats` (read-only: not serialised).
 
+        Readings are cheap to repeat when nothing happens: if the last
+        reading of a running HAProxy said nothing new (the same
+        :meth:`~lbaas.dataplane.runtime.LoadBalancerStats.key` as the one
+        before), that same object is handed out again without asking HAProxy,
+        until one of: HAProxy wrote to ``haproxy.log`` (a server changed
+        state, a worker started or stopped: checked by its size, one
+        ``stat``), a process of it exited, this agent changed it, or
+        ``quiet_interval`` seconds passed (traffic on a quiet load balancer is
+        counted within that time; HAProxy logs no traffic here). Without an
+        exit watcher on its processes (and for ACTIVE_STANDBY, whose log is
+        the amphorae's), HAProxy is asked every time.
+
         Not running: ``error`` says why (see the module docstring); a load
         balancer this host can start again wakes the supervision thread (a
         pass runs at once, not after up to ``supervise_interval`` seconds).
         """
+        slot = self._slot(lb_id)
+        cached, generation = slot.observed, slot.generation
+        size = self._log_size(lb_id, slot)
+        now = time.monotonic()
+        if (cached is not None and slot.quiet and size == slot.log_size
+                and now - slot.observed_at < self.quiet_interval and self._all_watched(slot)):
+            return cached
         stats = self.amphorae.stats(lb_id)
+        if stats.running and stats.error is None and not stats.amphorae:
+            key = stats.key()
+            quiet = cached is not None and key == slot.observed_key
+            if quiet:
+                assert cached is not None
+                stats = cached  # nothing new: the same object, so callers can tell at once
+            if slot.generation == generation:  # else changed meanwhile: not kept
+                slot.observed, slot.observed_key, slot.observed_at = stats, key, now
+                slot.log_size, slot.quiet = size, quiet
+            return stats
+        self._changed(slot)
         if stats.running and all(a.running for a in stats.amphorae):
             return stats
-        slot = self._slot(lb_id)
         if stats.running:  # ACTIVE_STANDBY, one amphora down
             if slot.down is None:
                 self._wake.set()
@@ -258,6 +326,14 @@ class LocalAgent:
             return dataclasses.replace(stats, error=NO_SPEC)
         self._wake.set()
         return stats
+
+    def _log_size(self, lb_id: str, slot: _Slot) -> int:
+        if slot.log_path is None:
+            slot.log_path = str(self.amphorae.files(lb_id).log)
+        try:
+            return os.stat(slot.log_path).st_size
+        except OSError:
+            return -1
 
     def health(self, lb_id: str) -> LoadBalancerHealth:
         """See :meth:`AgentClient.health` (read-only: not serialised)."""
@@ -295,10 +371,11 @@ class LocalAgent:
 
         ``key`` is a load balancer id (its HAProxy) or ``<lb_id>/<amphora_id>/<program>``.
         """
+        lb_id = key.split("/", 1)[0]
+        self._changed(self._slot(lb_id))
         restarts = self._restarts
         if self._stopping.is_set() or restarts is None:
             return
-        lb_id = key.split("/", 1)[0]
         LOG.warning("load balancer %s: %s exited", lb_id,
                     "HAProxy" if key == lb_id else key.split("/", 1)[1])
         with contextlib.suppress(RuntimeError):  # shut down meanwhile
@@ -335,6 +412,9 @@ class LocalAgent:
         try:
             if self._stopping.is_set() and wait:
                 return "busy"
+            if self._all_watched(slot):
+                slot.down = None
+                return "running"  # watched through pidfds: an exit would have been seen
             processes = self.amphorae.processes(lb_id, slot.applied)
             if all(pid is not None for pid, _ in processes.values()):
                 slot.down = None

@@ -1,10 +1,10 @@
 """Amphorae on this host: one HAProxy per load balancer, changed as transactions.
 
 :class:`Amphorae` does what an agent does for the load balancers it hosts;
-it keeps no state in memory, everything is in ``<base_path>/<lb_id>/`` and
-in the running processes, so a restarted agent adopts what runs. It is not
-thread-safe for one load balancer: the agent serialises calls per load
-balancer (and runs different ones in parallel).
+it keeps no state in memory (but a cache of parsed files), everything is in
+``<base_path>/<lb_id>/`` and in the running processes, so a restarted agent
+adopts what runs. It is not thread-safe for one load balancer: the agent
+serialises calls per load balancer (and runs different ones in parallel).
 
 apply(spec) is a transaction (style item 7; Octavia's amphora agent
 ``api_server/loadbalancer.py`` and dataplaneapi's reload agent)::
@@ -188,6 +188,9 @@ class Amphorae:
         self.vrrp_notify = self._install_script("vrrp-notify", keepalived.NOTIFY_SCRIPT)
         self.paths = render.ConfigPaths(stats_socket=STATS_SOCKET, server_state_file=SERVER_STATE,
                                         ping_command=str(self.ping_check))
+        # retired-stats.json as last parsed, by path: ((inode, mtime, size), readings).
+        self._retired_cache: dict[Path, tuple[tuple[int, int, int],
+                                              tuple[runtime.WorkerStats, ...]]] = {}
 
     def _install_script(self, name: str, text: str) -> Path:
         path = self.settings.base_path / name
@@ -242,11 +245,14 @@ class Amphorae:
         """Load balancers with a directory on this host that holds a configuration, a spec
         or a pid file, or amphorae that do (a directory left by a first start that failed
         has none)."""
-        if not self.settings.base_path.is_dir():
+        try:
+            entries = list(os.scandir(self.settings.base_path))
+        except OSError:
             return []
-        return sorted(p.name for p in self.settings.base_path.iterdir()
-                      if render.ID_RE.match(p.name) and (_holds_files(p)
-                                                         or self.amphora_ids(p.name)))
+        # Plain os calls: supervision looks at every directory every few seconds.
+        return sorted(e.name for e in entries
+                      if render.ID_RE.match(e.name) and (_holds_files(e.path)
+                                                         or self.amphora_ids(e.name)))
 
     def amphora_ids(self, lb_id: str) -> list[str]:
         """The amphorae of ACTIVE_STANDBY ``lb_id`` with a directory on this host."""
@@ -292,16 +298,22 @@ class Amphorae:
         return out
 
     @staticmethod
-    def _write(path: Path, data: str) -> None:
+    def _write(path: Path, data: str, durable: bool = True) -> None:
+        """Replace ``path`` by ``data`` atomically (readers see the old or the new text);
+        ``durable``: on disk before the rename (fsync)."""
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("w") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         tmp.replace(path)
 
-    def _commit(self, f: LbFiles, lb: LoadBalancerSpec) -> None:
-        shutil.copyfile(f.cfg, f.good)
+    def _commit(self, f: LbFiles, lb: LoadBalancerSpec, text: str) -> None:
+        """``text`` (the installed haproxy.cfg) served: keep it as the last good one, and
+        ``lb`` as the spec (durable: a restart starts from it; its TLS material
+        redacted), and drop TLS files it no longer names."""
+        self._write(f.good, text, durable=False)
         self._write(f.spec, specs.to_json(lb.redacted()))
         self._prune_tls_files(f, lb)
 
@@ -401,7 +413,7 @@ class Amphorae:
                 f.new.replace(f.failed)
                 raise
         if not running:
-            return self._start(lb, u)
+            return self._start(lb, u, text)
 
         plan = None if f.dirty.exists() or tls_changed else self._plan(lb, u, installed)
         previous = self.last_spec(u.lb_id, u.amphora_id)
@@ -409,7 +421,7 @@ class Amphorae:
         if plan is not None:
             try:
                 self._run_plan(proc, plan)
-                self._commit(f, lb)
+                self._commit(f, lb, text)
                 return self._result(u, "runtime", proc.processes(),
                                     len(plan.commands) + len(plan.deletions))
             except RuntimeApiError as e:
@@ -428,12 +440,12 @@ class Amphorae:
                 f.new.replace(f.cfg)
             raise
         f.dirty.unlink(missing_ok=True)
-        self._commit(f, lb)
+        self._commit(f, lb, text)
         if previous is None or _vips(previous) != _vips(lb):
             self.placement.announce(lb, u.amphora)
         return self._result(u, "reloaded", procs)
 
-    def _start(self, lb: LoadBalancerSpec, u: _Unit) -> ApplyResult:
+    def _start(self, lb: LoadBalancerSpec, u: _Unit, text: str) -> ApplyResult:
         f = u.files
         self.placement.prepare(lb, u.amphora)
         f.new.replace(f.cfg)
@@ -448,7 +460,7 @@ class Amphorae:
                 f.cfg.unlink()
             raise
         f.dirty.unlink(missing_ok=True)
-        self._commit(f, lb)
+        self._commit(f, lb, text)
         self.placement.announce(lb, u.amphora)
         return self._result(u, "started", procs)
 
@@ -613,6 +625,8 @@ class Amphorae:
             self.process(lb_id).stop()
         self.placement.teardown(lb_id)
         shutil.rmtree(f.root, ignore_errors=True)
+        for path in [p for p in self._retired_cache if p.is_relative_to(f.root)]:
+            del self._retired_cache[path]
         return existed
 
     def failover(self, lb: LoadBalancerSpec) -> ApplyResult:
@@ -663,18 +677,32 @@ class Amphorae:
         kept.append(runtime.WorkerStats(worker=worker, live=False, rows=_counter_rows(rows)))
         self._write(f.retired, json.dumps([dataclasses.asdict(w) for w in kept]))
 
-    @staticmethod
-    def _retired(f: LbFiles) -> list[runtime.WorkerStats]:
+    def _retired(self, f: LbFiles) -> list[runtime.WorkerStats]:
+        """The readings in ``retired-stats.json``, parsed again only when the file changed
+        (every health poll asks for them; a reload writes them)."""
+        try:
+            st = os.stat(f.retired)
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            LOG.warning("ignoring unreadable %s: %s", f.retired, e)
+            return []
+        version = (st.st_ino, st.st_mtime_ns, st.st_size)
+        cached = self._retired_cache.get(f.retired)
+        if cached is not None and cached[0] == version:
+            return list(cached[1])
         try:
             data = json.loads(f.retired.read_text())
-            return [runtime.WorkerStats(worker=w["worker"], live=False,
-                                        rows=tuple(runtime.StatRow(**r) for r in w["rows"]))
-                    for w in data]
+            workers = tuple(runtime.WorkerStats(
+                worker=w["worker"], live=False,
+                rows=tuple(runtime.StatRow(**r) for r in w["rows"])) for w in data)
         except FileNotFoundError:
             return []
         except (OSError, ValueError, TypeError, KeyError) as e:
             LOG.warning("ignoring unreadable %s: %s", f.retired, e)
             return []
+        self._retired_cache[f.retired] = (version, workers)
+        return list(workers)
 
     # -- observe -----------------------------------------------------------------
     def stats(self, lb_id: str) -> runtime.LoadBalancerStats:
@@ -733,19 +761,20 @@ class Amphorae:
 
     def _haproxy_stats(self, u: _Unit) -> runtime.LoadBalancerStats:
         proc = u.proc
-        master = proc.pid()
-        if master is None:
-            # The master rewrites its pid file in place on every reload: look twice
-            # before reporting a dead process.
-            time.sleep(DEAD_RECHECK)
-            master = proc.pid()
-            if master is None:
-                return runtime.LoadBalancerStats(lb_id=u.lb_id, running=False)
+        master = proc.recorded_pid()
         try:
-            old_workers = proc.master.show_proc().old_workers if _may_have_old_workers(master) \
-                else ()
+            # An answer means it runs (only this load balancer's HAProxy serves these
+            # sockets): the process checks are for when it does not answer.
+            old_workers = proc.master.show_proc().old_workers \
+                if master is None or _may_have_old_workers(master) else ()
             worker, rows = proc.stats.show_info_stat()
         except RuntimeApiError as e:
+            if proc.pid() is None:
+                # The master rewrites its pid file in place on every reload: look twice
+                # before reporting a dead process.
+                time.sleep(DEAD_RECHECK)
+                if proc.pid() is None:
+                    return runtime.LoadBalancerStats(lb_id=u.lb_id, running=False)
             return runtime.LoadBalancerStats(lb_id=u.lb_id, running=True, error=e.reason)
         others: list[runtime.WorkerStats] = []
         for pid in old_workers:
@@ -802,10 +831,10 @@ def _may_have_old_workers(master: int) -> bool:
         return True  # unknown here: ask the master
 
 
-def _holds_files(directory: Path) -> bool:
+def _holds_files(directory: Path | str) -> bool:
     """True if ``directory`` holds an HAProxy configuration, a spec or a pid file."""
-    return any((directory / name).exists() for name in ("haproxy.cfg", "spec.json",
-                                                        "haproxy.pid"))
+    return any(os.path.exists(os.path.join(directory, name))
+               for name in ("haproxy.cfg", "spec.json", "haproxy.pid"))
 
 
 def _read(path: Path) -> str | None:

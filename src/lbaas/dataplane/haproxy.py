@@ -210,9 +210,11 @@ def process_alive(pid: int, cwd: Path | None = None) -> bool:
     if cwd is None:
         return True
     try:
-        return Path(os.readlink(f"/proc/{pid}/cwd")) == cwd.resolve()
+        actual = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         return False
+    # The kernel gives the resolved path: compare as given first (no resolve() syscalls).
+    return actual == str(cwd) or Path(actual) == cwd.resolve()
 
 
 class ExitWatcher:
@@ -275,6 +277,11 @@ class ExitWatcher:
             self._by_fd[fd] = (key, pid)
             self._epoll.register(fd, select.EPOLLIN)
         return True
+
+    def watched(self, key: str) -> int | None:
+        """The PID watched under ``key`` (alive: its exit has not been seen), or None."""
+        entry = self._by_key.get(key)
+        return entry[1] if entry is not None else None
 
     def unwatch(self, key: str) -> None:
         """Stop watching ``key`` and every key under it (``key/...``), before stopping
@@ -376,13 +383,18 @@ class HaproxyProcess:
         self.stats = runtime.StatsClient(files.stats_socket)
 
     # -- state ---------------------------------------------------------------
-    def pid(self) -> int | None:
-        """The master's PID if it is alive and ours, else None."""
+    def recorded_pid(self) -> int | None:
+        """The PID in the pid file, unchecked (it may be dead, or another process now)."""
         try:
-            pid = int(self.files.pid.read_text().strip())
+            with open(self.files.pid, "rb") as f:
+                return int(f.read().strip())
         except (OSError, ValueError):
             return None
-        return pid if process_alive(pid, self.files.root) else None
+
+    def pid(self) -> int | None:
+        """The master's PID if it is alive and ours, else None."""
+        pid = self.recorded_pid()
+        return pid if pid is not None and process_alive(pid, self.files.root) else None
 
     def alive(self) -> bool:
         """True if the master runs."""

@@ -32,6 +32,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
+import operator
 import os
 import re
 import socket
@@ -45,8 +47,6 @@ from lbaas.dataplane.errors import RuntimeApiError
 DEFAULT_TIMEOUT = 5.0  # seconds for one command
 _SEVERITY = re.compile(r"^\[(\d)\]: ?(.*)$", re.M)
 _SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
-_PID = re.compile(r"^Pid: *(\d+)", re.M)  # show info fields naming a worker
-_START = re.compile(r"^Start_time_sec: *(\d+)", re.M)
 
 
 @contextlib.contextmanager
@@ -149,30 +149,41 @@ class StatRow:
 _TYPES = {"0": "frontend", "1": "backend", "2": "server", "3": "listener"}
 _INT_FIELDS = ("slim", "dreq", "ereq", "econ", "eresp", "weight", "act", "bck", "chkfail",
                "downtime", "lastchg", "rate", "req_tot")
+_ZERO_FIELDS = ("scur", "smax", "stot", "bin", "bout")  # counters: empty means 0
+_COLUMNS = ("pxname", "svname", "type", "status", "check_status", *_ZERO_FIELDS, *_INT_FIELDS)
+
+
+@functools.lru_cache(maxsize=8)
+def _columns(header_line: str) -> tuple[int | None, ...]:
+    """Where each of :data:`_COLUMNS` is in a ``show stat`` header (None: absent)."""
+    header = next(csv.reader([header_line[2:]]))
+    if "pxname" not in header or "svname" not in header:
+        raise RuntimeApiError(f"unexpected 'show stat' header: {header_line[:200]!r}")
+    return tuple(header.index(name) if name in header else None for name in _COLUMNS)
 
 
 def parse_stat(text: str) -> tuple[StatRow, ...]:
     """Rows of a ``show stat`` answer (CSV whose header line starts with ``# ``).
 
-    The health manager parses every load balancer's answer every poll: keep it lean.
+    The agent parses an answer whenever it reads a load balancer's counters:
+    keep it lean. Lines holding a double quote (HAProxy quotes fields such
+    as a check's text when they contain commas) go through :mod:`csv`; the
+    others are split on commas.
     """
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines or not lines[0].startswith("# "):
         raise RuntimeApiError(f"unexpected 'show stat' answer: {text[:200]!r}")
-    header = next(csv.reader([lines[0][2:]]))
-    if "pxname" not in header or "svname" not in header:
-        raise RuntimeApiError(f"unexpected 'show stat' header: {lines[0][:200]!r}")
+    where = _columns(lines[0])
     rows = []
-    for values in csv.reader(lines[1:]):
-        rec = dict(zip(header, values, strict=False))
+    for line in lines[1:]:
+        values = line.split(",") if '"' not in line else next(csv.reader([line]))
+        got = {name: values[i] if i is not None and i < len(values) else ""
+               for name, i in zip(_COLUMNS, where, strict=True)}
+        numbers: dict[str, Any] = {f: int(got[f]) if got[f] else 0 for f in _ZERO_FIELDS}
+        numbers.update((f, int(got[f]) if got[f] else None) for f in _INT_FIELDS)
         rows.append(StatRow(
-            proxy=rec["pxname"], name=rec["svname"], type=_TYPES.get(rec.get("type", ""), "?"),
-            status=rec.get("status", ""),
-            scur=_int(rec.get("scur")) or 0, smax=_int(rec.get("smax")) or 0,
-            stot=_int(rec.get("stot")) or 0, bin=_int(rec.get("bin")) or 0,
-            bout=_int(rec.get("bout")) or 0,
-            check_status=rec.get("check_status") or None,
-            **{f: _int(rec.get(f)) for f in _INT_FIELDS}))
+            proxy=got["pxname"], name=got["svname"], type=_TYPES.get(got["type"], "?"),
+            status=got["status"], check_status=got["check_status"] or None, **numbers))
     return tuple(rows)
 
 
@@ -206,10 +217,18 @@ def parse_info_stat(text: str) -> tuple[str, tuple[StatRow, ...]]:
     head, sep, tail = text.partition("\n# ")
     if not sep:
         raise RuntimeApiError(f"unexpected 'show info;show stat' answer: {text[:200]!r}")
-    pid, started = _PID.search(head), _START.search(head)
-    return worker_identity({"Pid": pid.group(1) if pid else "",
-                            "Start_time_sec": started.group(1) if started else ""}), \
+    return worker_identity({"Pid": _info_field(head, "Pid"),
+                            "Start_time_sec": _info_field(head, "Start_time_sec")}), \
         parse_stat("# " + tail)
+
+
+def _info_field(text: str, name: str) -> str:
+    """The value of ``name`` in a ``show info`` answer ("" if absent)."""
+    at = ("\n" + text).find(f"\n{name}:")
+    if at < 0:
+        return ""
+    end = text.find("\n", at)
+    return text[at + len(name) + 1:end if end >= 0 else len(text)].strip()
 
 
 EMPTY_SERVER_STATE = "1\n"  # a server state file of format version 1 holding no server
@@ -286,6 +305,10 @@ def parse_proc(text: str) -> ProcessList:
 
 
 COUNTER_ROW_TYPES = ("frontend", "server")  # rows whose counters the health manager keeps
+# Fields that move with time alone: left out when telling two readings apart.
+_TIME_FIELDS = ("lastchg", "downtime", "rate")
+_row_key = operator.attrgetter(*(f.name for f in dataclasses.fields(StatRow)
+                                 if f.name not in _TIME_FIELDS))
 
 
 @dataclass(frozen=True)
@@ -366,6 +389,17 @@ class LoadBalancerStats:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (for a remote agent)."""
         return dataclasses.asdict(self)
+
+    def key(self) -> tuple[Any, ...]:
+        """What this reading says, for telling two readings apart: equal keys, same news.
+
+        Worker identities, and every row's status, weight, check result and
+        counters, without the fields that change with time alone (seconds
+        since the last change, downtime, sessions per second).
+        """
+        return (self.lb_id, self.running, self.error, self.worker, self.amphorae,
+                tuple(map(_row_key, self.rows)),
+                tuple((o.worker, o.live, tuple(map(_row_key, o.rows))) for o in self.others))
 
 
 @dataclass(frozen=True)

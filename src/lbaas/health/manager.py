@@ -3,14 +3,22 @@
 Every ``interval`` seconds (``[health_manager] health_check_interval``,
 default 2) one poll::
 
-    read the graph of every settled load balancer (one short transaction;
-    PENDING_CREATE and PENDING_DELETE ones are skipped)
-    -> ask each one's provider driver for ``stats(lb_id)``
+    read which load balancers changed (one query: ids and update times), and
+    the graphs of those only (kept from earlier polls otherwise; PENDING_CREATE
+    and PENDING_DELETE ones are skipped)
+    -> ask each settled one's provider driver for ``stats(lb_id)``
        (``threads`` in parallel, no transaction held while HAProxy answers)
+    -> skip every load balancer whose reading and graph are those of its last
+       written poll (an idle host costs a dictionary lookup per load balancer)
     -> rollup.evaluate: the operating statuses that changed
-       stats.collect + accumulate: the counters that changed
+       stats.collect + accumulate: the counters of new readings
     -> one transaction: UPDATE only those rows (counters re-read under lock
        first, so two managers never add the same growth twice)
+
+Every change of a load balancer's graph moves its row's ``updated_at`` (the
+worker's status transitions lock and settle it; this manager's own writes
+are applied to the graphs it keeps), so a graph whose load balancer row kept
+its update time is the one in the database.
 
 The database is read before HAProxy is asked, so an object the snapshot
 shows settled was applied before the observation was made. A provider that
@@ -42,12 +50,12 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import String, insert, select, type_coerce, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -124,9 +132,19 @@ class _Result:
 
     lb: LoadBalancerNode
     statuses: dict[Ref, str] = field(default_factory=dict)
-    observation: counters.Observation | None = None  # answered polls only
+    stats: LoadBalancerStats | None = None  # the answered reading (None: dead)
+    observation: counters.Observation | None = None  # a new answered reading's counters
     dead: bool = False
     reapply: bool = False  # the agent cannot start it by itself: send the spec again
+
+    @property
+    def counts(self) -> bool:
+        """True if its counter rows may move (a new reading, or dead)."""
+        return self.observation is not None or self.dead
+
+
+_CHUNK = 25  # load balancers asked per task of the thread pool
+_VERSION = type_coerce(m.LoadBalancer.updated_at, String)  # as stored: no datetime parsing
 
 
 class HealthManager:
@@ -159,6 +177,10 @@ class HealthManager:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_report: PollReport | None = None
+        self._versions: dict[str, Any] = {}  # every load balancer's updated_at, last read
+        self._graphs: dict[str, LoadBalancerNode] = {}  # settled ones' graphs, as written
+        # Per load balancer: the graph and answered reading of its last written poll.
+        self._seen: dict[str, tuple[LoadBalancerNode, LoadBalancerStats]] = {}
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> None:
@@ -191,35 +213,61 @@ class HealthManager:
     def poll_once(self) -> PollReport:
         """Read, observe, compute and write once; returns what happened."""
         started = time.monotonic()
-        lbs, stored = self._snapshot()
+        lbs = self._snapshot()
         asked = [(lb, driver) for lb in lbs
                  if (driver := self._drivers.get(c.PROVIDER_ALIASES.get(lb.provider,
                                                                         lb.provider)))]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self._threads,
                                             thread_name_prefix="lbaas-health")
-        observed = list(self._pool.map(lambda pair: (pair[0], _observe(*pair)), asked))
-        results = [r for lb, st in observed if (r := self._judge(lb, st)) is not None]
+        chunks = [asked[i:i + _CHUNK] for i in range(0, len(asked), _CHUNK)]
+        observed = [pair for chunk in self._pool.map(
+            lambda chunk: [(lb, _observe(lb, driver)) for lb, driver in chunk], chunks)
+            for pair in chunk]
+        results = []
+        answered = 0
+        for lb, st in observed:
+            if isinstance(st, LoadBalancerStats) and st.running and st.error is None:
+                answered += 1
+                seen = self._seen.get(lb.id)
+                if seen is not None and (st is seen[1] or st == seen[1]):
+                    if lb is seen[0] or lb == seen[0]:
+                        continue  # nothing new: its statuses and counters are written
+                    r = self._judge(lb, st)
+                    if r is not None:  # the graph changed, not the reading: no counters
+                        r.observation = None
+                        results.append(r)
+                    continue
+            if (r := self._judge(lb, st)) is not None:
+                results.append(r)
         known = {lb.id for lb, _ in asked}
         for gone in set(self._unanswered) - known:
             del self._unanswered[gone]
         self._dead &= known
         self._reapplied &= known
+        for gone in set(self._seen) - known:
+            del self._seen[gone]
         status_changes = {ref: s for r in results for ref, s in
                           rollup.changes(r.lb, r.statuses).items()}
-        planned = _counter_updates(results, stored)
-        rows = 0
-        if status_changes or any(planned.values()):
-            rows = self._write(results, status_changes,
-                               {kind: set(keys) for kind, keys in planned.items()})
+        rows, written = 0, {r.lb.id for r in results}
+        if status_changes or any(r.counts for r in results):
+            rows, written = self._write(results, status_changes)
+        for r in results:
+            if r.lb.id not in written:
+                continue
+            mine = {ref: s for ref, s in r.statuses.items() if ref in status_changes}
+            lb = rollup.with_statuses(r.lb, mine) if mine else r.lb
+            if self._graphs.get(lb.id) is r.lb:
+                self._graphs[lb.id] = lb
+            if r.stats is not None:
+                self._seen[lb.id] = (lb, r.stats)
         for r in results:
             if r.reapply and self._reapply is not None and r.lb.id not in self._reapplied:
                 self._reapplied.add(r.lb.id)
                 if self._reapply(r.lb.id):
                     LOG.warning("load balancer %s: applying it again from the database",
                                 r.lb.id)
-        report = PollReport(polled=len(asked),
-                            answered=sum(1 for r in results if r.observation is not None),
+        report = PollReport(polled=len(asked), answered=answered,
                             dead=tuple(sorted(r.lb.id for r in results if r.dead)),
                             status_changes=len(status_changes), counter_rows=rows,
                             seconds=time.monotonic() - started)
@@ -231,6 +279,8 @@ class HealthManager:
         """Decide one load balancer's outcome from its driver's answer."""
         if st is None:
             return None  # the provider observes nothing
+        if isinstance(st, BaseException) or not st.running or st.error is not None:
+            self._seen.pop(lb.id, None)
         if isinstance(st, BaseException) or (st.running and st.error is not None):
             reason = st if isinstance(st, BaseException) else st.error
             count = self._unanswered[lb.id] = self._unanswered.get(lb.id, 0) + 1
@@ -250,7 +300,7 @@ class HealthManager:
         if lb.id in self._dead:
             LOG.warning("load balancer %s: HAProxy answers again", lb.id)
             self._dead.discard(lb.id)
-        return _Result(lb=lb, statuses=rollup.evaluate(lb, st),
+        return _Result(lb=lb, statuses=rollup.evaluate(lb, st), stats=st,
                        observation=counters.collect(st))
 
     def _report_dead(self, lb: LoadBalancerNode, why: str) -> None:
@@ -259,33 +309,48 @@ class HealthManager:
             self._dead.add(lb.id)
 
     # -- database ------------------------------------------------------------
-    def _snapshot(self) -> tuple[list[LoadBalancerNode], dict[str, dict[str, Stored]]]:
-        """Settled load balancers' graphs and the stored counters, in one short read."""
+    def _snapshot(self) -> list[LoadBalancerNode]:
+        """Settled load balancers' graphs: read again for the load balancers whose row
+        changed since the last poll (or are new), kept otherwise. One short read."""
         with self._read_sessions() as session, session.begin():
-            return read_graphs(session), {
-                rollup.LISTENER: _read_counters(session, LISTENER_TABLE),
-                rollup.MEMBER: _read_counters(session, MEMBER_TABLE)}
+            versions = dict(session.execute(select(m.LoadBalancer.id, _VERSION)).all())
+            changed = [lb_id for lb_id, v in versions.items()
+                       if lb_id not in self._versions or self._versions[lb_id] != v]
+            fresh = read_graphs(session, changed if len(changed) <= len(versions) // 2
+                                else None) if changed else []
+        if len(changed) > len(versions) // 2:
+            self._graphs.clear()
+        for lb_id in changed:
+            self._graphs.pop(lb_id, None)
+        for lb_id in self._versions.keys() - versions.keys():
+            self._graphs.pop(lb_id, None)
+        self._graphs.update((lb.id, lb) for lb in fresh)
+        self._versions = versions
+        return list(self._graphs.values())
 
-    def _write(self, results: list[_Result], statuses: dict[Ref, str],
-               counter_keys: Mapping[str, set[str]]) -> int:
-        """Write in one transaction; if that fails, one transaction per load balancer."""
+    def _write(self, results: list[_Result], statuses: dict[Ref, str]) -> tuple[int, set[str]]:
+        """Write in one transaction; if that fails, one transaction per load balancer.
+
+        Returns the statistics rows written and the load balancers written.
+        """
         try:
             with self._sessions() as session, session.begin():
-                return _apply(session, results, statuses, counter_keys)
+                return _apply(session, results, statuses), {r.lb.id for r in results}
         except SQLAlchemyError as e:  # e.g. an object deleted meanwhile
             LOG.info("health poll write failed (%s); writing load balancer by load balancer",
                      type(e).__name__)
-        rows = 0
+        rows, written = 0, set()
         for r in results:
             refs = dict(r.lb.refs())
             mine = {ref: s for ref, s in statuses.items() if ref in refs}
             try:
                 with self._sessions() as session, session.begin():
-                    rows += _apply(session, [r], mine, counter_keys)
+                    rows += _apply(session, [r], mine)
+                written.add(r.lb.id)
             except SQLAlchemyError as e:
                 LOG.warning("load balancer %s: health update failed (%s); next poll retries",
                             r.lb.id, e)
-        return rows
+        return rows, written
 
 
 def _observe(lb: LoadBalancerNode, driver: ProviderDriver,
@@ -296,11 +361,18 @@ def _observe(lb: LoadBalancerNode, driver: ProviderDriver,
         return e
 
 
-def read_graphs(session: Session) -> list[LoadBalancerNode]:
-    """Every load balancer not being created or deleted, as frozen nodes (six queries)."""
-    def rows(model: Any, *extra: Any) -> Sequence[Any]:
-        return session.execute(select(model.id, model.admin_state_up, model.provisioning_status,
-                                      model.operating_status, *extra)).all()
+def read_graphs(session: Session, ids: Collection[str] | None = None,
+                ) -> list[LoadBalancerNode]:
+    """Load balancers not being created or deleted, as frozen nodes (six queries):
+    every one, or those of ``ids``."""
+    def rows(model: Any, *extra: Any, where: Any = None) -> Sequence[Any]:
+        stmt = select(model.id, model.admin_state_up, model.provisioning_status,
+                      model.operating_status, *extra)
+        if ids is not None:
+            stmt = stmt.where(where)
+        return session.execute(stmt).all()
+
+    pool_ids = select(m.Pool.id).where(m.Pool.load_balancer_id.in_(ids or ()))
 
     def node(row: Any) -> Node:
         return Node(id=row.id, admin_state_up=bool(row.admin_state_up),
@@ -308,19 +380,22 @@ def read_graphs(session: Session) -> list[LoadBalancerNode]:
                     operating_status=row.operating_status)
 
     lbs = [row for row in rows(m.LoadBalancer, m.LoadBalancer.project_id,
-                               m.LoadBalancer.provider)
+                               m.LoadBalancer.provider, where=m.LoadBalancer.id.in_(ids or ()))
            if row.provisioning_status not in rollup.UNSETTLED]
     if not lbs:
         return []
     listeners: dict[str, list[Node]] = defaultdict(list)
-    for row in rows(m.Listener, m.Listener.load_balancer_id):
+    for row in rows(m.Listener, m.Listener.load_balancer_id,
+                    where=m.Listener.load_balancer_id.in_(ids or ())):
         listeners[row.load_balancer_id].append(node(row))
     members: dict[str, list[Node]] = defaultdict(list)
-    for row in rows(m.Member, m.Member.pool_id):
+    for row in rows(m.Member, m.Member.pool_id, where=m.Member.pool_id.in_(pool_ids)):
         members[row.pool_id].append(node(row))
-    monitors = {row.pool_id: node(row) for row in rows(m.HealthMonitor, m.HealthMonitor.pool_id)}
+    monitors = {row.pool_id: node(row) for row in rows(
+        m.HealthMonitor, m.HealthMonitor.pool_id, where=m.HealthMonitor.pool_id.in_(pool_ids))}
     pools: dict[str, list[PoolNode]] = defaultdict(list)
-    for row in rows(m.Pool, m.Pool.load_balancer_id):
+    for row in rows(m.Pool, m.Pool.load_balancer_id,
+                    where=m.Pool.load_balancer_id.in_(ids or ())):
         pools[row.load_balancer_id].append(PoolNode(
             id=row.id, admin_state_up=bool(row.admin_state_up),
             provisioning_status=row.provisioning_status, operating_status=row.operating_status,
@@ -368,29 +443,10 @@ def _next(table: CounterTable, before: Stored, seen: counters.Observed | None) -
     return Stored(totals=totals, active=seen.active, readings=readings)
 
 
-def _counter_updates(results: Iterable[_Result], stored: Mapping[str, Mapping[str, Stored]],
-                     ) -> dict[str, dict[str, Stored]]:
-    """The statistics rows that would change, per table kind (from the snapshot)."""
-    tables = {rollup.LISTENER: LISTENER_TABLE, rollup.MEMBER: MEMBER_TABLE}
-    out: dict[str, dict[str, Stored]] = {kind: {} for kind in tables}
-    for r in results:
-        if r.observation is None and not r.dead:
-            continue
-        for kind, targets in _counter_targets(r).items():
-            table = tables[kind]
-            for key, seen in targets.items():
-                before = stored[kind].get(key) or table.zero()
-                after = _next(table, before, seen)
-                if after != before:
-                    out[kind][key] = after
-    return out
-
-
-def _apply(session: Session, results: Sequence[_Result], statuses: Mapping[Ref, str],
-           counter_keys: Mapping[str, set[str]]) -> int:
-    """Write ``statuses`` and the counters of ``results`` whose keys are in ``counter_keys``
-    (per table kind: the rows the snapshot says will change), recomputed from the rows
-    re-read under lock. Returns the number of statistics rows written."""
+def _apply(session: Session, results: Sequence[_Result], statuses: Mapping[Ref, str]) -> int:
+    """Write ``statuses`` and the counters of ``results`` (new readings, dead load
+    balancers), computed from the rows re-read under lock. Returns the number of
+    statistics rows written."""
     grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
     for (kind, obj_id), status in statuses.items():
         grouped[(kind, status)].append(obj_id)
@@ -403,11 +459,9 @@ def _apply(session: Session, results: Sequence[_Result], statuses: Mapping[Ref, 
     written = 0
     for kind, table in ((rollup.LISTENER, LISTENER_TABLE), (rollup.MEMBER, MEMBER_TABLE)):
         targets: dict[str, counters.Observed | None] = {}
-        wanted = counter_keys.get(kind, set())
         for r in results:
-            if r.observation is not None or r.dead:
-                targets.update((key, seen) for key, seen in _counter_targets(r)[kind].items()
-                               if key in wanted)
+            if r.counts:
+                targets.update(_counter_targets(r)[kind])
         if not targets:
             continue
         current = _read_counters(session, table, targets, lock=True)

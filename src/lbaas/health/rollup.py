@@ -50,6 +50,7 @@ roll-up.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -254,3 +255,19 @@ def changes(lb: LoadBalancerNode, statuses: dict[Ref, str]) -> dict[Ref, str]:
     """The entries of ``statuses`` that differ from what ``lb``'s nodes hold."""
     current = {ref: node.operating_status for ref, node in lb.refs()}
     return {ref: s for ref, s in statuses.items() if ref in current and current[ref] != s}
+
+
+def with_statuses(lb: LoadBalancerNode, statuses: dict[Ref, str]) -> LoadBalancerNode:
+    """``lb`` with the operating statuses of ``statuses`` (as written to the database)."""
+    def moved(kind: str, node: Node) -> Node:
+        status = statuses.get((kind, node.id))
+        return node if status is None else dataclasses.replace(node, operating_status=status)
+
+    pools = tuple(dataclasses.replace(
+        pool, operating_status=moved(POOL, pool).operating_status,
+        members=tuple(moved(MEMBER, mb) for mb in pool.members),
+        health_monitor=moved(HEALTHMONITOR, pool.health_monitor)
+        if pool.health_monitor is not None else None) for pool in lb.pools)
+    return dataclasses.replace(
+        lb, operating_status=moved(LOADBALANCER, lb).operating_status,
+        listeners=tuple(moved(LISTENER, li) for li in lb.listeners), pools=pools)

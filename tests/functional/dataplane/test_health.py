@@ -30,6 +30,7 @@ from tests.functional.dataplane.conftest import free_port, squat
 
 API = "/v2/lbaas"
 INTERVAL = 0.5  # seconds between health polls
+QUIET_INTERVAL = 2.0  # seconds an idle HAProxy goes unasked (the default's 5 polls)
 DELAY, MAX_RETRIES_DOWN = 1, 1  # health monitor: seconds between checks, failures to go down
 DETECTION_BOUND = DELAY * MAX_RETRIES_DOWN + INTERVAL + 1.0  # seconds (the bound)
 
@@ -87,7 +88,8 @@ class Lbaas:
 def _settings(state_dir: Path, supervise_interval: float) -> Settings:
     return Settings(state_dir=state_dir, default_provider="haproxy", worker_poll_interval=0.05,
                     haproxy=HaproxySettings(supervise_interval=supervise_interval,
-                                            reload_timeout=10.0),
+                                            reload_timeout=10.0,
+                                            stats_quiet_interval=QUIET_INTERVAL),
                     health=HealthSettings(interval=INTERVAL))
 
 

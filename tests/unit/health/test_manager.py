@@ -276,3 +276,34 @@ def test_two_managers_never_add_the_same_growth_twice(world: World) -> None:
     first._snapshot = lambda: stale  # type: ignore[method-assign]
     first.poll_once()  # ...first writes from the counters it re-reads under lock
     assert world.stats()["bytes_in"] == 100
+
+
+def test_an_unchanged_reading_of_an_unchanged_graph_is_not_evaluated_again(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12: an idle host costs a lookup per load balancer, not a roll-up."""
+    hm = world.manager()
+    world.driver.answer = world.rows()
+    assert hm.poll_once().status_changes > 0
+
+    def evaluated(*_: Any) -> None:
+        raise AssertionError("an unchanged load balancer was evaluated again")
+
+    monkeypatch.setattr("lbaas.health.rollup.evaluate", evaluated)
+    monkeypatch.setattr("lbaas.health.stats.collect", evaluated)
+    again = hm.poll_once()
+    assert (again.answered, again.status_changes, again.counter_rows) == (1, 0, 0)
+
+
+def test_a_changed_graph_is_evaluated_with_the_same_reading(world: World) -> None:
+    """The graphs are kept between polls; a change through the API is seen all the same."""
+    hm = world.manager()
+    world.driver.answer = world.rows()
+    hm.poll_once()
+    assert world.tree()[world.members[0]] == c.ONLINE
+    r = world.client.put(f"{API}/pools/{world.pool}/members/{world.members[0]}",
+                         json={"member": {"admin_state_up": False}})
+    assert r.status_code == 200, r.text
+    assert world.service.reconciler.wait_idle()
+    hm.poll_once()  # the same reading: the member is UP in HAProxy's answer
+    assert world.tree()[world.members[0]] == c.OFFLINE
+    assert world.tree()[world.lb] == c.ONLINE
