@@ -29,7 +29,14 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, object_session, sessi
 
 from lbaas.api import auth
 from lbaas.api.policy import Policy, RequestContext
-from lbaas.api.query import ListQuery, paginate, parse_list_query, select_fields, split_values
+from lbaas.api.query import (
+    ListQuery,
+    Page,
+    paginate,
+    parse_list_query,
+    select_fields,
+    split_values,
+)
 from lbaas.certificates.base import CertManager
 from lbaas.certificates.store import SecretBox
 from lbaas.common import constants as c
@@ -149,10 +156,20 @@ class ListRequest:
         a row's body; ``links_key`` where Octavia names the links otherwise.
         Raises the 400s of :func:`lbaas.api.query.paginate`.
         """
-        page = paginate(self.session, self.request, self.query, stmt, model, columns,
+        page = self.page(stmt, model, columns)
+        return self.answer(key, [dump(row) for row in page.rows], page, links_key)
+
+    def page(self, stmt: Select[Any], model: type[m.Base],
+             columns: Mapping[str, InstrumentedAttribute[Any]]) -> Page:
+        """One page of ``stmt`` (a select of ``model``, or of its columns: result rows);
+        raises the 400s of :func:`lbaas.api.query.paginate`."""
+        return paginate(self.session, self.request, self.query, stmt, model, columns,
                         self.base_uri)
-        return JSONResponse({key: [select_fields(dump(row), self.query.fields)
-                                   for row in page.rows],
+
+    def answer(self, key: str, bodies: list[dict[str, Any]], page: Page,
+               links_key: str | None = None) -> JSONResponse:
+        """``{key: bodies, key_links: page's links}`` with ``fields=`` applied."""
+        return JSONResponse({key: [select_fields(body, self.query.fields) for body in bodies],
                              links_key or f"{key}_links": page.links})
 
 

@@ -172,12 +172,14 @@ class Page:
 
     rows: list[Any]
     links: list[dict[str, str]]
+    query: Select[Any] | None = None  # the statement that selected ``rows``
 
 
 def paginate(session: Session, request: Request, q: ListQuery, stmt: Select[Any],
              model: type[m.Base], columns: Mapping[str, InstrumentedAttribute[Any]],
              base_uri: str = "") -> Page:
-    """Apply ``q``'s filters, tags, order and page to ``stmt`` (a select of ``model``).
+    """Apply ``q``'s filters, tags, order and page to ``stmt`` (a select of ``model``, or
+    of columns of its table: the page then holds result rows).
 
     ``columns`` names what may be filtered and sorted on. Raises
     InvalidFilterArgument, InvalidSortKey, InvalidMarker (400).
@@ -205,11 +207,11 @@ def paginate(session: Session, request: Request, q: ListQuery, stmt: Select[Any]
     backwards = q.page_reverse and q.marker is not None
     if q.marker is not None:
         id_attr = getattr(model, "id", None)
-        marker_row = session.scalars(
-            stmt.where(id_attr == q.marker)).one_or_none() if id_attr is not None else None
-        if marker_row is None:
+        found = _fetch(session, stmt.where(id_attr == q.marker), model) \
+            if id_attr is not None else []
+        if not found:
             raise exc.InvalidMarker(key=q.marker)
-        stmt = stmt.where(_after(marker_row, attrs, backwards))
+        stmt = stmt.where(_after(found[0], attrs, backwards))
 
     for attr, direction in attrs:
         ascending = (direction == c.SORT_ASC) != backwards
@@ -217,10 +219,19 @@ def paginate(session: Session, request: Request, q: ListQuery, stmt: Select[Any]
         stmt = stmt.order_by(expr.asc() if ascending else expr.desc())
     if q.limit is not None:
         stmt = stmt.limit(q.limit)
-    rows = list(session.scalars(stmt).unique())
+    rows = _fetch(session, stmt, model)
     if backwards:
         rows.reverse()
-    return Page(rows=rows, links=_links(request, q, rows, base_uri))
+    return Page(rows=rows, links=_links(request, q, rows, base_uri), query=stmt)
+
+
+def _fetch(session: Session, stmt: Select[Any], model: type[m.Base]) -> list[Any]:
+    """The rows of ``stmt``: ``model`` objects if it selects the entity, else result rows
+    (a select of columns: no ORM objects to build, for long lists)."""
+    described = stmt.column_descriptions
+    if len(described) == 1 and described[0]["expr"] is model:
+        return list(session.scalars(stmt).unique())
+    return list(session.execute(stmt).all())
 
 
 def _after(marker: Any, attrs: list[tuple[InstrumentedAttribute[Any], str]],
