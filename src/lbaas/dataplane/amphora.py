@@ -10,21 +10,26 @@ apply(spec) is a transaction (style item 7; Octavia's amphora agent
 ``api_server/loadbalancer.py`` and dataplaneapi's reload agent)::
 
     render -> unchanged and running?  -> nothing (no reload)
-           -> write haproxy.cfg.new -> haproxy -c   (refused: .failed kept, raise;
-                                                      the old process keeps serving;
-                                                      skipped to start again exactly
-                                                      haproxy.cfg.good)
+           -> write haproxy.cfg.new
            -> not running?  placement.prepare -> rename -> start -> announce
-           -> running:      rename (the file is the truth from here on)
-                            -> members only changed?  runtime API (no reload)
-                            -> otherwise, or if the runtime API refuses: reload
-                               (failed: haproxy.cfg.failed kept, last-known-good
-                               restored as haproxy.cfg, raise)
-           -> haproxy.cfg.good and spec.json updated
+                            (the start parses it once; refused: .failed kept,
+                            the last-known-good put back, raise)
+           -> running, members only changed?  (planned from the view this process
+                            applied, else from spec.json rendered again)
+                            rename -> runtime API (no reload, no haproxy -c: the
+                            server lines are the words "add server" took)
+           -> otherwise:    haproxy -c (refused: .failed kept, raise; the old
+                            process keeps serving) -> rename (the file is the
+                            truth from here on) -> reload (failed:
+                            haproxy.cfg.failed kept, last-known-good restored as
+                            haproxy.cfg, raise); also when the runtime API
+                            refuses (haproxy -c first)
+           -> haproxy.cfg.good and spec.json (fsync: the truth a restart starts
+              from) updated
 
 A dead HAProxy is started again the same way: the agent's supervision calls
 apply() with the last applied spec, so a deleted or damaged ``haproxy.cfg``
-is rendered again, checked and started (never started as found on disk).
+is rendered again and started (never started as found on disk).
 
 ACTIVE_STANDBY (namespace placement only). Each of the two amphorae has a
 directory ``<base_path>/<lb_id>/<amphora_id>/`` with its HAProxy (the same
@@ -91,6 +96,7 @@ from lbaas.dataplane.haproxy import (
 )
 from lbaas.dataplane.keepalived import KeepalivedFiles, KeepalivedProcess, KeepalivedSettings
 from lbaas.dataplane.placement import LocalPlacement, Placement
+from lbaas.dataplane.render import LoadBalancerView
 from lbaas.dataplane.spec import AmphoraSpec, LoadBalancerSpec
 
 LOG = logging.getLogger(__name__)
@@ -188,6 +194,9 @@ class Amphorae:
         self.vrrp_notify = self._install_script("vrrp-notify", keepalived.NOTIFY_SCRIPT)
         self.paths = render.ConfigPaths(stats_socket=STATS_SOCKET, server_state_file=SERVER_STATE,
                                         ping_command=str(self.ping_check))
+        # What this process last applied, by directory: (text, its view, its spec), so
+        # that the next change is planned without reading and rendering spec.json again.
+        self._applied: dict[Path, tuple[str, LoadBalancerView, LoadBalancerSpec]] = {}
         # retired-stats.json as last parsed, by path: ((inode, mtime, size), readings).
         self._retired_cache: dict[Path, tuple[tuple[int, int, int],
                                               tuple[runtime.WorkerStats, ...]]] = {}
@@ -309,13 +318,18 @@ class Amphorae:
                 os.fsync(f.fileno())
         tmp.replace(path)
 
-    def _commit(self, f: LbFiles, lb: LoadBalancerSpec, text: str) -> None:
-        """``text`` (the installed haproxy.cfg) served: keep it as the last good one, and
-        ``lb`` as the spec (durable: a restart starts from it; its TLS material
-        redacted), and drop TLS files it no longer names."""
+    def _commit(self, f: LbFiles, lb: LoadBalancerSpec, text: str,
+                view: LoadBalancerView | None) -> None:
+        """``text`` (the installed haproxy.cfg, ``view`` rendered) served: keep it as the
+        last good one, and ``lb`` as the spec (durable: a restart starts from it; its
+        TLS material redacted), and drop TLS files it no longer names."""
         self._write(f.good, text, durable=False)
         self._write(f.spec, specs.to_json(lb.redacted()))
         self._prune_tls_files(f, lb)
+        if view is not None:
+            self._applied[f.root] = (text, view, lb)
+        else:
+            self._applied.pop(f.root, None)
 
     def _write_tls_files(self, f: LbFiles, lb: LoadBalancerSpec) -> bool:
         """Write the TLS files ``lb``'s configuration loads (0600 in a 0700 directory).
@@ -393,7 +407,12 @@ class Amphorae:
     def _apply_haproxy(self, lb: LoadBalancerSpec, u: _Unit) -> ApplyResult:
         """The HAProxy transaction of the module docstring, in ``u``'s directory."""
         f, proc = u.files, u.proc
-        text = self.render(lb)
+        view = None
+        if self.renderer is render.render:
+            view = render.build_view(lb, self.paths, self.settings.tuning)
+            text = render.render_view(view)
+        else:
+            text = self.render(lb)
         f.root.mkdir(parents=True, exist_ok=True)
         tls_changed = self._write_tls_files(f, lb)
         installed = _read(f.cfg)
@@ -403,31 +422,35 @@ class Amphorae:
                 self._write(f.spec, specs.to_json(lb.redacted()))
             return self._result(u, "unchanged", proc.processes())
 
-        self._write(f.new, text)
-        # A restart of exactly the configuration that last served skips the check:
-        # HAProxy accepted that text already, and starting parses it again anyway.
-        if running or _read(f.good) != text:
-            try:
-                check_config(self.settings.haproxy_cmd, f.new, self.settings.check_timeout)
-            except DataplaneError:
-                f.new.replace(f.failed)
-                raise
-        if not running:
-            return self._start(lb, u, text)
+        # The file is derived (a restart renders the spec again): no fsync for it.
+        self._write(f.new, text, durable=False)
+        if not running:  # starting parses the configuration: no separate check
+            return self._start(lb, u, text, view)
 
-        plan = None if f.dirty.exists() or tls_changed else self._plan(lb, u, installed)
-        previous = self.last_spec(u.lb_id, u.amphora_id)
+        plan = None if f.dirty.exists() or tls_changed else self._plan(lb, u, installed, view)
+        if plan is None:
+            self._check(f, f.new)
+        previous = self._previous(u)
         f.new.replace(f.cfg)
         if plan is not None:
+            # Server lines only, in the words "add server" takes: what the runtime API
+            # accepts, the configuration parser does (a refusal is checked below).
             try:
                 self._run_plan(proc, plan)
-                self._commit(f, lb, text)
+                self._commit(f, lb, text, view)
                 return self._result(u, "runtime", proc.processes(),
                                     len(plan.commands) + len(plan.deletions))
             except RuntimeApiError as e:
                 LOG.warning("%s: runtime API change failed (%s); reloading", u.label(),
                             e.reason)
                 f.dirty.touch()
+            try:
+                self._check(f, f.cfg)
+            except DataplaneError:
+                if f.good.exists():
+                    shutil.copyfile(f.good, f.new)
+                    f.new.replace(f.cfg)
+                raise
         self.placement.prepare(lb, u.amphora)
         self._retire_counters(f, proc)
         self._save_server_state(f, proc, lb)
@@ -440,12 +463,13 @@ class Amphorae:
                 f.new.replace(f.cfg)
             raise
         f.dirty.unlink(missing_ok=True)
-        self._commit(f, lb, text)
+        self._commit(f, lb, text, view)
         if previous is None or _vips(previous) != _vips(lb):
             self.placement.announce(lb, u.amphora)
         return self._result(u, "reloaded", procs)
 
-    def _start(self, lb: LoadBalancerSpec, u: _Unit, text: str) -> ApplyResult:
+    def _start(self, lb: LoadBalancerSpec, u: _Unit, text: str,
+               view: LoadBalancerView | None) -> ApplyResult:
         f = u.files
         self.placement.prepare(lb, u.amphora)
         f.new.replace(f.cfg)
@@ -460,20 +484,46 @@ class Amphorae:
                 f.cfg.unlink()
             raise
         f.dirty.unlink(missing_ok=True)
-        self._commit(f, lb, text)
+        self._commit(f, lb, text, view)
         self.placement.announce(lb, u.amphora)
         return self._result(u, "started", procs)
 
-    def _plan(self, lb: LoadBalancerSpec, u: _Unit,
-              installed: str | None) -> changes.RuntimePlan | None:
+    def _check(self, f: LbFiles, path: Path) -> None:
+        """``haproxy -c`` on ``path``; refused: kept as ``haproxy.cfg.failed``, raise."""
+        try:
+            check_config(self.settings.haproxy_cmd, path, self.settings.check_timeout)
+        except DataplaneError:
+            if path == f.new:
+                f.new.replace(f.failed)
+            else:
+                shutil.copyfile(path, f.failed)
+            raise
+
+    def _previous(self, u: _Unit) -> LoadBalancerSpec | None:
+        """The spec last applied (in memory since this process applied it, else spec.json)."""
+        applied = self._applied.get(u.files.root)
+        return applied[2] if applied is not None else self.last_spec(u.lb_id, u.amphora_id)
+
+    def _plan(self, lb: LoadBalancerSpec, u: _Unit, installed: str | None,
+              new_view: LoadBalancerView | None) -> changes.RuntimePlan | None:
+        """The runtime commands from the installed configuration to ``new_view``, or None.
+
+        The installed configuration's view is the one this process applied
+        (kept with its text), else rendered again from spec.json; either only
+        if it gives exactly the installed text.
+        """
+        if installed is None or new_view is None:
+            return None
+        applied = self._applied.get(u.files.root)
+        if applied is not None and applied[0] == installed:
+            return changes.plan(applied[1], new_view)
         old = self.last_spec(u.lb_id, u.amphora_id)
-        if old is None or installed is None:
+        if old is None:
             return None
         try:
             old_view = render.build_view(old, self.paths, self.settings.tuning)
-            if self.renderer is not render.render or render.render_view(old_view) != installed:
+            if render.render_view(old_view) != installed:
                 return None
-            new_view = render.build_view(lb, self.paths, self.settings.tuning)
         except RenderError:
             return None
         return changes.plan(old_view, new_view)
@@ -627,6 +677,8 @@ class Amphorae:
         shutil.rmtree(f.root, ignore_errors=True)
         for path in [p for p in self._retired_cache if p.is_relative_to(f.root)]:
             del self._retired_cache[path]
+        for root in [r for r in self._applied if r.is_relative_to(f.root)]:
+            del self._applied[root]
         return existed
 
     def failover(self, lb: LoadBalancerSpec) -> ApplyResult:

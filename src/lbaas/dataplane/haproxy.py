@@ -435,7 +435,7 @@ class HaproxyProcess:
         with HAProxy's alerts (e.g. "cannot bind socket") if it exits or does
         not serve within ``start_timeout``.
         """
-        for stale in (self.files.master_socket, self.files.pid):
+        for stale in (self.files.master_socket, self.files.pid, self.files.stats_socket):
             stale.unlink(missing_ok=True)
         # A new process starts from its configuration alone (servers assumed
         # UP until checked): states saved for an earlier reload are stale.
@@ -453,14 +453,24 @@ class HaproxyProcess:
             log.close()
         track_child(proc)
         deadline = time.monotonic() + self.start_timeout
+        stats_socket = str(self.files.stats_socket)
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise ProcessError("HAProxy did not start: " + (
                     _alerts(self._log_since(offset)) or f"exit status {proc.returncode}"))
-            procs = self.processes()
-            if procs is not None and procs.workers and self._serves(procs.workers[0]):
-                return procs
-            time.sleep(0.01)
+            # The master binds the stats socket before it forks the worker, and a
+            # connection waits in its backlog until the worker serves: one blocking
+            # question instead of polling both sockets.
+            if os.path.exists(stats_socket):
+                try:
+                    pid = runtime.StatsClient(self.files.stats_socket, max(
+                        0.05, deadline - time.monotonic())).show_info().get("Pid")
+                except RuntimeApiError:
+                    pid = None
+                procs = self.processes() if pid else None
+                if procs is not None and pid in {str(w) for w in procs.workers}:
+                    return procs
+            time.sleep(0.002)
         self._kill(proc.pid, ())
         raise ProcessError(f"HAProxy did not serve within {self.start_timeout:g} s: "
                            + _alerts(self._log_since(offset)))
