@@ -299,7 +299,10 @@ class LocalAgent:
         if (cached is not None and slot.quiet and size == slot.log_size
                 and now - slot.observed_at < self.quiet_interval and self._all_watched(slot)):
             return cached
-        stats = self.amphorae.stats(lb_id)
+        watcher = self._watcher
+        master = watcher.watched(lb_id) if watcher is not None and slot.watched == (lb_id,) \
+            else None  # SINGLE, its master watched: no directory scan, no pid file
+        stats = self.amphorae.stats(lb_id, master)
         if stats.running and stats.error is None and not stats.amphorae:
             key = stats.key()
             quiet = cached is not None and key == slot.observed_key

@@ -265,11 +265,13 @@ class Amphorae:
 
     def amphora_ids(self, lb_id: str) -> list[str]:
         """The amphorae of ACTIVE_STANDBY ``lb_id`` with a directory on this host."""
-        root = self.files(lb_id).root
-        if not root.is_dir():
+        try:  # the directory's entries, their types without a stat each (every reading)
+            entries = list(os.scandir(self.files(lb_id).root))
+        except OSError:
             return []
-        return sorted(p.name for p in root.iterdir()
-                      if p.is_dir() and render.ID_RE.match(p.name) and _holds_files(p))
+        return sorted(e.name for e in entries
+                      if e.is_dir(follow_symlinks=False) and render.ID_RE.match(e.name)
+                      and _holds_files(e.path))
 
     def last_spec(self, lb_id: str, amphora_id: str | None = None) -> LoadBalancerSpec | None:
         """The spec last applied to ``lb_id`` (to its amphora ``amphora_id``), or None."""
@@ -757,8 +759,12 @@ class Amphorae:
         return list(workers)
 
     # -- observe -----------------------------------------------------------------
-    def stats(self, lb_id: str) -> runtime.LoadBalancerStats:
+    def stats(self, lb_id: str, master: int | None = None) -> runtime.LoadBalancerStats:
         """Counters and states of ``lb_id``'s HAProxy (ACTIVE_STANDBY: of both amphorae).
+
+        ``master``: the PID of ``lb_id``'s own master (a SINGLE load balancer)
+        when the caller knows it runs (watched through a pidfd): then neither
+        the amphora directories nor the pid file are looked at.
 
         ``running=False`` (no rows) if no HAProxy runs for it; ``error`` set
         (no rows) if it runs but a socket did not answer. Otherwise ``rows``
@@ -769,9 +775,9 @@ class Amphorae:
         a socket of either amphora that does not answer is the ``error`` of
         the whole (no counter moves on half a reading).
         """
-        amphora_ids = self.amphora_ids(lb_id)
+        amphora_ids = self.amphora_ids(lb_id) if master is None else []
         if not amphora_ids:
-            return self._haproxy_stats(self._unit(lb_id))
+            return self._haproxy_stats(self._unit(lb_id), master)
         lb = self.last_spec(lb_id)
         healths: list[runtime.AmphoraHealth] = []
         answered: list[tuple[str | None, runtime.LoadBalancerStats]] = []
@@ -811,9 +817,10 @@ class Amphorae:
                                          worker=primary.worker, others=tuple(others),
                                          amphorae=tuple(healths))
 
-    def _haproxy_stats(self, u: _Unit) -> runtime.LoadBalancerStats:
+    def _haproxy_stats(self, u: _Unit, master: int | None = None,
+                       ) -> runtime.LoadBalancerStats:
         proc = u.proc
-        master = proc.recorded_pid()
+        master = master or proc.recorded_pid()
         try:
             # An answer means it runs (only this load balancer's HAProxy serves these
             # sockets): the process checks are for when it does not answer.

@@ -44,9 +44,9 @@ def asked(amphorae: Amphorae, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     real = amphorae.stats
 
-    def counting(lb_id: str) -> LoadBalancerStats:
+    def counting(lb_id: str, master: int | None = None) -> LoadBalancerStats:
         calls.append(lb_id)
-        return real(lb_id)
+        return real(lb_id, master)
 
     monkeypatch.setattr(amphorae, "stats", counting)
     return calls
