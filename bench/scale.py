@@ -35,7 +35,7 @@ the end (also on Ctrl-C or SIGTERM).
 
 Usage: .venv/bin/python bench/scale.py [--lbs 1000] [--post-samples 20]
        [--members 10,100,1000] [--member-samples 15] [--idle-seconds 30]
-       [--list-samples 20] [--only post,create,idle,list,member]
+       [--list-samples 20] [--only post,create,idle,list,member] [--config INI]
 """
 
 from __future__ import annotations
@@ -436,6 +436,9 @@ def main() -> None:
     parser.add_argument("--list-samples", type=int, default=20)
     parser.add_argument("--only", default="post,create,idle,list,member")
     parser.add_argument("--keep", action="store_true", help="keep the state directory")
+    parser.add_argument("--config", default="",
+                        help="INI text for lbaas serve, e.g. $'[haproxy_amphora]\\n"
+                             "stats_quiet_interval = 20\\n'")
     args = parser.parse_args()
     only = set(args.only.split(","))
     loadavg("start")
@@ -445,7 +448,7 @@ def main() -> None:
     lb_base = tmp / "state" / "lb"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # clean up on TERM too
     port, backend = free_port(), free_port()
-    serve = Serve(tmp / "state", provider="haproxy")
+    serve = Serve(tmp / "state", provider="haproxy", config=args.config)
     try:
         with plain_haproxy(tmp / "backend", BACKEND_CFG.format(port=backend)):
             until_status("127.0.0.1", backend, 200)
