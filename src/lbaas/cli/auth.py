@@ -7,7 +7,8 @@ Three ways, picked by what is set:
   ``OS_PROJECT_NAME``..., or the matching ``--os-*`` options): openstacksdk's
   config loader (the one the ``openstack`` CLI uses) reads them and
   keystoneauth1 gets a token; the endpoint is the catalog's
-  ``load-balancer`` entry unless ``--os-endpoint`` overrides it;
+  ``load-balancer`` entry unless ``--os-endpoint`` overrides it (for
+  ``lbaas secret``: the ``key-manager`` entry, Barbican, if there is one);
 - a token and an endpoint (``--os-token`` / ``OS_TOKEN`` with
   ``--os-endpoint``): sent as ``X-Auth-Token`` as it is (a Keystone token, or
   an lbaas API key: ``openstack --os-auth-type admin_token`` does the same);
@@ -40,18 +41,20 @@ class Target:
 def resolve(endpoint: str | None, cloud: str | None, token: str | None,
             auth: dict[str, str | None], project: str | None = None,
             roles: str | None = None, region: str | None = None,
-            interface: str | None = None) -> Target:
+            interface: str | None = None,
+            service_types: tuple[str, ...] = ("load-balancer",)) -> Target:
     """The :class:`Target` of the settings given (see the module docstring).
 
     ``auth`` holds keystoneauth option names (``auth_url``, ``username``,
     ``password``, ``project_name``...); None values are not set. Environment
-    variables ``OS_*`` count as in the openstack CLI. Raises AuthError.
+    variables ``OS_*`` count as in the openstack CLI. ``service_types``: the catalog
+    entries to look for, first found wins. Raises AuthError.
     """
     given = {k: v for k, v in auth.items() if v}
     cloud = cloud or os.environ.get("OS_CLOUD")
     token = token or os.environ.get("OS_TOKEN")
     if cloud or given.get("auth_url") or os.environ.get("OS_AUTH_URL"):
-        return _keystone(endpoint, cloud, token, given, region, interface)
+        return _keystone(endpoint, cloud, token, given, region, interface, service_types)
     if token:
         return Target(_base(endpoint or DEFAULT_ENDPOINT), {"X-Auth-Token": token})
     headers = {}
@@ -64,7 +67,8 @@ def resolve(endpoint: str | None, cloud: str | None, token: str | None,
 
 
 def _keystone(endpoint: str | None, cloud: str | None, token: str | None,
-              auth: dict[str, str], region: str | None, interface: str | None) -> Target:
+              auth: dict[str, str], region: str | None, interface: str | None,
+              service_types: tuple[str, ...]) -> Target:
     from keystoneauth1 import exceptions as ks_exc
     from openstack.config import loader
 
@@ -80,25 +84,29 @@ def _keystone(endpoint: str | None, cloud: str | None, token: str | None,
         config = loader.OpenStackConfig().get_one(cloud=cloud, **kwargs)
         session = config.get_session()
         token_value = session.get_token()
-        if endpoint is None:
-            endpoint = session.get_endpoint(service_type="load-balancer",
+        for service_type in service_types if endpoint is None else ():
+            endpoint = session.get_endpoint(service_type=service_type,
                                              interface=config.get_interface(),
                                              region_name=config.get_region_name())
+            if endpoint:
+                break
     except ks_exc.ClientException as e:
         raise AuthError(f"Keystone: {e}") from None
     except Exception as e:  # openstacksdk's config errors have no common base
         raise AuthError(f"OpenStack settings: {e}") from None
     if not endpoint:
-        raise AuthError("no load-balancer endpoint in the catalog: set --os-endpoint")
+        raise AuthError(f"no {' or '.join(service_types)} endpoint in the catalog: set "
+                        f"--os-endpoint")
     if not token_value:
         raise AuthError("Keystone gave no token")
     return Target(_base(endpoint), {"X-Auth-Token": token_value})
 
 
 def _base(endpoint: str) -> str:
-    """The API root: requests name /v2/lbaas/..., so a catalog URL's /v2 goes."""
+    """The API root: requests name /v2/lbaas/... (or /v1/secrets/...), so a catalog URL's
+    /v2 (or Barbican's /v1) goes."""
     url = endpoint.rstrip("/")
-    for suffix in ("/v2.0", "/v2"):
+    for suffix in ("/v2.0", "/v2", "/v1"):
         if url.endswith(suffix):
             return url[: -len(suffix)]
     return url

@@ -77,8 +77,12 @@ def app(ctx: click.Context, os_endpoint: str | None, os_cloud: str | None,
         return
     auth = {k.removeprefix("os_"): v for k, v in os_auth.items()}
     try:
+        # `lbaas secret` talks to Barbican where the catalog has one, else to lbaas's store.
+        services = ("key-manager", "load-balancer") if ctx.invoked_subcommand == "secret" \
+            else ("load-balancer",)
         target = resolve(os_endpoint, os_cloud, os_token, auth, project=project, roles=roles,
-                         region=os_region_name, interface=os_interface)
+                         region=os_region_name, interface=os_interface,
+                         service_types=services)
     except AuthError as e:
         raise CliError(str(e)) from None
     client = Client(target.endpoint, headers=target.headers)

@@ -1,7 +1,10 @@
-"""``lbaas secret ...``: certificates in lbaas's own store, like ``openstack secret ...``.
+"""``lbaas secret ...``: certificates in Barbican or lbaas's own store, like ``openstack
+secret ...``.
 
 The store speaks Barbican's API on lbaas's port (``/v1/secrets``,
-``/v1/containers``); these commands are its client, with the options of
+``/v1/containers``); these commands are its client, and Barbican's (with
+Keystone credentials, the catalog's ``key-manager`` endpoint is used when
+there is one, :mod:`lbaas.cli.auth`), with the options of
 python-barbicanclient's ``openstack secret store`` / ``secret container
 create``, plus ``secret store-certificate``, which bundles a certificate,
 its key and chain (PEM files) into a PKCS#12 secret (Octavia's form) in one
@@ -64,7 +67,8 @@ POOL_TLS_FIELDS = [
 ]
 
 
-@click.group("secret", help="Secrets and certificate containers (Barbican's API, lbaas's store).")
+@click.group("secret", help="Secrets and certificate containers (Barbican's API: the "
+                            "catalog's Barbican, or lbaas's store).")
 def secret() -> None:
     """The ``secret`` group."""
 

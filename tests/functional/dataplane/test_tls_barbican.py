@@ -22,10 +22,12 @@ from typing import Any
 
 import pytest
 from barbicanclient import client as barbican_client
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from keystoneauth1 import identity
 from keystoneauth1 import session as ks_session
 
+from lbaas.cli.main import app
 from lbaas.config import CertificateSettings, Settings
 from lbaas.service import Service
 from lbaas.testing.backend import Backend
@@ -238,3 +240,32 @@ def test_terminated_https_with_a_pkcs12_secret_and_a_container_from_barbican(
             assert r.status_code == 400 and "default_tls_container_ref" in r.text, r.text
     finally:
         backend.stop()
+
+
+def test_the_lbaas_secret_cli_stores_in_the_catalogs_barbican(
+        keystone: Keystone, barbican: Barbican, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OS_CLOUD", "OS_TOKEN", "OS_CLIENT_CONFIG_FILE", "LBAAS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    runner = CliRunner(env=keystone.openrc("lb-one-member"))
+
+    def cli(*args: str) -> str:
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout.strip()
+
+    ca = Authority.new("cli CA")
+    leaf = ca.issue("cli.example.com")
+    (tmp_path / "cli.crt").write_bytes(leaf.cert_pem)
+    (tmp_path / "cli.key").write_bytes(leaf.key_pem())
+    ref = cli("secret", "store-certificate", "--name", "cli-www", "--certificate",
+              str(tmp_path / "cli.crt"), "--private-key", str(tmp_path / "cli.key"),
+              "-f", "value", "-c", "secret_ref")
+    assert ref.startswith(f"{barbican.url}/v1/secrets/")
+    ca_ref = cli("secret", "store", "--name", "cli-ca", "--payload", ca.cert_pem.decode(),
+                 "-f", "value", "-c", "secret_ref")
+    assert cli("secret", "get", ca_ref, "--payload") == ca.cert_pem.decode().strip()
+    # Barbican itself holds them, for this project's user.
+    bc = barbican_client.Client(session=_session(keystone, "lb-one-member"))
+    assert bc.secrets.get(ref).name == "cli-www"
+    cli("secret", "delete", ref, ca_ref)
