@@ -121,6 +121,10 @@ _worker_opts = [
                     "subnets, /v2.0/networks and /v2.0/subnets) or noop (any network and "
                     "subnet id is accepted and the VIP port is made up, as Octavia's "
                     "network_noop_driver; for API tests with the noop provider)."),
+    cfg.StrOpt("loadbalancer_topology", default=c.TOPOLOGY_SINGLE, choices=list(c.TOPOLOGIES),
+               help="Topology of a load balancer whose flavor does not say (Octavia's option). "
+                    "SINGLE - One amphora per load balancer. ACTIVE_STANDBY - Two amphora per "
+                    "load balancer (needs [haproxy_amphora] placement = namespace)."),
 ]
 _network_opts = [
     cfg.StrOpt("default_subnet_cidr", default="127.1.0.0/16",
@@ -469,6 +473,7 @@ class Settings:
     worker_threads: int = 4
     worker_poll_interval: float = 1.0
     network_driver: str = "local"  # local | noop
+    loadbalancer_topology: str = c.TOPOLOGY_SINGLE
     default_subnet_cidr: str = "127.1.0.0/16"
     default_subnet_pool: tuple[str, str] = ("127.1.0.1", "127.1.255.254")
     reserved_ips: tuple[str, ...] = ("169.254.169.254",)
@@ -543,6 +548,7 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
         worker_threads=conf.controller_worker.workers,
         worker_poll_interval=conf.controller_worker.poll_interval,
         network_driver=conf.controller_worker.network_driver,
+        loadbalancer_topology=conf.controller_worker.loadbalancer_topology,
         default_subnet_cidr=conf.networking.default_subnet_cidr,
         default_subnet_pool=(conf.networking.default_subnet_pool_start,
                              conf.networking.default_subnet_pool_end),

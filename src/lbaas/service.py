@@ -82,14 +82,19 @@ def default_drivers(settings: Settings,
                     agent: AgentClient | None = None) -> dict[str, ProviderDriver]:
     """The provider drivers of a standard deployment, by name.
 
-    ``haproxy`` runs over ``agent`` (default: a new :func:`make_agent`), or,
-    with ``[controller_worker] amphora_driver = amphora_noop_driver``, runs
-    nothing (a noop driver, as Octavia's amphora noop driver).
+    ``haproxy`` runs over ``agent`` (default: a new :func:`make_agent`) and serves
+    ACTIVE_STANDBY where the placement can (``namespace``), or, with
+    ``[controller_worker] amphora_driver = amphora_noop_driver``, runs nothing (a
+    noop driver, as Octavia's amphora noop driver).
     """
     noop = NoopDriver(apply_delay=settings.noop_apply_delay)
     if settings.agents.amphora_driver == c.AMPHORA_DRIVER_NOOP:
         return {c.PROVIDER_NOOP: noop, c.PROVIDER_HAPROXY: NoopDriver(settings.noop_apply_delay)}
-    return {c.PROVIDER_NOOP: noop, c.PROVIDER_HAPROXY: HaproxyDriver(agent or make_agent(settings))}
+    topologies = c.TOPOLOGIES if settings.haproxy.placement == "namespace" \
+        else (c.TOPOLOGY_SINGLE,)
+    return {c.PROVIDER_NOOP: noop,
+            c.PROVIDER_HAPROXY: HaproxyDriver(agent or make_agent(settings),
+                                              topologies=topologies)}
 
 
 def make_network_driver(settings: Settings) -> NetworkDriver:
@@ -200,7 +205,8 @@ class Service:
                                         threads=settings.health.threads,
                                         unanswered_polls=settings.health.unanswered_polls,
                                         reapply=self.reconciler.reapply,
-                                        read_sessions=self.read_sessions)
+                                        read_sessions=self.read_sessions,
+                                        failover=self.reconciler.failover_amphora)
         self.app: FastAPI = create_app(ApiState(
             settings=settings, sessions=self.sessions,
             policy=Policy(settings.config_files, settings.policy_file), drivers=self.drivers,

@@ -221,6 +221,16 @@ def test_the_local_placement_refuses_a_vip_it_cannot_bind(lbaas: Lbaas) -> None:
     assert r.status_code == 501
     assert "is not an address of this host" in r.json()["faultstring"]
     assert lbaas.c.get("/loadbalancers").json()["loadbalancers"] == []
+    # Nor ACTIVE_STANDBY (two amphorae need a namespace each), and the capability list
+    # does not offer it.
+    r = lbaas.c.post("/flavorprofiles", json={"flavorprofile": {
+        "name": "ha", "provider_name": "haproxy",
+        "flavor_data": '{"loadbalancer_topology": "ACTIVE_STANDBY"}'}})
+    assert r.status_code == 501
+    assert "ACTIVE_STANDBY topology needs the namespace placement" in r.json()["faultstring"]
+    caps = lbaas.c.get("/providers/haproxy/flavor_capabilities").json()["flavor_capabilities"]
+    topology = next(c["description"] for c in caps if c["name"] == "loadbalancer_topology")
+    assert "SINGLE" in topology and "ACTIVE_STANDBY" not in topology
 
 
 def test_tenants_cannot_take_the_hosts_addresses_or_ports(lbaas: Lbaas) -> None:

@@ -90,7 +90,9 @@ except Exception as e:
 # namespace), each on a new connection: GET <url> with a <timeout> (seconds),
 # a new request every <interval> seconds, for at most <seconds> or until
 # SIGTERM. Prints one line per request: "<start> <end> <status> <body or error>"
-# (monotonic seconds of this machine, as the test's time.monotonic()).
+# (monotonic seconds of this machine, as the test's time.monotonic()); an error
+# is "connect:<exception>" if the connection could not be opened, else
+# "request:<exception>" (opened, then reset or timed out).
 PROBE = r"""
 import signal, socket, sys, time
 host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -102,8 +104,10 @@ end = time.monotonic() + seconds
 print("ready", flush=True)
 while not stop and time.monotonic() < end:
     start = time.monotonic()
+    phase = "connect"
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
+            phase = "request"
             s.settimeout(timeout)
             s.sendall(request)
             data = b""
@@ -113,7 +117,7 @@ while not stop and time.monotonic() < end:
         status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
         text = body.decode(errors="replace").strip().replace(" ", "_") or "-"
     except OSError as e:
-        status, text = 0, type(e).__name__
+        status, text = 0, "%s:%s" % (phase, type(e).__name__)
     print("%.4f %.4f %d %s" % (start, time.monotonic(), status, text), flush=True)
     time.sleep(max(0.0, interval - (time.monotonic() - start)))
 """
@@ -131,6 +135,11 @@ class ProbeResult:
     @property
     def ok(self) -> bool:
         return self.status == 200
+
+    @property
+    def connected(self) -> bool:
+        """False for a new connection that could not be opened (refused, timed out)."""
+        return not self.text.startswith("connect:")
 
 
 class Probe:

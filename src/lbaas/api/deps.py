@@ -285,7 +285,7 @@ def check_provider(state: ApiState, lb: m.LoadBalancer) -> None:
     session = object_session(lb)
     subnet = state.network.vip_subnet(session, lb.vip_subnet_id) \
         if session and lb.vip_subnet_id else None
-    call_provider(lb.provider, driver.validate, graph.build_spec(lb, subnet))
+    call_provider(lb.provider, driver.validate, graph.build_spec(lb, subnet, lb.amphorae))
 
 
 QUOTA_MODELS: dict[str, type[m.Base]] = {

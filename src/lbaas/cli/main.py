@@ -198,12 +198,80 @@ def loadbalancer_status(ctx: click.Context, name_or_id: str) -> None:
 @click.pass_context
 def loadbalancer_failover(ctx: click.Context, name_or_id: str, wait: bool,
                           wait_timeout: float) -> None:
-    """Rebuild a load balancer's HAProxy from the database (admin)."""
+    """Rebuild a load balancer's amphorae from the database (admin); ACTIVE_STANDBY: one at
+    a time, the BACKUP first, while the other serves."""
     client = cmd.client_of(ctx)
     lb_id = client.find(cmd.LOADBALANCER, name_or_id)
     client.put(f"{cmd.LOADBALANCER.path}/{lb_id}/failover")
     if wait:
         cmd.wait_object(client, cmd.LOADBALANCER, lb_id, None, wait_timeout)
+
+
+amphora = _group("amphora", "Amphorae: the HAProxy instances of load balancers (admin).")
+AMPHORAE = "/v2/octavia/amphorae"
+AMPHORA_COLUMNS = ("id", "loadbalancer_id", "status", "role", "vrrp_ip", "ha_ip", "compute_id")
+
+
+@amphora.command("list")
+@click.option("--loadbalancer", help="Only the amphorae of this load balancer (name or id).")
+@click.option("--role", type=click.Choice(["MASTER", "BACKUP", "STANDALONE"]),
+              help="Only those in this role (MASTER and BACKUP as keepalived last reported).")
+@click.option("--status", help="Only those in this status (ALLOCATED, ERROR, ...).")
+@cmd.output_options
+@click.pass_context
+def amphora_list(ctx: click.Context, loadbalancer: str | None, role: str | None,
+                 status: str | None, fmt: str, columns: tuple[str, ...]) -> None:
+    """List amphorae (openstack loadbalancer amphora list)."""
+    client = cmd.client_of(ctx)
+    params = {"role": role, "status": status, "loadbalancer_id": client.find(
+        cmd.LOADBALANCER, loadbalancer) if loadbalancer else None}
+    rows = client.get(AMPHORAE, params={k: v for k, v in params.items() if v})["amphorae"]
+    output.show_many(rows, fmt, columns, AMPHORA_COLUMNS)
+
+
+@amphora.command("show")
+@click.argument("amphora_id", metavar="AMPHORA")
+@cmd.output_options
+@click.pass_context
+def amphora_show(ctx: click.Context, amphora_id: str, fmt: str,
+                 columns: tuple[str, ...]) -> None:
+    """Show one amphora (role, VRRP address and priority, where it runs)."""
+    output.show_one(cmd.client_of(ctx).get(f"{AMPHORAE}/{amphora_id}")["amphora"], fmt,
+                    columns)
+
+
+@amphora.command("failover")
+@click.argument("amphora_id", metavar="AMPHORA")
+@cmd.wait_options
+@click.pass_context
+def amphora_failover(ctx: click.Context, amphora_id: str, wait: bool,
+                     wait_timeout: float) -> None:
+    """Replace an amphora with a new one (ACTIVE_STANDBY: while the other serves)."""
+    client = cmd.client_of(ctx)
+    lb_id = client.get(f"{AMPHORAE}/{amphora_id}")["amphora"]["loadbalancer_id"]
+    client.put(f"{AMPHORAE}/{amphora_id}/failover")
+    if wait:
+        cmd.wait_object(client, cmd.LOADBALANCER, lb_id, None, wait_timeout)
+
+
+@amphora.command("configure")
+@click.argument("amphora_id", metavar="AMPHORA")
+@click.pass_context
+def amphora_configure(ctx: click.Context, amphora_id: str) -> None:
+    """Render and apply an amphora's configuration again from the database."""
+    cmd.client_of(ctx).put(f"{AMPHORAE}/{amphora_id}/config")
+
+
+@amphora.command("stats")
+@click.argument("amphora_id", metavar="AMPHORA")
+@cmd.output_options
+@click.pass_context
+def amphora_stats(ctx: click.Context, amphora_id: str, fmt: str,
+                  columns: tuple[str, ...]) -> None:
+    """Show an amphora's counters, one row per listener."""
+    rows = cmd.client_of(ctx).get(f"{AMPHORAE}/{amphora_id}/stats")["amphora_stats"]
+    output.show_many(rows, fmt, columns, ("listener_id", "active_connections", "bytes_in",
+                                          "bytes_out", "request_errors", "total_connections"))
 
 
 listener = _group("listener", "Listeners.")

@@ -59,6 +59,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -349,6 +350,15 @@ def remove_namespace(name: str) -> None:
     with suppress(FileNotFoundError):  # removed concurrently
         pyroute2_netns.remove(name)
 
+
+# An amphora's namespace: HAProxy may bind the VIP while it is on the peer
+# (ip_nonlocal_bind); ARP requests are answered only for addresses of the
+# interface asked (arp_ignore 1: a VIP held on lo during a handover is never
+# claimed), and its own ARP requests name the interface's address, never the
+# VIP (arp_announce 2: a retiring MASTER answering a straggler must not teach
+# anyone its MAC for the VIP again).
+AMPHORA_SYSCTLS = {"net.ipv4.ip_nonlocal_bind": "1", "net.ipv4.conf.all.arp_ignore": "1",
+                   "net.ipv4.conf.all.arp_announce": "2"}
 
 _libc_lock = threading.Lock()
 _libc: ctypes.CDLL | None = None
@@ -643,10 +653,7 @@ class NamespacePlacement:
         """Plumb ``lb``'s VIP, or ``amphora``'s port: bridge, namespace, veth, address, route.
 
         For an amphora the veth holds its ``vrrp_ip`` (the VIP comes and goes
-        with keepalived), and the namespace lets HAProxy bind the VIP while it
-        is elsewhere (``net.ipv4.ip_nonlocal_bind = 1``) and answers ARP only
-        for addresses on the interface asked (``arp_ignore = 1``, see
-        :meth:`hold_vip`).
+        with keepalived), and the namespace gets :data:`AMPHORA_SYSCTLS`.
 
         Idempotent and convergent: re-run after a crash at any step (a
         half-made namespace, a veth whose peer is gone, a port off the
@@ -661,8 +668,7 @@ class NamespacePlacement:
             bridge = ensure_bridge(plan.subnet)
             ensure_namespace(plan.namespace)
             if plan.amphora_id is not None:
-                set_sysctls(plan.namespace, {"net.ipv4.ip_nonlocal_bind": "1",
-                                             "net.ipv4.conf.all.arp_ignore": "1"})
+                set_sysctls(plan.namespace, AMPHORA_SYSCTLS)
             with _netlink() as ipr, _netlink(plan.namespace) as ns:
                 self._ensure_veth(plan, ipr, ns, bridge)
                 self._configure_inside(plan, ns)
@@ -764,7 +770,14 @@ class NamespacePlacement:
                 # namespace's own clean-up would do it later, in a workqueue.
                 _delete_link(ipr, host_end["index"])
         if namespace_exists(ns):
+            # A script its keepalived started (the state FIFO's reader, a check)
+            # may take a moment to end after keepalived.
             left = pyroute2_netns.ns_pids().get(ns, [])
+            for _ in range(10):
+                if not left:
+                    break
+                time.sleep(0.1)
+                left = pyroute2_netns.ns_pids().get(ns, [])
             if left:
                 log.warning("namespace %s still holds processes %s; it lives on unnamed", ns, left)
         remove_namespace(ns)

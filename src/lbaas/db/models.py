@@ -138,6 +138,8 @@ class LoadBalancer(_Provisioned, Base):
     amphorae: Mapped[list[Amphora]] = relationship(
         back_populates="load_balancer", cascade="all, delete-orphan",
         order_by="Amphora.role, Amphora.id")
+    vrrp_group: Mapped[VrrpGroup | None] = relationship(
+        back_populates="load_balancer", cascade="all, delete-orphan")
 
 
 class ApiKey(Base):
@@ -190,6 +192,26 @@ class Amphora(Base):
 
     load_balancer: Mapped[LoadBalancer] = relationship(back_populates="amphorae")
     agent: Mapped[Agent | None] = relationship(back_populates="amphorae")
+
+
+class VrrpGroup(Base):
+    """The VRRP group of an ACTIVE_STANDBY load balancer's two amphorae (Octavia's
+    ``vrrp_group``): made with the load balancer, the same for the amphorae that
+    replace failed ones. ``advert_int`` in seconds (``[keepalived_vrrp]
+    vrrp_advert_int`` then); ``vrrp_auth_pass`` is used by VRRPv2 only (a whole
+    number of seconds; keepalived has no authentication in VRRPv3).
+    """
+
+    __tablename__ = "vrrp_group"
+
+    load_balancer_id: Mapped[str] = mapped_column(
+        ForeignKey("load_balancer.id", ondelete="CASCADE"), primary_key=True)
+    vrrp_group_name: Mapped[str] = mapped_column(String(36))
+    vrrp_auth_type: Mapped[str] = mapped_column(String(16), default="PASS")
+    vrrp_auth_pass: Mapped[str] = mapped_column(String(36))
+    advert_int: Mapped[float] = mapped_column(Float)
+
+    load_balancer: Mapped[LoadBalancer] = relationship(back_populates="vrrp_group")
 
 
 class Listener(_Provisioned, Base):

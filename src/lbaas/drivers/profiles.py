@@ -27,12 +27,24 @@ from typing import Any
 
 from lbaas.common import constants as c
 from lbaas.common.exceptions import UnsupportedOption
+from lbaas.dataplane.placement import ACTIVE_STANDBY_NEEDS_NAMESPACES
 
 LOG = logging.getLogger(__name__)
 
-TOPOLOGIES = (c.TOPOLOGY_SINGLE, c.TOPOLOGY_ACTIVE_STANDBY)
-TOPOLOGY_DESCRIPTION = ("The load balancer topology. One of: SINGLE - One amphora per load "
-                        "balancer. ACTIVE_STANDBY - Two amphora per load balancer.")
+TOPOLOGIES = c.TOPOLOGIES
+# Octavia's description of the key; a provider's lists only the topologies it serves:
+# a capability list advertises nothing that a flavor profile would be refused for.
+_TOPOLOGIES = {c.TOPOLOGY_SINGLE: "SINGLE - One amphora per load balancer.",
+               c.TOPOLOGY_ACTIVE_STANDBY: "ACTIVE_STANDBY - Two amphora per load balancer."}
+
+
+def topology_description(topologies: tuple[str, ...] = TOPOLOGIES) -> str:
+    """Octavia's description of ``loadbalancer_topology``, naming only ``topologies``."""
+    return "The load balancer topology. One of: " + " ".join(_TOPOLOGIES[t]
+                                                              for t in topologies)
+
+
+TOPOLOGY_DESCRIPTION = topology_description()
 
 FLAVOR_KEYS: dict[str, str] = {
     "loadbalancer_topology": TOPOLOGY_DESCRIPTION,
@@ -85,11 +97,14 @@ def check_flavor(data: Mapping[str, Any], provider: str,
     _check("flavor", data, FLAVOR_KEYS, provider)
     topology = data.get("loadbalancer_topology")
     if topology is not None and topology not in topologies:
-        if topology == c.TOPOLOGY_ACTIVE_STANDBY:
-            raise UnsupportedOption("ACTIVE_STANDBY topology (needs keepalived, "
-                                    "not available yet)")
-        raise UnsupportedOption(f"loadbalancer_topology {topology!r} is not one of "
-                                f"{', '.join(TOPOLOGIES)}")
+        raise UnsupportedOption(topology_refusal(topology))
+
+
+def topology_refusal(topology: object) -> str:
+    """Why a provider refuses ``topology`` (one it does not serve)."""
+    if topology == c.TOPOLOGY_ACTIVE_STANDBY:
+        return ACTIVE_STANDBY_NEEDS_NAMESPACES
+    return f"loadbalancer_topology {topology!r} is not one of {', '.join(TOPOLOGIES)}"
 
 
 def check_availability_zone(data: Mapping[str, Any], provider: str) -> None:

@@ -38,6 +38,16 @@ HAProxy that does not answer is skipped for ``unanswered_polls - 1`` polls,
 then reported ERROR the same way. Counters are only ever moved by answered
 polls.
 
+ACTIVE_STANDBY: the agent reports each amphora too. Its ``role`` column
+follows what its keepalived reports (MASTER, BACKUP); the load balancer is
+DEGRADED while one amphora is not running (:func:`rollup.evaluate`); and an
+amphora the agent says cannot come back by itself (its namespace or
+interface gone, a restart that failed: ``error``) is failed over once
+(``failover``, the worker's
+:meth:`~lbaas.worker.reconciler.Reconciler.failover_amphora`: a new amphora
+takes its place while the other serves), as Octavia's health manager does
+with an amphora that stopped sending heartbeats.
+
 This is the only writer of ``operating_status`` after create (and of the
 statistics tables). One health manager per database is expected; a second
 one would write the same statuses and, thanks to the locked re-read, add no
@@ -136,6 +146,8 @@ class _Result:
     observation: counters.Observation | None = None  # a new answered reading's counters
     dead: bool = False
     reapply: bool = False  # the agent cannot start it by itself: send the spec again
+    roles: dict[str, str] = field(default_factory=dict)  # amphora id -> role keepalived says
+    broken: tuple[str, ...] = ()  # amphorae that will not come back by themselves
 
     @property
     def counts(self) -> bool:
@@ -162,7 +174,8 @@ class HealthManager:
     def __init__(self, sessions: sessionmaker[Session], drivers: Mapping[str, ProviderDriver],
                  interval: float = 2.0, threads: int = 2, unanswered_polls: int = 3,
                  reapply: Callable[[str], bool] | None = None,
-                 read_sessions: sessionmaker[Session] | None = None) -> None:
+                 read_sessions: sessionmaker[Session] | None = None,
+                 failover: Callable[[str, str], bool] | None = None) -> None:
         self._sessions = sessions
         self._read_sessions = read_sessions or sessions
         self._drivers = dict(drivers)
@@ -170,6 +183,8 @@ class HealthManager:
         self.unanswered_polls = unanswered_polls
         self._threads = threads
         self._reapply = reapply
+        self._failover = failover
+        self._failed_over: set[str] = set()  # amphorae handed to the worker, until seen again
         self._pool: ThreadPoolExecutor | None = None
         self._unanswered: dict[str, int] = {}
         self._dead: set[str] = set()
@@ -250,13 +265,15 @@ class HealthManager:
         status_changes = {ref: s for r in results for ref, s in
                           rollup.changes(r.lb, r.statuses).items()}
         rows, written = 0, {r.lb.id for r in results}
-        if status_changes or any(r.counts for r in results):
+        if status_changes or any(r.counts or r.roles for r in results):
             rows, written = self._write(results, status_changes)
         for r in results:
             if r.lb.id not in written:
                 continue
             mine = {ref: s for ref, s in r.statuses.items() if ref in status_changes}
             lb = rollup.with_statuses(r.lb, mine) if mine else r.lb
+            if r.roles:
+                lb = rollup.with_roles(lb, r.roles)
             if self._graphs.get(lb.id) is r.lb:
                 self._graphs[lb.id] = lb
             if r.stats is not None:
@@ -267,12 +284,25 @@ class HealthManager:
                 if self._reapply(r.lb.id):
                     LOG.warning("load balancer %s: applying it again from the database",
                                 r.lb.id)
+        self._fail_over(results)
         report = PollReport(polled=len(asked), answered=answered,
                             dead=tuple(sorted(r.lb.id for r in results if r.dead)),
                             status_changes=len(status_changes), counter_rows=rows,
                             seconds=time.monotonic() - started)
         self.last_report = report
         return report
+
+    def _fail_over(self, results: Sequence[_Result]) -> None:
+        """Hand each broken amphora to the worker once (until it is seen gone or well)."""
+        broken = {(r.lb.id, a) for r in results for a in r.broken}
+        self._failed_over &= {a for _, a in broken}
+        for lb_id, amphora_id in sorted(broken):
+            if self._failover is None or amphora_id in self._failed_over:
+                continue
+            self._failed_over.add(amphora_id)
+            if self._failover(lb_id, amphora_id):
+                LOG.warning("load balancer %s: amphora %s cannot serve; failing it over",
+                            lb_id, amphora_id)
 
     def _judge(self, lb: LoadBalancerNode, st: LoadBalancerStats | BaseException | None,
                ) -> _Result | None:
@@ -301,7 +331,8 @@ class HealthManager:
             LOG.warning("load balancer %s: HAProxy answers again", lb.id)
             self._dead.discard(lb.id)
         return _Result(lb=lb, statuses=rollup.evaluate(lb, st), stats=st,
-                       observation=counters.collect(st))
+                       observation=counters.collect(st), roles=rollup.amphora_roles(lb, st),
+                       broken=tuple(a.id for a in st.amphorae if a.error))
 
     def _report_dead(self, lb: LoadBalancerNode, why: str) -> None:
         if lb.id not in self._dead:
@@ -363,7 +394,7 @@ def _observe(lb: LoadBalancerNode, driver: ProviderDriver,
 
 def read_graphs(session: Session, ids: Collection[str] | None = None,
                 ) -> list[LoadBalancerNode]:
-    """Load balancers not being created or deleted, as frozen nodes (six queries):
+    """Load balancers not being created or deleted, as frozen nodes (seven queries):
     every one, or those of ``ids``."""
     def rows(model: Any, *extra: Any, where: Any = None) -> Sequence[Any]:
         stmt = select(model.id, model.admin_state_up, model.provisioning_status,
@@ -400,11 +431,19 @@ def read_graphs(session: Session, ids: Collection[str] | None = None,
             id=row.id, admin_state_up=bool(row.admin_state_up),
             provisioning_status=row.provisioning_status, operating_status=row.operating_status,
             members=tuple(members.get(row.id, ())), health_monitor=monitors.get(row.id)))
+    amphorae: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    stmt = select(m.Amphora.id, m.Amphora.load_balancer_id, m.Amphora.role).where(
+        m.Amphora.role != c.AMPHORA_ROLE_STANDALONE)
+    if ids is not None:
+        stmt = stmt.where(m.Amphora.load_balancer_id.in_(ids))
+    for row in session.execute(stmt):
+        amphorae[row.load_balancer_id].append((row.id, row.role))
     return [LoadBalancerNode(
         id=row.id, admin_state_up=bool(row.admin_state_up),
         provisioning_status=row.provisioning_status, operating_status=row.operating_status,
         project_id=row.project_id, provider=row.provider,
-        listeners=tuple(listeners.get(row.id, ())), pools=tuple(pools.get(row.id, ())))
+        listeners=tuple(listeners.get(row.id, ())), pools=tuple(pools.get(row.id, ())),
+        amphorae=tuple(amphorae.get(row.id, ())))
         for row in lbs]
 
 
@@ -456,6 +495,13 @@ def _apply(session: Session, results: Sequence[_Result], statuses: Mapping[Ref, 
                                             model.operating_status != status)
                         .values(operating_status=status)
                         .execution_options(synchronize_session=False))
+    roles: dict[str, list[str]] = defaultdict(list)
+    for r in results:
+        for amphora_id, role in r.roles.items():
+            roles[role].append(amphora_id)
+    for role, ids in sorted(roles.items()):
+        session.execute(update(m.Amphora).where(m.Amphora.id.in_(ids), m.Amphora.role != role)
+                        .values(role=role).execution_options(synchronize_session=False))
     written = 0
     for kind, table in ((rollup.LISTENER, LISTENER_TABLE), (rollup.MEMBER, MEMBER_TABLE)):
         targets: dict[str, counters.Observed | None] = {}

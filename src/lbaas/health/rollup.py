@@ -36,7 +36,9 @@ level.
 Load balancer: OFFLINE if admin-down; ERROR if its HAProxy is missing or
 dead (and its enabled listeners ERROR too: nothing serves them; pools and
 members keep their last status, nothing was observed); otherwise its
-enabled listeners combined the same way (none: ONLINE). Octavia marks the
+enabled listeners combined the same way (none: ONLINE), and at least
+DEGRADED while one amphora of an ACTIVE_STANDBY load balancer is not
+running (the other serves, but nothing would if it failed too). Octavia marks the
 whole load balancer ERROR as soon as one pool is down; lbaas says DEGRADED
 unless every listener is ERROR.
 
@@ -104,6 +106,7 @@ class LoadBalancerNode(Node):
     provider: str = c.PROVIDER_HAPROXY
     listeners: tuple[Node, ...] = ()
     pools: tuple[PoolNode, ...] = ()
+    amphorae: tuple[tuple[str, str], ...] = ()  # ACTIVE_STANDBY: (amphora id, role) as stored
 
     def refs(self) -> Iterable[tuple[Ref, Node]]:
         """Every object with its reference, the load balancer first."""
@@ -247,14 +250,32 @@ def evaluate(lb: LoadBalancerNode, stats: LoadBalancerStats) -> dict[Ref, str]:
         status = listener_rollup(own, by_listener.get(li.id, []))
         out[(LISTENER, li.id)] = status
         listener_status.append(status)
-    out[(LOADBALANCER, lb.id)] = combine(listener_status) if lb.admin_state_up else c.OFFLINE
+    lb_status = combine(listener_status) if lb.admin_state_up else c.OFFLINE
+    if lb_status == c.ONLINE and not all(a.running for a in stats.amphorae):
+        lb_status = c.DEGRADED
+    out[(LOADBALANCER, lb.id)] = lb_status
     return out
+
+
+def amphora_roles(lb: LoadBalancerNode, stats: LoadBalancerStats) -> dict[str, str]:
+    """The ACTIVE_STANDBY amphorae whose role keepalived now reports otherwise than stored:
+    amphora id -> MASTER or BACKUP (FAULT, STOP or no report changes nothing)."""
+    stored = dict(lb.amphorae)
+    return {a.id: a.vrrp_state for a in stats.amphorae
+            if a.vrrp_state in (c.AMPHORA_ROLE_MASTER, c.AMPHORA_ROLE_BACKUP)
+            and a.id in stored and stored[a.id] != a.vrrp_state}
 
 
 def changes(lb: LoadBalancerNode, statuses: dict[Ref, str]) -> dict[Ref, str]:
     """The entries of ``statuses`` that differ from what ``lb``'s nodes hold."""
     current = {ref: node.operating_status for ref, node in lb.refs()}
     return {ref: s for ref, s in statuses.items() if ref in current and current[ref] != s}
+
+
+def with_roles(lb: LoadBalancerNode, roles: dict[str, str]) -> LoadBalancerNode:
+    """``lb`` with its amphorae's roles of ``roles`` (amphora id -> role, as written)."""
+    return dataclasses.replace(lb, amphorae=tuple((a, roles.get(a, role))
+                                                  for a, role in lb.amphorae))
 
 
 def with_statuses(lb: LoadBalancerNode, statuses: dict[Ref, str]) -> LoadBalancerNode:

@@ -16,6 +16,7 @@ from lbaas.common import constants as c
 from lbaas.dataplane import spec as s
 from lbaas.db import models as m
 from lbaas.network.base import NetworkDriver, Subnet
+from lbaas.worker import amphorae as amph
 
 
 def _live(objs: list[Any]) -> list[Any]:
@@ -34,6 +35,8 @@ def load_graph(session: Session, lb_id: str) -> m.LoadBalancer | None:
             .selectinload(m.L7Policy.rules),
             selectinload(m.LoadBalancer.pools).selectinload(m.Pool.members),
             selectinload(m.LoadBalancer.pools).selectinload(m.Pool.health_monitor),
+            selectinload(m.LoadBalancer.amphorae),
+            selectinload(m.LoadBalancer.vrrp_group),
         )).one_or_none()
 
 
@@ -63,10 +66,31 @@ def build_spec(lb: m.LoadBalancer, subnet: Subnet | None = None,
             for v in lb.additional_vips or ()),
         listeners=tuple(_listener(li) for li in _live(lb.listeners)),
         pools=tuple(_pool(p) for p in _live(lb.pools)),
-        amphorae=tuple(s.AmphoraSpec(id=a.id, role=a.role, vrrp_ip=a.vrrp_ip or "",
-                                     vrrp_priority=a.vrrp_priority or 0, agent_id=a.agent_id)
-                       for a in amphorae),
+        amphorae=_amphorae(lb, amphorae),
+        vrrp=_vrrp(lb),
     )
+
+
+def _amphorae(lb: m.LoadBalancer, amphorae: Sequence[m.Amphora]) -> tuple[s.AmphoraSpec, ...]:
+    """``amphorae`` as the data plane gets them; ACTIVE_STANDBY: each with the role it
+    was built for (not the one keepalived last reported), the MASTER's first."""
+    if lb.topology != c.TOPOLOGY_ACTIVE_STANDBY:
+        return tuple(s.AmphoraSpec(id=a.id, role=a.role, vrrp_ip=a.vrrp_ip or "",
+                                   vrrp_priority=a.vrrp_priority or 0, agent_id=a.agent_id)
+                     for a in amphorae)
+    return tuple(s.AmphoraSpec(id=a.id, role=amph.built_as(a), vrrp_ip=a.vrrp_ip or "",
+                               vrrp_priority=a.vrrp_priority or 0, agent_id=a.agent_id)
+                 for a in sorted(amphorae, key=lambda a: -(a.vrrp_priority or 0)))
+
+
+def _vrrp(lb: m.LoadBalancer) -> s.VrrpSpec | None:
+    """An ACTIVE_STANDBY load balancer's VRRP group (None for SINGLE)."""
+    group = lb.vrrp_group
+    if lb.topology != c.TOPOLOGY_ACTIVE_STANDBY or group is None:
+        return None
+    return s.VrrpSpec(vrrp_id=next((a.vrrp_id for a in lb.amphorae if a.vrrp_id), 1),
+                      auth_type=group.vrrp_auth_type, auth_pass=group.vrrp_auth_pass[:8],
+                      advert_int=group.advert_int)
 
 
 def _listener(li: m.Listener) -> s.ListenerSpec:

@@ -136,6 +136,18 @@ class Reconciler:
         self.notify()
         return True
 
+    def failover_amphora(self, lb_id: str, amphora_id: str) -> bool:
+        """Replace amphora ``amphora_id`` of ACTIVE ``lb_id`` (the data plane says it cannot
+        serve and will not come back by itself): :func:`status.begin_amphora_failover`,
+        then the worker's failover. Returns False if ``lb_id`` was not ACTIVE (or is gone)."""
+        try:
+            with self._sessions() as session, session.begin():
+                status.begin_amphora_failover(session, lb_id, amphora_id)
+        except exc.ImmutableObject:
+            return False
+        self.notify()
+        return True
+
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until no PENDING_* load balancer is left (tests). True if idle."""
         deadline = time.monotonic() + timeout
@@ -204,6 +216,50 @@ class Reconciler:
         except KeyError:
             raise exc.ProviderNotFound(prov=provider) from None
 
+    def _placed_spec(self, session: Session, lb: m.LoadBalancer) -> LoadBalancerSpec:
+        """``lb``'s spec with every amphora placed on an agent (a new one placed now).
+        Raises NoAgentAvailable."""
+        amphorae = list(lb.amphorae)
+        if self._scheduler is not None and self._scheduler.applies_to(lb.provider):
+            amphorae = self._scheduler.place(session, lb)
+        return graph.spec_of(session, lb, self._network, amphorae)
+
+    def _with_tls(self, spec: LoadBalancerSpec) -> LoadBalancerSpec:
+        """``spec`` with its TLS files (raises CertificateError), if certificates are on."""
+        if self._certificates is None:
+            return spec
+        return tls.with_tls_files(spec, self._certificates)
+
+    def _replace_amphorae(self, lb_id: str, driver: ProviderDriver) -> None:
+        """An ACTIVE_STANDBY failover: each amphora marked PENDING_DELETE replaced in turn,
+        the one keepalived reports BACKUP first, each replacement applied (the data
+        plane retires the old one, handing the VIP over, and starts the new one)
+        before the next, so that one amphora serves throughout; then the whole spec
+        once more (after a crash between a replacement and its apply, this is what
+        starts the new amphora)."""
+        with self._sessions() as session:
+            lb = graph.load_graph(session, lb_id)
+            assert lb is not None
+            order = [a.id for a in sorted(lb.amphorae,
+                                          key=lambda a: a.role == c.AMPHORA_ROLE_MASTER)
+                     if a.status == c.AMPHORA_PENDING_DELETE]
+        for old_id in order:
+            with self._sessions() as session, session.begin():
+                lb = graph.load_graph(session, lb_id)
+                assert lb is not None
+                old = next((a for a in lb.amphorae if a.id == old_id), None)
+                if old is None:
+                    continue
+                new = status.replace_amphora(session, lb, old)
+                spec = self._placed_spec(session, lb)
+            LOG.info("load balancer %s: amphora %s replaced by %s", lb_id, old_id, new.id)
+            driver.apply(self._with_tls(spec))
+        with self._sessions() as session, session.begin():
+            lb = graph.load_graph(session, lb_id)
+            assert lb is not None
+            spec = self._placed_spec(session, lb)
+        driver.apply(self._with_tls(spec))
+
     def process(self, lb_id: str) -> None:
         """Apply the pending change of ``lb_id`` through its driver and settle statuses."""
         error: str | None = None
@@ -241,10 +297,12 @@ class Reconciler:
         """Run the driver call of one change; the reason it failed, or None."""
         try:
             driver = self.driver_for(provider)
-            if self._certificates is not None and not deleting:
-                spec = tls.with_tls_files(spec, self._certificates)
+            if not deleting:
+                spec = self._with_tls(spec)
             if deleting:
                 driver.delete(spec)
+            elif failover and spec.topology == c.TOPOLOGY_ACTIVE_STANDBY:
+                self._replace_amphorae(spec.id, driver)
             elif failover:
                 driver.failover(spec)
             else:

@@ -45,6 +45,7 @@ from lbaas.common import constants as c
 from lbaas.common.exceptions import DriverError
 from lbaas.db import models as m
 from lbaas.db.models import utcnow
+from lbaas.worker import amphorae
 
 ZONE_KEY = "compute_zone"  # the availability zone profile key naming the agents' zone
 
@@ -80,7 +81,7 @@ class Scheduler:
         changed then, once the caller rolls back).
         """
         roles = c.TOPOLOGY_ROLES.get(lb.topology, (c.AMPHORA_ROLE_STANDALONE,))
-        by_role = {a.role: a for a in lb.amphorae}
+        by_role = {_built_as(a): a for a in lb.amphorae}
         for role, amphora in list(by_role.items()):
             if role not in roles:
                 lb.amphorae.remove(amphora)
@@ -129,13 +130,24 @@ class Scheduler:
         return min(free, key=lambda a: (load.get(a.id, 0), a.host))
 
 
+def _built_as(amphora: m.Amphora) -> str:
+    """The role ``amphora`` holds in its topology: STANDALONE, or for ACTIVE_STANDBY the
+    one it was built for (its ``role`` column is what keepalived last reported, and may
+    say BACKUP for both for a moment)."""
+    if amphora.role == c.AMPHORA_ROLE_STANDALONE:
+        return amphora.role
+    return amphorae.built_as(amphora)
+
+
 def put_on(amphora: m.Amphora, agent: m.Agent) -> None:
     """Place ``amphora`` on ``agent``: its agent, zone, compute id (the host, and the
     load balancer's namespace in namespace placement) and management address."""
     amphora.agent_id, amphora.cached_zone = agent.id, agent.availability_zone
     amphora.compute_id = agent.host
     if (agent.configurations or {}).get("placement") == "namespace":
-        amphora.compute_id += f":{c.NAMESPACE_PREFIX}{amphora.load_balancer_id}"
+        amphora.compute_id += f":{c.AMPHORA_NAMESPACE_PREFIX}{amphora.id}" \
+            if amphora.role != c.AMPHORA_ROLE_STANDALONE \
+            else f":{c.NAMESPACE_PREFIX}{amphora.load_balancer_id}"
     amphora.lb_network_ip = urlsplit(agent.endpoint).hostname if agent.endpoint else None
 
 

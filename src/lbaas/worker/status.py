@@ -28,7 +28,11 @@ Nothing else writes ``provisioning_status``, nor an amphora's ``status``:
 PENDING_CREATE with its new load balancer, ALLOCATED once a change is applied,
 PENDING_DELETE while its load balancer is deleted (the row goes with it),
 ERROR when its first start or its removal failed (a failed change leaves an
-amphora that serves the previous configuration ALLOCATED). A health monitor that settles
+amphora that serves the previous configuration ALLOCATED). An ACTIVE_STANDBY
+failover marks the amphorae to rebuild PENDING_DELETE (:func:`begin_failover`);
+the worker replaces each in turn (:func:`replace_amphora`: the old row goes,
+a new one, PENDING_CREATE, takes its port), and one not replaced when the
+failover fails is ALLOCATED again (it still serves). A health monitor that settles
 ACTIVE also gets its first ``operating_status`` here, ONLINE if enabled else
 OFFLINE, as Octavia's ``MarkHealthMonitorActiveInDB`` does for every
 provider; the health manager takes over from there.
@@ -46,6 +50,7 @@ from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
 from lbaas.db import models
 from lbaas.db.models import utcnow
+from lbaas.worker import amphorae
 
 # Settled statuses from which a change may start.
 MUTABLE_STATUSES: Final = (c.ACTIVE, c.ERROR)
@@ -99,10 +104,51 @@ def begin_delete_load_balancer(session: Session, lb: models.LoadBalancer,
             obj.provisioning_status = c.PENDING_DELETE
 
 
-def begin_failover(session: Session, lb: models.LoadBalancer) -> None:
-    """Lock ``lb`` to rebuild its data plane from the database. Raises ImmutableObject."""
+def begin_failover(session: Session, lb: models.LoadBalancer,
+                   amphora: models.Amphora | None = None) -> None:
+    """Lock ``lb`` to rebuild its data plane from the database. Raises ImmutableObject.
+
+    ACTIVE_STANDBY: ``amphora`` (else both) is marked PENDING_DELETE, to be
+    replaced by a new one (:func:`replace_amphora`).
+    """
     _lock(session, lb.id, c.PENDING_UPDATE, FAILOVERABLE_STATUSES)
     lb.failover_requested = True
+    if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY:
+        for each in lb.amphorae:
+            if amphora is None or each.id == amphora.id:
+                each.status = c.AMPHORA_PENDING_DELETE
+
+
+def begin_amphora_failover(session: Session, lb_id: str, amphora_id: str) -> None:
+    """Lock ACTIVE load balancer ``lb_id`` to replace its amphora ``amphora_id``.
+
+    For the health manager, when the data plane reports an amphora that
+    cannot serve and will not come back by itself (Octavia's health
+    manager fails such an amphora over). Only ACTIVE; raises ImmutableObject
+    otherwise (a change in flight, or ERROR waiting for its tenant).
+    """
+    _lock(session, lb_id, c.PENDING_UPDATE, (c.ACTIVE,))
+    lb = session.get(models.LoadBalancer, lb_id)
+    assert lb is not None
+    lb.failover_requested = True
+    for each in lb.amphorae:
+        if each.id == amphora_id:
+            each.status = c.AMPHORA_PENDING_DELETE
+
+
+def replace_amphora(session: Session, lb: models.LoadBalancer,
+                    old: models.Amphora) -> models.Amphora:
+    """Replace ACTIVE_STANDBY amphora ``old`` (PENDING_DELETE) by a new one, PENDING_CREATE,
+    built for the same role, on its port (``vrrp_ip``); the old row goes."""
+    new = amphorae.replacement(lb, old)
+    port = session.get(models.Port, old.vrrp_port_id) if old.vrrp_port_id else None
+    if port is not None:
+        port.device_id = new.id
+    lb.amphorae.remove(old)
+    session.delete(old)
+    lb.amphorae.append(new)
+    session.flush()
+    return new
 
 
 def begin_agent_failover(session: Session, lb: models.LoadBalancer) -> bool:
@@ -227,7 +273,8 @@ def finish(session: Session, lb: models.LoadBalancer, error: str | None) -> bool
     """
     ok = error is None
     if lb.provisioning_status == c.PENDING_DELETE and ok:
-        session.execute(delete(models.Port).where(models.Port.device_id == lb.id))
+        devices = [lb.id, *(a.id for a in lb.amphorae)]  # its VIP, its amphorae's ports
+        session.execute(delete(models.Port).where(models.Port.device_id.in_(devices)))
         session.delete(lb)
         return True
     doomed: list[GraphObject] = []
@@ -247,6 +294,8 @@ def finish(session: Session, lb: models.LoadBalancer, error: str | None) -> bool
     for amphora in lb.amphorae:
         if ok:
             amphora.status = c.AMPHORA_ALLOCATED
+        elif amphora.status == c.AMPHORA_PENDING_DELETE and lb.failover_requested:
+            amphora.status = c.AMPHORA_ALLOCATED  # not replaced: it still serves
         elif amphora.status in (c.AMPHORA_PENDING_CREATE, c.AMPHORA_PENDING_DELETE):
             # never started, or not stopped; one already serving keeps serving
             amphora.status = c.AMPHORA_ERROR

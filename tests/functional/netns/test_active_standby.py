@@ -1,9 +1,12 @@
 """ACTIVE_STANDBY for real: two amphorae (namespaces), HAProxy and keepalived in each.
 
-Each test builds its own subnet 198.18.<n>.0/24 (n = 212..216 here), a
+Each test builds its own subnet 198.18.<n>.0/24 (n = 212, 215 here), a
 backend host, a client host sending requests continuously
 (:class:`~tests.support.netns_hosts.Probe`), and an ACTIVE_STANDBY load
 balancer through the in-process agent (supervision on, as in ``lbaas serve``).
+What needs the control plane too (an amphora replaced when the health manager
+finds it broken, a failover, changes under load) is in
+``tests/e2e/test_active_standby.py``.
 """
 
 from __future__ import annotations
@@ -122,8 +125,11 @@ def test_the_vip_moves_to_the_backup_when_the_master_dies_and_back_again(
     for amphora in lb.amphorae:
         ns = netns.amphora_namespace_name(amphora.id)
         assert ns in netns.list_namespaces("amphora-")
-        # The backup's HAProxy is bound to the VIP, which is not here yet.
-        assert _sysctl(ns, "net.ipv4.ip_nonlocal_bind") == "1"
+        # The backup's HAProxy is bound to the VIP, which is not here yet; ARP never
+        # says this MAC has the VIP unless it holds it on the veth.
+        assert {name: _sysctl(ns, name) for name in netns.AMPHORA_SYSCTLS} == {
+            "net.ipv4.ip_nonlocal_bind": "1", "net.ipv4.conf.all.arp_ignore": "1",
+            "net.ipv4.conf.all.arp_announce": "2"}
         vip = [f"{lb.vip.address}/32"] if amphora is master else []
         assert _addresses(ns, netns.veth_names(amphora.id).namespace) == sorted(
             [f"{amphora.vrrp_ip}/24", *vip])
@@ -159,44 +165,17 @@ def test_the_vip_moves_to_the_backup_when_the_master_dies_and_back_again(
     report("active_standby_new_master_killed_vip_gap", gap * 1000, "ms")
     assert results[-1].ok and gap < 3.0
 
-
-def test_a_master_whose_interface_is_gone_is_reported_and_replaced_without_an_outage(
-        net: Net, agent: LocalAgent, report: Report) -> None:
-    _, _, client, lb = _pair(net, 213)
-    agent.apply(lb)
-    master, backup = lb.amphorae
-    assert _states(agent, lb) == {"MASTER": "MASTER", "BACKUP": "BACKUP"}
-    probe = Probe(client, lb.vip.address, timeout=0.3)
-    time.sleep(0.5)
-    with IPRoute() as ipr:  # the host end: the pair goes, and the master is cut off
-        ipr.link("del", index=ipr.link_lookup(ifname=netns.veth_names(master.id).host)[0])
-    cut = time.monotonic()
-    _wait("backup takes the VIP", lambda: _states(agent, lb)["BACKUP"] == "MASTER")
-    health = {a.id: a for a in agent.stats(lb.id).amphorae}
-    assert not health[master.id].running
-    assert health[master.id].error == (f"its interface {netns.veth_names(master.id).namespace} "
-                                       f"in {netns.amphora_namespace_name(master.id)} is gone")
-    assert health[backup.id].running and health[backup.id].vrrp_state == "MASTER"
-
-    # The controller replaces it: a new amphora in its place, on its address.
-    new = AmphoraSpec(id=str(uuid.uuid4()), role=master.role, vrrp_ip=master.vrrp_ip,
-                      vrrp_priority=master.vrrp_priority)
-    rebuilt = dataclasses.replace(lb, amphorae=(new, backup))
-    start = time.monotonic()
-    agent.apply(rebuilt)
-    report("active_standby_replace_amphora", (time.monotonic() - start) * 1000, "ms")
-    assert _states(agent, rebuilt) == {"MASTER": "BACKUP", "BACKUP": "MASTER"}
-    assert netns.amphora_namespace_name(master.id) not in netns.list_namespaces()
-    assert sorted(agent.amphorae.amphora_ids(lb.id)) == sorted([new.id, backup.id])
-    assert all(a.running for a in agent.stats(lb.id).amphorae)
-    time.sleep(0.5)
-    results = probe.stop()
-    gap = longest_gap(results, after=cut)
-    report("active_standby_veth_deleted_vip_gap", gap * 1000, "ms")
-    assert results[-1].ok and gap < 3.0
-    # The new amphora hears the MASTER's adverts (its address's MAC was announced).
-    time.sleep(2.0)
-    assert _states(agent, rebuilt) == {"MASTER": "BACKUP", "BACKUP": "MASTER"}
+    # A new agent (lbaas serve restarted) adopts both amphorae as they run.
+    agent.stop()
+    pids = agent.amphorae.processes(lb.id)
+    again = LocalAgent(agent.amphorae, supervise_interval=0.5)
+    again.start()
+    try:
+        assert again.supervise_once() == {lb.id: "running"}
+        assert agent.amphorae.processes(lb.id) == pids
+        assert len(pids) == 4 and all(pid for pid, _ in pids.values())
+    finally:
+        again.stop()
 
 
 # Known defect (issue 11, still open): while both amphorae are rebuilt in turn, a

@@ -116,6 +116,21 @@ def test_flavor_capabilities_advertise_only_what_is_served(driver: HaproxyDriver
     description = driver.flavor_capabilities()["loadbalancer_topology"]
     assert "SINGLE" in description
     assert "ACTIVE_STANDBY" not in description  # refused by validate_flavor
+    refusal = r"ACTIVE_STANDBY topology needs the namespace placement"
+    with pytest.raises(UnsupportedOption, match=refusal):
+        driver.validate_flavor({"loadbalancer_topology": "ACTIVE_STANDBY"})
+    with pytest.raises(UnsupportedOption, match=refusal):
+        driver.validate(dataclasses.replace(LB, topology="ACTIVE_STANDBY"))
+
+
+def test_where_the_placement_serves_active_standby_it_is_advertised_and_accepted() -> None:
+    driver = HaproxyDriver(FakeAgent(), ping_available=True,
+                           topologies=("SINGLE", "ACTIVE_STANDBY"))
+    assert driver.flavor_capabilities()["loadbalancer_topology"] == (
+        "The load balancer topology. One of: SINGLE - One amphora per load balancer. "
+        "ACTIVE_STANDBY - Two amphora per load balancer.")
+    driver.validate_flavor({"loadbalancer_topology": "ACTIVE_STANDBY"})
+    driver.validate(dataclasses.replace(LB, topology="ACTIVE_STANDBY"))
 
 
 # Flavor and zone profile keys: tests/unit/drivers/test_profiles.py

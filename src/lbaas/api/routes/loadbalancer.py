@@ -79,7 +79,7 @@ def create_load_balancer(body: s.LoadBalancerCreateRoot, ctx: Ctx, db: Db,
     _apply_availability_zone(db, lb, data.availability_zone)
     deps.check_quota(db, state, lb, "loadbalancer")
     _allocate_vips(db, ctx, state, lb, data)
-    amphora.add_amphorae(state, lb)
+    amphora.add_amphorae(db, ctx, state, lb)
     lb.tags = list(data.tags or [])
     db.add(lb)
     full = bool(data.listeners or data.pools)
@@ -183,6 +183,7 @@ def _pools_used_by(listener: m.Listener) -> list[m.Pool]:
 def _apply_provider_and_flavor(db: Session, state: deps.ApiState, lb: m.LoadBalancer,
                                data: s.LoadBalancerCreate) -> None:
     provider = data.provider
+    lb.topology = state.settings.loadbalancer_topology
     if data.flavor_id is not None:
         flavor = db.get(m.Flavor, data.flavor_id)
         if flavor is None:
@@ -195,7 +196,7 @@ def _apply_provider_and_flavor(db: Session, state: deps.ApiState, lb: m.LoadBala
             raise exc.ProviderFlavorMismatch(flav=data.flavor_id, prov=provider)
         provider = profile_provider
         flavor_data = json.loads(flavor.flavor_profile.flavor_data or "{}")
-        lb.topology = flavor_data.get("loadbalancer_topology", c.TOPOLOGY_SINGLE)
+        lb.topology = flavor_data.get("loadbalancer_topology", lb.topology)
         lb.flavor_id = flavor.id
     provider = provider or state.settings.default_provider
     deps.provider_driver(state, provider)

@@ -8,7 +8,9 @@ What is refused (``UnsupportedOption``, HTTP 501), decided from Octavia's
 amphora driver (``api/drivers/amphora_driver/v2/driver.py``) and what
 HAProxy 2.6 can do without other components:
 
-- ``ACTIVE_STANDBY`` topology (needs keepalived VRRP: a later issue);
+- ``ACTIVE_STANDBY`` topology unless the agents' placement serves it (the
+  namespace placement: two amphorae with keepalived, see
+  :mod:`lbaas.dataplane.keepalived`);
 - VIP ``qos_policy_id`` and ``sg_ids`` (no Neutron here to enforce them);
 - listener protocols UDP and SCTP (Octavia realises them with LVS, not
   HAProxy);
@@ -44,13 +46,6 @@ from lbaas.dataplane.runtime import LoadBalancerStats
 from lbaas.dataplane.spec import LoadBalancerSpec
 from lbaas.drivers import profiles
 
-SUPPORTED_TOPOLOGIES = (c.TOPOLOGY_SINGLE,)
-# Octavia's description of the key, listing only the topologies served here: a
-# capability list advertises nothing that a flavor profile would be refused for.
-_TOPOLOGIES = {c.TOPOLOGY_SINGLE: "SINGLE - One amphora per load balancer.",
-               c.TOPOLOGY_ACTIVE_STANDBY: "ACTIVE_STANDBY - Two amphora per load balancer."}
-TOPOLOGY_DESCRIPTION = "The load balancer topology. One of: " + " ".join(
-    _TOPOLOGIES[t] for t in SUPPORTED_TOPOLOGIES)
 UNSUPPORTED_LISTENER_PROTOCOLS = (c.UDP, c.SCTP)
 UNSUPPORTED_POOL_PROTOCOLS = (c.UDP, c.SCTP)
 UNSUPPORTED_ALGORITHMS = (c.SOURCE_IP_PORT,)
@@ -58,11 +53,13 @@ UNSUPPORTED_MONITORS = (c.HM_UDP_CONNECT, c.HM_SCTP)
 TLS_RULE_TYPES = ("SSL_CONN_HAS_CERT", "SSL_VERIFY_RESULT", "SSL_DN_FIELD")
 
 
-def refusals(lb: LoadBalancerSpec, ping_available: bool = True) -> list[str]:
-    """Every reason this provider cannot realise ``lb`` (empty: it can)."""
+def refusals(lb: LoadBalancerSpec, ping_available: bool = True,
+             topologies: tuple[str, ...] = (c.TOPOLOGY_SINGLE,)) -> list[str]:
+    """Every reason this provider cannot realise ``lb`` (empty: it can); ``topologies``
+    are those its agents' placement serves."""
     out: list[str] = []
-    if lb.topology not in SUPPORTED_TOPOLOGIES:
-        out.append(f"{lb.topology} topology (needs keepalived, not available yet)")
+    if lb.topology not in topologies:
+        out.append(profiles.topology_refusal(lb.topology))
     for vip in (lb.vip, *lb.additional_vips):
         if vip.qos_policy_id:
             out.append("VIP QoS policies (vip_qos_policy_id)")
@@ -100,14 +97,16 @@ class HaproxyDriver:
 
     name = c.PROVIDER_HAPROXY
 
-    def __init__(self, agent: AgentClient, ping_available: bool | None = None) -> None:
+    def __init__(self, agent: AgentClient, ping_available: bool | None = None,
+                 topologies: tuple[str, ...] = (c.TOPOLOGY_SINGLE,)) -> None:
         self.agent = agent
         self.ping_available = shutil.which("ping") is not None if ping_available is None \
             else ping_available
+        self.topologies = topologies
 
     def validate(self, lb: LoadBalancerSpec) -> None:
         """Raise ``UnsupportedOption`` listing what in ``lb`` this provider cannot realise."""
-        reasons = refusals(lb, self.ping_available)
+        reasons = refusals(lb, self.ping_available, self.topologies)
         if reasons:
             raise UnsupportedOption("; ".join(reasons))
         try:
@@ -125,7 +124,8 @@ class HaproxyDriver:
         self.agent.delete(lb.id)
 
     def failover(self, lb: LoadBalancerSpec) -> None:
-        """Rebuild ``lb``'s amphora from scratch."""
+        """Rebuild SINGLE ``lb``'s amphora from scratch (an ACTIVE_STANDBY load balancer's
+        amphorae are replaced one at a time and applied: the worker's failover)."""
         self.agent.failover(lb)
 
     def stats(self, lb_id: str) -> LoadBalancerStats:
@@ -134,17 +134,19 @@ class HaproxyDriver:
 
     def flavor_capabilities(self) -> dict[str, str]:
         """Octavia's amphora flavor keys (see :mod:`lbaas.drivers.profiles`), the
-        topology's description naming only the topologies served (SINGLE)."""
-        return {**profiles.FLAVOR_KEYS, "loadbalancer_topology": TOPOLOGY_DESCRIPTION}
+        topology's description naming only the topologies served (ACTIVE_STANDBY in
+        the namespace placement only)."""
+        return {**profiles.FLAVOR_KEYS,
+                "loadbalancer_topology": profiles.topology_description(self.topologies)}
 
     def availability_zone_capabilities(self) -> dict[str, str]:
         """Octavia's amphora availability zone keys (see :mod:`lbaas.drivers.profiles`)."""
         return dict(profiles.AVAILABILITY_ZONE_KEYS)
 
     def validate_flavor(self, flavor_data: dict[str, Any]) -> None:
-        """Amphora keys; ``loadbalancer_topology`` SINGLE only (ACTIVE_STANDBY needs
-        keepalived). ``UnsupportedOption`` per :func:`lbaas.drivers.profiles.check_flavor`."""
-        profiles.check_flavor(flavor_data, self.name, SUPPORTED_TOPOLOGIES)
+        """Amphora keys; ``loadbalancer_topology`` one of those served. ``UnsupportedOption``
+        per :func:`lbaas.drivers.profiles.check_flavor`."""
+        profiles.check_flavor(flavor_data, self.name, self.topologies)
 
     def validate_availability_zone(self, zone_data: dict[str, Any]) -> None:
         """Amphora keys, per :func:`lbaas.drivers.profiles.check_availability_zone`."""
