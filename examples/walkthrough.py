@@ -37,6 +37,13 @@ Two modes:
   ``qlbaas-<lb_id>``. Every namespace, veth and the bridge are removed at the
   end.
 
+With ``--topology ACTIVE_STANDBY`` (namespace mode) the load balancer is made
+with a flavor whose profile says ``{"loadbalancer_topology":
+"ACTIVE_STANDBY"}``: two amphorae, each in its namespace ``amphora-<id>``
+with its own address on the subnet, keepalived giving the VIP to one.
+``lbaas amphora list`` shows them (MASTER and BACKUP), and a load balancer
+failover rebuilds them one at a time while requests keep being answered.
+
 Lines starting with ``CHECK`` say whether what was shown is what the scenario
 expects; the exit status is 1 if any check failed.
 
@@ -69,6 +76,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -471,6 +479,14 @@ class Names:
     def subnet(self) -> str:
         return f"{self.lb}-subnet"
 
+    @property
+    def flavor(self) -> str:
+        return f"{self.lb}-ha"
+
+    @property
+    def flavorprofile(self) -> str:
+        return f"{self.lb}-ha-profile"
+
 
 class Walkthrough:
     """The scenario, step by step. ``args`` are the parsed command-line options."""
@@ -489,6 +505,8 @@ class Walkthrough:
         self.lb_id = ""
         self.vip = ""
         self.namespace_mode = args.mode == "namespace"
+        self.active_standby = args.topology == "ACTIVE_STANDBY"
+        self.amphora_ids: set[str] = set()  # every amphora seen (their namespaces go too)
 
     # -- before: what a previous --keep run (or a crash) left --------------------------
 
@@ -515,6 +533,7 @@ class Walkthrough:
                 t.lbaas("subnet", "delete", n.subnet)
             if t.value("network", "list", "--name", n.net, "-c", "id", show=False):
                 t.lbaas("network", "delete", n.net)
+        self.remove_flavor(show=False)
 
     # -- 1. backends ------------------------------------------------------------------
 
@@ -573,21 +592,124 @@ class Walkthrough:
     def create_load_balancer(self) -> None:
         t, n = self.t, self.n
         subnet = n.subnet if self.namespace_mode else "lb-vip-subnet"
+        flavor: tuple[str, ...] = ()
+        if self.active_standby:
+            t.section("A flavor for ACTIVE_STANDBY load balancers (admin)")
+            t.lbaas("flavorprofile", "create", "--name", n.flavorprofile, "--provider",
+                    "haproxy", "--flavor-data", '{"loadbalancer_topology": "ACTIVE_STANDBY"}',
+                    "-c", "id", "-c", "name", "-c", "provider_name", "-c", "flavor_data")
+            t.lbaas("flavor", "create", "--name", n.flavor, "--flavorprofile",
+                    n.flavorprofile, "-c", "id", "-c", "name", "-c", "enabled")
+            flavor = ("--flavor", n.flavor)
         t.section(f"Load balancer {n.lb} with a VIP on "
                   f"{'subnet ' + n.subnet if self.namespace_mode else 'the default subnet'}")
-        t.lbaas("loadbalancer", "create", "--name", n.lb, "--vip-subnet-id", subnet, "--wait",
-                "-c", "id", "-c", "name", "-c", "vip_address", "-c", "provisioning_status",
-                "-c", "operating_status")
+        t.lbaas("loadbalancer", "create", "--name", n.lb, "--vip-subnet-id", subnet, *flavor,
+                "--wait", "-c", "id", "-c", "name", "-c", "vip_address", "-c",
+                "provisioning_status", "-c", "operating_status")
         self.lb_id = t.value("loadbalancer", "show", n.lb, "-c", "id", show=False)
         self.vip = t.value("loadbalancer", "show", n.lb, "-c", "vip_address")
         say(f"load balancer {n.lb}: id {self.lb_id}, VIP {self.vip}")
-        if self.namespace_mode:
+        if self.active_standby:
+            self.show_amphorae()
+        elif self.namespace_mode:
             from lbaas.dataplane import netns
 
             ns = netns.namespace_name(self.lb_id)
             if not t.check(netns.namespace_exists(ns), f"the VIP lives in namespace {ns}"):
                 raise Abort("the service does not run in namespace placement: start it with "
                             "a --config-file that has [haproxy_amphora] placement = namespace")
+
+    # -- ACTIVE_STANDBY ----------------------------------------------------------------
+
+    def amphorae(self, show: bool = False) -> list[dict[str, Any]]:
+        """``lbaas amphora list --loadbalancer <lb>`` (printed as a table if ``show``)."""
+        args = ("amphora", "list", "--loadbalancer", self.n.lb)
+        columns = ("-c", "id", "-c", "role", "-c", "status", "-c", "vrrp_ip", "-c", "ha_ip")
+        if show:
+            self.t.lbaas(*args, *columns)
+        rows: list[dict[str, Any]] = json.loads(self.t.lbaas(*args, *columns, "-f", "json",
+                                                             show=False))
+        self.amphora_ids.update(row["id"] for row in rows)
+        return rows
+
+    def settled_roles(self, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The amphorae once keepalived's report shows one MASTER and one BACKUP."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.amphorae()
+            if sorted(r["role"] for r in rows) == ["BACKUP", "MASTER"] or \
+                    time.monotonic() > deadline:
+                return rows
+            time.sleep(0.5)
+
+    def show_amphorae(self) -> None:
+        t = self.t
+        t.section("Two amphorae, each in its own namespace; keepalived gives the VIP to the "
+                  "MASTER")
+        rows = self.settled_roles()
+        self.amphorae(show=True)
+        t.check(sorted(r["role"] for r in rows) == ["BACKUP", "MASTER"],
+                f"one MASTER and one BACKUP: {', '.join(r['role'] for r in rows)}")
+        if not self.in_namespaces(rows):
+            raise Abort("the service does not run in namespace placement: start it with a "
+                        "--config-file that has [haproxy_amphora] placement = namespace")
+
+    def in_namespaces(self, rows: list[dict[str, Any]]) -> bool:
+        """Check that each amphora runs in its namespace amphora-<id>."""
+        from lbaas.dataplane import netns
+
+        spaces = [netns.amphora_namespace_name(r["id"]) for r in rows]
+        return self.t.check(all(netns.namespace_exists(ns) for ns in spaces),
+                            f"each amphora runs in its namespace: {', '.join(spaces)}")
+
+    def failover(self) -> None:
+        """A load balancer failover under traffic: both amphorae rebuilt, one at a time."""
+        t, n = self.t, self.n
+        t.section("Failover: each amphora is rebuilt in turn, the BACKUP first, while the "
+                  "VIP keeps answering")
+        before = {r["id"] for r in self.amphorae()}
+        answers: list[str] = []
+        done = threading.Event()
+
+        def load() -> None:  # a request every 20 ms on a new connection, to the VIP
+            while not done.is_set():
+                try:  # opened here, so that a connection refused tells from a reset
+                    socket.create_connection((self.vip, self.args.http_port), 5).close()
+                except OSError as e:
+                    answers.append(f"connect failed: {e}")
+                else:
+                    answers.append(http_get(self.vip, self.args.http_port, timeout=5))
+                time.sleep(0.02)
+
+        loader = threading.Thread(target=load, daemon=True)
+        loader.start()
+        try:
+            t.lbaas("loadbalancer", "failover", n.lb, "--wait")
+        finally:
+            done.set()
+            loader.join(10)
+        rows = self.settled_roles()
+        self.amphorae(show=True)
+        refused = [a for a in answers if a.startswith("connect failed")]
+        failed = [a for a in answers if not a.startswith(("Welcome to", "connect failed"))]
+        say(f"{len(answers)} connections to {self.vip}:{self.args.http_port} during the "
+            f"failover: {len(refused)} could not be opened, {len(failed)} requests failed "
+            "(a request in flight when the VIP moves may be reset: the new MASTER does not "
+            "know its connection)")
+        t.check(before.isdisjoint(r["id"] for r in rows) and len(rows) == 2,
+                "two new amphorae took the place of the old ones")
+        self.in_namespaces(rows)
+        t.check(sorted(r["role"] for r in rows) == ["BACKUP", "MASTER"],
+                f"one MASTER and one BACKUP again: {', '.join(r['role'] for r in rows)}")
+        t.check(not refused and len(failed) <= 2 and bool(answers),
+                f"every new connection opened during the failover ({len(answers)})")
+
+    def remove_flavor(self, show: bool = True) -> None:
+        t, n = self.t, self.n
+        if t.value("flavor", "list", "--name", n.flavor, "-c", "id", show=False):
+            t.lbaas("flavor", "delete", n.flavor, show=show)
+        if t.value("flavorprofile", "list", "--name", n.flavorprofile, "-c", "id", show=False):
+            t.lbaas("flavorprofile", "delete", n.flavorprofile, show=show)
 
     # -- 3-5. listeners --------------------------------------------------------------------
 
@@ -808,6 +930,8 @@ class Walkthrough:
         left = t.value("loadbalancer", "list", "--name", n.lb, "-c", "id")
         t.check(left == "", f"load balancer {n.lb} is gone")
         self.delete_certificates()
+        if self.active_standby:
+            self.remove_flavor()
         self.stop_backends()
         if self.namespace_mode:
             self.remove_network()
@@ -837,9 +961,15 @@ class Walkthrough:
         if self.subnet is not None:
             t.lbaas("network", "delete", n.net)
             self.subnet = None
-        if self.lb_id:
+        if self.lb_id and not self.active_standby:
             ns = netns.namespace_name(self.lb_id)
             t.check(not netns.namespace_exists(ns), f"namespace {ns} is gone")
+        if self.amphora_ids:
+            left = [ns for ns in map(netns.amphora_namespace_name, self.amphora_ids)
+                    if netns.namespace_exists(ns)]
+            t.check(not left, "the amphorae's namespaces are gone"
+                    + (f" (left: {', '.join(left)})" if left else ""))
+            self.amphora_ids.clear()
         if self.bridge:
             t.check(self.bridge not in link_names(), f"bridge {self.bridge} is gone")
 
@@ -889,6 +1019,8 @@ class Walkthrough:
             self.tcp_listener()
             self.terminated_listener()
             self.health()
+            if self.active_standby:
+                self.failover()
             self.stats()
             if self.args.keep:
                 self.keep()
@@ -920,6 +1052,8 @@ class Walkthrough:
         if self.namespace_mode:
             with contextlib.suppress(Abort):
                 self.remove_network()
+        with contextlib.suppress(Abort):
+            self.remove_flavor(show=False)
 
 
 def wait_for_api(endpoint: str, timeout: float = 20.0) -> None:
@@ -974,6 +1108,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="local: backends on loopback, VIP on the default subnet; namespace: "
                         "backends and VIP in network namespaces on a 198.18.0.0/15 subnet "
                         "(root; the service must run with placement = namespace)")
+    p.add_argument("--topology", choices=("SINGLE", "ACTIVE_STANDBY"), default="SINGLE",
+                   help="namespace mode: ACTIVE_STANDBY makes the load balancer with a flavor "
+                        "of that topology (two amphorae, keepalived), lists its amphorae and "
+                        "fails it over under traffic")
     p.add_argument("--name", default="lber", help="load balancer name, prefix of the others")
     p.add_argument("--http-port", type=int, default=8080)
     p.add_argument("--https-port", type=int, default=8443)
@@ -1027,6 +1165,10 @@ def main(argv: list[str] | None = None) -> int:
     use_lbaas_python()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.topology == "ACTIVE_STANDBY" and args.mode != "namespace":
+        say("walkthrough: --topology ACTIVE_STANDBY needs --mode namespace (each amphora has "
+            "a network namespace of its own)")
+        return 2
     if args.mode == "namespace" and os.geteuid() != 0:
         say("walkthrough: --mode namespace needs root (it creates namespaces, veths, a bridge)")
         return 2

@@ -4,7 +4,9 @@ The walkthrough runs against its own ``lbaas serve`` (haproxy provider, a free
 port, a state directory under /tmp, VIPs from a 127.200.<r>.0/24 pool) so
 that it never meets a quick-start service left running on this machine, in
 ``local`` placement and, as root, in ``namespace`` placement on a
-198.18.<n>.0/24 subnet nothing here routes. Each test asserts one thing the
+198.18.<n>.0/24 subnet nothing here routes, once SINGLE and once
+ACTIVE_STANDBY (``--topology``: its amphora list and a failover under
+traffic). Each test asserts one thing the
 issue asks of the printed output (alternation, web1 alone while web2 is down,
 DEGRADED, statistics above zero) or of the host afterwards (no namespace,
 veth, bridge, HAProxy or backend left). ``test_quickstart_then_stop`` runs
@@ -132,7 +134,7 @@ def _kill(pids: list[int]) -> None:
 class Run:
     """One walkthrough run: its options, output, exit status, and what was left after it."""
 
-    mode: str
+    mode: str  # local | namespace | active-standby (namespace placement)
     state_dir: Path
     webs: tuple[str, str]
     host_prefix: str = ""
@@ -142,6 +144,15 @@ class Run:
     vip: str = ""
     bridge: str = ""
     leftovers: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def namespace(self) -> bool:
+        return self.mode != "local"
+
+    @property
+    def amphora_namespaces(self) -> list[str]:
+        """Every amphora namespace the output names (ACTIVE_STANDBY)."""
+        return sorted(set(re.findall(r"amphora-[0-9a-f-]{36}", self.output)))
 
     def section(self, title: str) -> str:
         """The output of the section whose heading contains ``title``."""
@@ -173,10 +184,11 @@ def _collect_leftovers(run: Run, serve: Serve) -> None:
                                   c.get("/loadbalancers").json()["loadbalancers"]]
         left["secrets"] = [x["name"] for x in
                            c.get(serve.url + "/v1/secrets").json()["secrets"]]
-    if run.mode == "namespace":
+    if run.namespace:
         ours = [f"{run.host_prefix}web1", f"{run.host_prefix}web2"]
         if run.lb_id:
             ours.append(netns.namespace_name(run.lb_id))
+        ours += run.amphora_namespaces
         left["namespaces"] = [ns for ns in ours if netns.namespace_exists(ns)]
         links = link_names()
         mine = [_host_veth(ns) for ns in ours[:2]] + [run.bridge]
@@ -193,7 +205,7 @@ def _collect_leftovers(run: Run, serve: Serve) -> None:
 def _force_clean(run: Run) -> None:
     """Whatever a failed run left: processes by PID, namespaces and links by name."""
     _kill(haproxy_pids(run.state_dir) + backend_pids(run.webs))
-    if run.mode != "namespace":
+    if not run.namespace:
         return
     from pyroute2 import IPRoute
 
@@ -202,6 +214,7 @@ def _force_clean(run: Run) -> None:
     namespaces = [f"{run.host_prefix}web1", f"{run.host_prefix}web2"]
     if run.lb_id:
         namespaces.append(netns.namespace_name(run.lb_id))
+    namespaces += run.amphora_namespaces
     with IPRoute() as ipr:
         for name in [_host_veth(ns) for ns in namespaces[:2]] + [run.bridge]:
             idx = ipr.link_lookup(ifname=name) if name else []
@@ -211,20 +224,24 @@ def _force_clean(run: Run) -> None:
         netns.remove_namespace(ns)
 
 
-@pytest.fixture(scope="module", params=["local", "namespace"])
+@pytest.fixture(scope="module", params=["local", "namespace", "active-standby"])
 def run(request: pytest.FixtureRequest) -> Iterator[Run]:
     mode = request.param
-    if mode == "namespace" and (reason := _namespaces_possible()):
+    if mode != "local" and (reason := _namespaces_possible()):
         pytest.skip(reason)
+    if mode == "active-standby" and shutil.which("keepalived") is None:
+        pytest.skip("keepalived is not installed")
     r = random.Random()
     tmp = Path(tempfile.mkdtemp(prefix="lbw-", dir="/tmp"))  # short: socket paths <= 107
     octet = r.randrange(256)
     config = (f"[networking]\ndefault_subnet_cidr = 127.200.{octet}.0/24\n"
               f"default_subnet_pool_start = 127.200.{octet}.1\n"
               f"default_subnet_pool_end = 127.200.{octet}.254\n")
-    args = ["--mode", mode, "--run-dir", str(tmp / "run"),
+    args = ["--mode", "local" if mode == "local" else "namespace", "--run-dir", str(tmp / "run"),
             "--http-port", "8080", "--https-port", "8443", "--tcp-port", "9000"]
-    if mode == "namespace":
+    if mode == "active-standby":
+        args += ["--topology", "ACTIVE_STANDBY"]
+    if mode != "local":
         config += "[haproxy_amphora]\nplacement = namespace\n"
         choices = [n for n in range(170, 200)
                    if not _routed(ipaddress.IPv4Network(f"198.18.{n}.0/24"))]
@@ -324,6 +341,23 @@ def test_cascade_delete_leaves_nothing_behind(run: Run) -> None:
     assert run.leftovers == {}, run.leftovers
     if run.mode == "namespace":
         assert f"CHECK ok: namespace qlbaas-{run.lb_id} is gone" in run.output
+    if run.mode == "active-standby":
+        assert len(run.amphora_namespaces) == 4, run.output  # two, then two new ones
+        assert "CHECK ok: the amphorae's namespaces are gone" in run.output
+
+
+def test_active_standby_lists_its_amphorae_and_fails_over_without_a_failed_request(
+        run: Run) -> None:
+    if run.mode != "active-standby":
+        pytest.skip("ACTIVE_STANDBY only")
+    shown = run.section("Two amphorae")
+    assert "$ lbaas amphora list --loadbalancer lber" in shown, shown
+    assert "CHECK ok: one MASTER and one BACKUP" in shown, shown
+    failover = run.section("Failover")
+    assert "$ lbaas loadbalancer failover lber --wait" in failover, failover
+    assert "CHECK ok: two new amphorae took the place of the old ones" in failover, failover
+    assert re.search(r"CHECK ok: every new connection opened during the failover \(\d+\)",
+                     failover), failover
 
 
 def test_every_check_passes(run: Run) -> None:
