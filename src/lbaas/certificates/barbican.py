@@ -5,13 +5,14 @@ A certificate reference names a Barbican secret holding a PKCS#12 bundle
 (``certificate``, ``private_key``, ``intermediates``,
 ``private_key_passphrase``); a CA or CRL reference names a secret holding
 PEM text. Reads go through python-barbicanclient on a keystoneauth session;
-Barbican is found in the Keystone catalog (``key-manager``, ``[certificates]
-region_name`` / ``endpoint_type``).
+Barbican is found in the service user's Keystone catalog (``key-manager``,
+``[certificates] region_name`` / ``endpoint_type``).
 
 Who reads, and when (Octavia's ``barbican_acl_auth`` flow):
 
 - **At the API** (a listener or pool is created or updated), with the
-  **caller's Keystone token** (keystonemiddleware's ``X-Auth-Token``): the
+  **caller's Keystone token** (keystonemiddleware's ``X-Auth-Token``, sent to
+  Barbican as it is, with no rescoping round trip to Keystone): the
   reference is read and checked, so a reference of another project, or one
   that does not exist, is refused with 400 naming the field before anything
   is stored; then, still as the caller, lbaas's service user is added to
@@ -80,10 +81,6 @@ class BarbicanCertManager:
             raise ValueError("barbican_cert_manager needs lbaas's service user in "
                              "[service_auth] (auth_type, auth_url, username, password, "
                              "project_name, ...), as Octavia's does.")
-        # Callers' tokens are rescoped at the service user's Keystone.
-        self._auth_url: str = getattr(auth, "auth_url", None) or ""
-        if not self._auth_url:
-            raise ValueError("[service_auth] needs auth_url (Keystone's identity endpoint).")
         # The service user's session: made once, it renews its own token.
         self._service_session = loading.load_session_from_conf_options(
             conf, SERVICE_AUTH, auth=auth)
@@ -99,23 +96,33 @@ class BarbicanCertManager:
         """A Barbican client acting as ``caller``: its token, or the service user."""
         from barbicanclient import client
 
+        endpoint = self._endpoint(ref)
         if caller.project_id is None:
             session = self._service_session
         elif caller.auth_token:
-            from keystoneauth1 import identity
             from keystoneauth1 import session as ks_session
+            from keystoneauth1 import token_endpoint
 
+            # The caller's token as it is (Barbican's auth_token validates it), at the
+            # endpoint of the service user's catalog: no Keystone round trip here.
             service = self._service_session
-            auth = identity.Token(auth_url=self._auth_url, token=caller.auth_token,
-                                  project_id=caller.project_id)
-            session = ks_session.Session(auth=auth, verify=service.verify,
-                                         cert=service.cert, timeout=service.timeout)
+            session = ks_session.Session(auth=token_endpoint.Token(endpoint, caller.auth_token),
+                                         verify=service.verify, cert=service.cert,
+                                         timeout=service.timeout)
         else:
             raise CertificateError(ref, "Barbican references are read with the caller's "
                                         "Keystone token: lbaas needs auth_strategy = "
                                         "keystone.")
-        return client.Client(session=session, region_name=self._region,
-                             interface=self._interface)
+        return client.Client(session=session, endpoint=endpoint)
+
+    def _endpoint(self, ref: str) -> str:
+        """Barbican's endpoint in the catalog (keystoneauth caches the service token and
+        its catalog)."""
+        endpoint = self._call(ref, "find Barbican", lambda: self._service_session.get_endpoint(
+            service_type="key-manager", interface=self._interface, region_name=self._region))
+        if not endpoint:
+            raise CertificateError(ref, "No key-manager (Barbican) endpoint in the catalog.")
+        return str(endpoint)
 
     def _call(self, ref: str, what: str, fn: Any, *args: Any) -> Any:
         """``fn(*args)``, Barbican's refusals turned into CertificateNotFound /
