@@ -304,12 +304,39 @@ _agent_opts = [
 ]
 _amphora_driver_opts = [
     cfg.StrOpt("amphora_driver", default=c.AMPHORA_DRIVER_IN_PROCESS,
-               choices=[c.AMPHORA_DRIVER_IN_PROCESS, c.AMPHORA_DRIVER_NOOP],
+               choices=[c.AMPHORA_DRIVER_IN_PROCESS, c.AMPHORA_DRIVER_NOOP,
+                        c.AMPHORA_DRIVER_REST],
                help="How the haproxy provider reaches its amphorae: in_process (an agent "
                     "inside this lbaas serve runs HAProxy on this host; one control-plane "
-                    "process per database) or amphora_noop_driver (Octavia's: nothing is "
-                    "run, for API and worker tests; several lbaas serve may share one "
-                    "PostgreSQL database)."),
+                    "process per database), amphora_haproxy_rest_driver (Octavia's name: "
+                    "the lbaas agents at agent_endpoints, over HTTPS with mutual TLS; "
+                    "several lbaas serve may share one PostgreSQL database) or "
+                    "amphora_noop_driver (Octavia's: nothing is run, for API and worker "
+                    "tests)."),
+    cfg.ListOpt("agent_endpoints", default=[],
+                help="With amphora_haproxy_rest_driver: the URL of every lbaas agent, "
+                     "https://<address>:<port> (its [amphora_agent] bind_host and "
+                     "bind_port); its certificate must name that address."),
+]
+_agent_tls_client_opts = [
+    cfg.StrOpt("client_cert", default=None,
+               help="With amphora_haproxy_rest_driver: the control plane's certificate "
+                    "and key (one PEM file) presented to agents (lbaas agent certificate "
+                    "issue)."),
+    cfg.StrOpt("server_ca", default=None,
+               help="With amphora_haproxy_rest_driver: the CA certificate agents' "
+                    "certificates must be issued by."),
+]
+_amphora_agent_opts = [
+    cfg.StrOpt("bind_host", default="127.0.0.1",
+               help="Address lbaas agent serve listens on (HTTPS)."),
+    cfg.PortOpt("bind_port", default=9443, help="Port lbaas agent serve listens on."),
+    cfg.StrOpt("agent_server_cert", default=None,
+               help="The agent's certificate and key (one PEM file), its common name the "
+                    "host's name ([DEFAULT] host)."),
+    cfg.StrOpt("agent_server_ca", default=None,
+               help="The CA certificate the control plane's client certificate must be "
+                    "issued by."),
 ]
 _heartbeat_opts = [
     cfg.FloatOpt("heartbeat_interval", default=2.0, min=0.1,
@@ -336,6 +363,8 @@ CONF_GROUPS: dict[str | None, list[Any]] = {
 }
 CONF_GROUPS[None] = [*CONF_GROUPS[None], *_host_opts]
 CONF_GROUPS["controller_worker"] = [*CONF_GROUPS["controller_worker"], *_amphora_driver_opts]
+CONF_GROUPS["haproxy_amphora"] = [*CONF_GROUPS["haproxy_amphora"], *_agent_tls_client_opts]
+CONF_GROUPS["amphora_agent"] = _amphora_agent_opts
 CONF_GROUPS["agent"] = _agent_opts
 CONF_GROUPS["health_manager"] = [*CONF_GROUPS["health_manager"], *_heartbeat_opts]
 
@@ -444,6 +473,13 @@ class AgentSettings:
     host: str = field(default_factory=socket.gethostname)
     availability_zone: str | None = None
     amphora_driver: str = c.AMPHORA_DRIVER_IN_PROCESS  # [controller_worker] amphora_driver
+    agent_endpoints: tuple[str, ...] = ()  # [controller_worker]
+    client_cert: str | None = None  # [haproxy_amphora]
+    server_ca: str | None = None
+    bind_host: str = "127.0.0.1"  # [amphora_agent]: lbaas agent serve's own
+    bind_port: int = 9443
+    agent_server_cert: str | None = None
+    agent_server_ca: str | None = None
     heartbeat_interval: float = 2.0
     heartbeat_timeout: float = 20.0
 
@@ -599,6 +635,13 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
             host=conf.host,
             availability_zone=conf.agent.availability_zone,
             amphora_driver=conf.controller_worker.amphora_driver,
+            agent_endpoints=tuple(conf.controller_worker.agent_endpoints or ()),
+            client_cert=conf.haproxy_amphora.client_cert,
+            server_ca=conf.haproxy_amphora.server_ca,
+            bind_host=conf.amphora_agent.bind_host,
+            bind_port=conf.amphora_agent.bind_port,
+            agent_server_cert=conf.amphora_agent.agent_server_cert,
+            agent_server_ca=conf.amphora_agent.agent_server_ca,
             heartbeat_interval=conf.health_manager.heartbeat_interval,
             heartbeat_timeout=conf.health_manager.heartbeat_timeout,
         ),

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lbaas.agent.base import AgentClient
 from lbaas.agent.heartbeat import Heartbeat, Heartbeater
 from lbaas.agent.local import LocalAgent, make_placement
+from lbaas.agent.remote import AgentTLS, RemoteAgents
 from lbaas.api.app import create_app
 from lbaas.api.auth import make_authenticator
 from lbaas.api.deps import ApiState
@@ -41,7 +42,7 @@ from lbaas.network.base import NetworkDriver
 from lbaas.network.local import LocalNetwork
 from lbaas.network.noop import NoopNetwork
 from lbaas.ownership import Ownership, describe_process
-from lbaas.worker.agents import AgentRegistry
+from lbaas.worker.agents import AgentPoller, AgentRegistry
 from lbaas.worker.claims import make_claims
 from lbaas.worker.reconciler import Reconciler
 from lbaas.worker.scheduler import Scheduler
@@ -88,13 +89,26 @@ def default_drivers(settings: Settings,
     noop driver, as Octavia's amphora noop driver).
     """
     noop = NoopDriver(apply_delay=settings.noop_apply_delay)
-    if settings.agents.amphora_driver == c.AMPHORA_DRIVER_NOOP:
+    if agent is None and settings.agents.amphora_driver == c.AMPHORA_DRIVER_NOOP:
         return {c.PROVIDER_NOOP: noop, c.PROVIDER_HAPROXY: NoopDriver(settings.noop_apply_delay)}
     topologies = c.TOPOLOGIES if settings.haproxy.placement == "namespace" \
         else (c.TOPOLOGY_SINGLE,)
     return {c.PROVIDER_NOOP: noop,
             c.PROVIDER_HAPROXY: HaproxyDriver(agent or make_agent(settings),
                                               topologies=topologies)}
+
+
+def remote_agents(settings: Settings, registry: AgentRegistry) -> RemoteAgents:
+    """The haproxy provider's agents over HTTPS (``amphora_haproxy_rest_driver``).
+
+    Raises ValueError when the TLS files are not configured.
+    """
+    a = settings.agents
+    if not a.client_cert or not a.server_ca:
+        raise ValueError("amphora_haproxy_rest_driver needs [haproxy_amphora] client_cert and "
+                         "server_ca (lbaas agent certificate issue makes them)")
+    return RemoteAgents(AgentTLS(a.client_cert, a.server_ca), registry.endpoint,
+                        registry.endpoints_of, registry.observation)
 
 
 def make_network_driver(settings: Settings) -> NetworkDriver:
@@ -170,18 +184,26 @@ class Service:
         self.secret_box = SecretBox(settings.store_key_file) \
             if settings.certificates.cert_manager == "local_cert_manager" else None
         self.certificates = make_cert_manager(settings, self.sessions, self.secret_box)
-        if drivers is None and agent is None and \
-                settings.agents.amphora_driver == c.AMPHORA_DRIVER_IN_PROCESS:
-            agent = make_agent(settings)
-        self.agent = agent
-        self.drivers = dict(drivers) if drivers is not None \
-            else default_drivers(settings, agent)
         a = settings.agents
         self.network = make_network_driver(settings)
         self.registry = AgentRegistry(self.sessions, self.network,
                                       heartbeat_timeout=a.heartbeat_timeout)
+        claims = make_claims(self.engine)
         scheduler: Scheduler | None = None
         self.heartbeater: Heartbeater | None = None
+        self.poller: AgentPoller | None = None
+        if drivers is None and agent is None:
+            if a.amphora_driver == c.AMPHORA_DRIVER_IN_PROCESS:
+                agent = make_agent(settings)
+            elif a.amphora_driver == c.AMPHORA_DRIVER_REST:
+                remote = remote_agents(settings, self.registry)
+                agent = remote
+                scheduler = Scheduler(heartbeat_timeout=a.heartbeat_timeout)
+                self.poller = AgentPoller(self.registry, remote.connection, a.agent_endpoints,
+                                          interval=a.heartbeat_interval, claims=claims)
+        self.agent = agent
+        self.drivers = dict(drivers) if drivers is not None \
+            else default_drivers(settings, agent)
         if isinstance(agent, LocalAgent):
             identity = Heartbeat(host=a.host, binary=c.AGENT_BINARY_IN_PROCESS,
                                  availability_zone=a.availability_zone,
@@ -195,7 +217,7 @@ class Service:
                                      threads=settings.worker_threads,
                                      poll_interval=settings.worker_poll_interval,
                                      certificates=self.certificates,
-                                     scheduler=scheduler, claims=make_claims(self.engine),
+                                     scheduler=scheduler, claims=claims,
                                      read_sessions=self.read_sessions)
         self.registry.notify = self.reconciler.notify
         self.health: HealthManager | None = None
@@ -225,6 +247,8 @@ class Service:
             self.agent.start()
         if self.heartbeater is not None:
             self.heartbeater.start()
+        if self.poller is not None:
+            self.poller.start()
         self.reconciler.start()
         self.reconciler.notify()
         if self.health is not None:
@@ -237,6 +261,8 @@ class Service:
             self.health.stop()
         if self.heartbeater is not None:
             self.heartbeater.stop()
+        if self.poller is not None:
+            self.poller.stop()
         abandoned = self.reconciler.stop(grace)
         if abandoned:
             LOG.warning("stopping with changes in flight, resumed on next start: %s",

@@ -91,14 +91,20 @@ class Heartbeat:
     resync: bool = False
     configurations: dict[str, Any] = field(default_factory=dict)
     load_balancers: dict[str, Held] = field(default_factory=dict)
+    taken_at: float | None = None  # the agent's monotonic clock (s) when it was taken
 
 
 @dataclass(frozen=True)
 class HeartbeatReply:
-    """The control plane's answer: the agent's id and the load balancers to delete."""
+    """The control plane's answer: the agent's id and the load balancers to delete.
+
+    ``taken_at`` echoes the heartbeat's (a remote agent's reply comes back in
+    a request of its own).
+    """
 
     agent_id: str
     delete: tuple[str, ...] = ()
+    taken_at: float | None = None
 
 
 HEARTBEAT: TypeAdapter[Heartbeat] = TypeAdapter(Heartbeat)
@@ -140,33 +146,47 @@ class Heartbeater:
 
     def beat(self) -> HeartbeatReply | None:
         """Send one heartbeat now and delete what the reply names. None if it failed."""
-        sent = time.monotonic()
-        held = self.agent.held()
-        resync = self.resync
-        heartbeat = dataclasses.replace(self.identity, resync=resync, load_balancers={
-            lb_id: Held(stats=self._stats(lb_id) if self.with_stats else None,
-                        digest=spec_digest(lb) if resync and lb is not None else None)
-            for lb_id, lb in held.items()})
+        heartbeat = self.take()
         try:
             reply = self.send(heartbeat)
         except Exception as e:  # the control plane is down or unreachable: keep serving
-            self.failures += 1
-            LOG.log(logging.WARNING if self.failures == 1 else logging.DEBUG,
-                    "heartbeat not delivered (%s: %s); serving on, reconciled once one "
-                    "gets through", type(e).__name__, e)
-            self.resync = self.reconcile
+            self.failed(e)
             return None
+        self.answer(dataclasses.replace(reply, taken_at=heartbeat.taken_at))
+        return reply
+
+    def take(self) -> Heartbeat:
+        """This agent's heartbeat now (with ``resync`` when reconciliation is due)."""
+        taken = time.monotonic()
+        held = self.agent.held()
+        resync = self.resync
+        return dataclasses.replace(self.identity, resync=resync, taken_at=taken, load_balancers={
+            lb_id: Held(stats=self._stats(lb_id) if self.with_stats else None,
+                        digest=spec_digest(lb) if resync and lb is not None else None)
+            for lb_id, lb in held.items()})
+
+    def failed(self, error: Exception) -> None:
+        """A heartbeat was not delivered: the next one asks for reconciliation (if
+        ``reconcile``)."""
+        self.failures += 1
+        LOG.log(logging.WARNING if self.failures == 1 else logging.DEBUG,
+                "heartbeat not delivered (%s: %s); serving on, reconciled once one "
+                "gets through", type(error).__name__, error)
+        self.resync = self.reconcile
+
+    def answer(self, reply: HeartbeatReply) -> None:
+        """Act on the reply to the heartbeat taken at ``reply.taken_at``: delete what it
+        names, unless applied since then."""
         if self.failures:
             LOG.warning("heartbeat delivered again after %d failed", self.failures)
         self.failures = 0
         self.agent_id, self.last_success = reply.agent_id, time.monotonic()
-        if resync:
-            self.resync = False
+        self.resync = False
+        since = reply.taken_at if reply.taken_at is not None else time.monotonic()
         for lb_id in reply.delete:
-            if self.agent.delete_unless_touched(lb_id, since=sent):
+            if self.agent.delete_unless_touched(lb_id, since=since):
                 LOG.warning("load balancer %s: deleted, the control plane does not place it "
                             "on this agent", lb_id)
-        return reply
 
     def _stats(self, lb_id: str) -> LoadBalancerStats | None:
         try:

@@ -19,6 +19,7 @@ import click
 import uvicorn
 
 from lbaas import __version__
+from lbaas.cli import agent as agent_cli
 from lbaas.cli import commands as cmd
 from lbaas.cli import output
 from lbaas.cli import secret as tls_cli
@@ -117,6 +118,7 @@ def serve(config_file: tuple[Path, ...], host: str | None, port: int | None,
 
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per agent heartbeat
     settings = load_settings([str(p) for p in config_file], host=host, port=port,
                              state_dir=state_dir, database_url=database_url,
                              default_provider=provider,
@@ -330,6 +332,7 @@ cmd.add_resource_commands(l7rule, cmd.Spec(
 
 
 app.add_command(tls_cli.secret)
+app.add_command(agent_cli.agent)
 
 # -- providers, flavors, availability zones -------------------------------------------
 

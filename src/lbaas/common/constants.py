@@ -153,6 +153,7 @@ AGENT_BINARY_IN_PROCESS: Final = "lbaas-serve"  # the agent inside a standalone 
 # [controller_worker] amphora_driver: how the haproxy provider reaches its amphorae.
 AMPHORA_DRIVER_IN_PROCESS: Final = "in_process"
 AMPHORA_DRIVER_NOOP: Final = "amphora_noop_driver"  # Octavia's name
+AMPHORA_DRIVER_REST: Final = "amphora_haproxy_rest_driver"  # Octavia's name: remote agents
 
 # Providers.
 PROVIDER_HAPROXY: Final = "haproxy"

@@ -31,7 +31,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -39,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lbaas.agent.heartbeat import Heartbeat, HeartbeatReply, spec_digest
+from lbaas.agent.remote import AgentConnection
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
 from lbaas.dataplane.runtime import LoadBalancerStats
@@ -46,6 +48,7 @@ from lbaas.db import models as m
 from lbaas.db.models import utcnow
 from lbaas.network.base import NetworkDriver
 from lbaas.worker import graph, status
+from lbaas.worker.claims import Claims
 from lbaas.worker.scheduler import put_on
 
 LOG = logging.getLogger(__name__)
@@ -92,12 +95,14 @@ class AgentRegistry:
         self._lock = threading.Lock()
 
     # -- heartbeats ----------------------------------------------------------
-    def heartbeat(self, hb: Heartbeat, source: str | None = None) -> HeartbeatReply:
-        """Record ``hb`` (from address ``source``) and answer it (see the module docstring)."""
+    def heartbeat(self, hb: Heartbeat, source: str | None = None,
+                  endpoint: str | None = None) -> HeartbeatReply:
+        """Record ``hb`` (from address ``source``; an agent whose heartbeats are pulled
+        from ``endpoint``) and answer it (see the module docstring)."""
         for attempt in (1, 2):
             try:
                 with self._sessions() as session, session.begin():
-                    agent_id, delete, reapply = self._record(session, hb, source)
+                    agent_id, delete, reapply = self._record(session, hb, source, endpoint)
                 break
             except IntegrityError:  # two processes registered the same new host at once
                 if attempt == 2:
@@ -113,10 +118,10 @@ class AgentRegistry:
             LOG.warning("agent %s: applying %d load balancer(s) again from the database: %s",
                         hb.host, len(reapply), ", ".join(reapply))
             self.notify()
-        return HeartbeatReply(agent_id=agent_id, delete=tuple(delete))
+        return HeartbeatReply(agent_id=agent_id, delete=tuple(delete), taken_at=hb.taken_at)
 
     def _record(self, session: Session, hb: Heartbeat, source: str | None,
-                ) -> tuple[str, list[str], list[str]]:
+                endpoint: str | None) -> tuple[str, list[str], list[str]]:
         now = utcnow()
         agent = session.scalars(select(m.Agent).where(m.Agent.host == hb.host)
                                 .with_for_update()).one_or_none()
@@ -129,7 +134,7 @@ class AgentRegistry:
             LOG.warning("agent %s is back after being declared dead", hb.host)
         agent.binary = hb.binary
         agent.availability_zone = hb.availability_zone
-        agent.endpoint = endpoint_of(hb, source)
+        agent.endpoint = endpoint or endpoint_of(hb, source)
         agent.configurations = dict(hb.configurations)
         agent.started_at = _parse_time(hb.started_at) or agent.started_at or now
         agent.heartbeat_timestamp = now
@@ -169,6 +174,21 @@ class AgentRegistry:
             return None
         return seen[1]
 
+    # -- where agents are -------------------------------------------------------
+    def endpoint(self, agent_id: str) -> str | None:
+        """The URL of agent ``agent_id``'s API (None: unknown, or in-process)."""
+        with self._sessions() as session:
+            agent = session.get(m.Agent, agent_id)
+            return agent.endpoint if agent is not None else None
+
+    def endpoints_of(self, lb_id: str) -> list[str]:
+        """The URLs of the agents that run ``lb_id``'s amphorae."""
+        with self._sessions() as session:
+            return sorted(set(session.scalars(
+                select(m.Agent.endpoint).join(m.Amphora, m.Amphora.agent_id == m.Agent.id)
+                .where(m.Amphora.load_balancer_id == lb_id,
+                       m.Agent.endpoint.is_not(None)))))
+
     # -- the standalone agent --------------------------------------------------
     def register_in_process(self, identity: Heartbeat) -> str:
         """Register the agent inside this process (``identity``: its heartbeat without
@@ -182,15 +202,21 @@ class AgentRegistry:
         return reply.agent_id
 
     # -- dead agents -----------------------------------------------------------
-    def declare_dead(self) -> list[str]:
+    def declare_dead(self, endpoints: Collection[str] | None = None) -> list[str]:
         """Mark dead every remote agent silent for ``heartbeat_timeout`` seconds and hand
-        its load balancers to the worker for a rebuild elsewhere. Returns their hosts."""
+        its load balancers to the worker for a rebuild elsewhere. Returns their hosts.
+
+        ``endpoints``: only agents at these URLs (those a poller just failed to
+        reach: a control plane too slow to record heartbeats in time declares
+        no agent dead whose heartbeat it did get).
+        """
         cutoff = utcnow() - timedelta(seconds=self.heartbeat_timeout)
+        stmt = select(m.Agent).where(m.Agent.alive.is_(True), m.Agent.endpoint.is_not(None),
+                                     m.Agent.heartbeat_timestamp < cutoff)
+        if endpoints is not None:
+            stmt = stmt.where(m.Agent.endpoint.in_(list(endpoints)))
         with self._sessions() as session, session.begin():
-            dead = session.scalars(
-                select(m.Agent).where(m.Agent.alive.is_(True), m.Agent.endpoint.is_not(None),
-                                      m.Agent.heartbeat_timestamp < cutoff)
-                .with_for_update(skip_locked=True)).all()
+            dead = session.scalars(stmt.with_for_update(skip_locked=True)).all()
             moved = 0
             for agent in dead:
                 agent.alive = False
@@ -208,3 +234,88 @@ class AgentRegistry:
         if moved:
             self.notify()
         return hosts
+
+
+class AgentPoller:
+    """Pulls the heartbeats of the remote agents at ``endpoints`` every ``interval``
+    seconds, answers them, and declares silent agents dead.
+
+    ``connect(endpoint)`` gives an :class:`~lbaas.agent.remote.AgentConnection`;
+    ``claims`` lets one control-plane process at a time poll an agent. An
+    agent whose certificate's common name is not the host its heartbeat
+    names is not recorded (it would speak for another host).
+    """
+
+    def __init__(self, registry: AgentRegistry, connect: Callable[[str], AgentConnection],
+                 endpoints: tuple[str, ...], interval: float, claims: Claims) -> None:
+        self.registry = registry
+        self.connect = connect
+        self.endpoints = endpoints
+        self.interval = interval
+        self.claims = claims
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll(self, endpoint: str) -> bool | None:
+        """One heartbeat of the agent at ``endpoint``, recorded and answered. True if so,
+        False if the agent did not answer (or answered as another host), None if another
+        control-plane process is polling it."""
+        with self.claims.claim(f"agent {endpoint}") as mine:
+            if not mine:
+                return None
+            conn = self.connect(endpoint)
+            try:
+                hb, name = conn.heartbeat()
+            except exc.DriverError as e:
+                LOG.debug("agent %s: %s", endpoint, e.reason)
+                return False
+            if name != hb.host:
+                LOG.error("agent %s: its certificate is for %r but its heartbeat says host %r: "
+                          "ignored", endpoint, name, hb.host)
+                return False
+            reply = self.registry.heartbeat(hb, endpoint=endpoint)
+            try:
+                conn.reply(reply)
+            except exc.DriverError as e:
+                LOG.warning("agent %s: reply not delivered: %s", endpoint, e.reason)
+            return True
+
+    def round(self) -> None:
+        """Poll every agent (in parallel), then declare dead those that did not answer
+        and were silent for ``heartbeat_timeout`` seconds."""
+        with ThreadPoolExecutor(max(1, min(8, len(self.endpoints)))) as pool:
+            outcomes = list(pool.map(self._safe_poll, self.endpoints))
+        unreachable = [e for e, outcome in zip(self.endpoints, outcomes, strict=True)
+                       if outcome is False]
+        if unreachable:
+            self.registry.declare_dead(unreachable)
+
+    def _safe_poll(self, endpoint: str) -> bool | None:
+        try:
+            return self.poll(endpoint)
+        except Exception:
+            LOG.exception("agent %s: heartbeat failed", endpoint)
+            return False
+
+    def start(self) -> None:
+        """Poll now, then every ``interval`` seconds in a daemon thread."""
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="lbaas-agent-poller",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling (waits for a round in progress)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.round()
+            except Exception:
+                LOG.exception("agent heartbeats failed")
+            if self._stopping.wait(self.interval):
+                return
