@@ -22,7 +22,8 @@ each implying the next):
   role there; the password of every user is in ``info.json``;
 - the service user ``lbaas`` (role ``service`` on project ``service``) for
   keystonemiddleware: :meth:`Keystone.authtoken_config` is the
-  ``[keystone_authtoken]`` section lbaas needs.
+  ``[keystone_authtoken]`` section lbaas needs (and :meth:`Keystone.service_auth_config`
+  its ``[service_auth]``, for ``barbican_cert_manager``).
 
 ``DIR/clouds.yaml`` has a cloud per user (``lbaas-admin``, ``lb-one-member``,
 ...) for the openstack CLI and openstacksdk (``OS_CLIENT_CONFIG_FILE``).
@@ -261,6 +262,19 @@ class Keystone(BackgroundServer):
                 f"interface = public\n"
                 f"http_connect_timeout = 5\n"
                 f"http_request_max_retries = 0\n")
+
+    def service_auth_config(self) -> str:
+        """The ``[service_auth]`` section of an lbaas config using this Keystone: the
+        service user ``lbaas``, as which ``barbican_cert_manager``'s worker reads Barbican."""
+        service = self.info["users"][SERVICE_USER]
+        return (f"[service_auth]\n"
+                f"auth_type = password\n"
+                f"auth_url = {self.auth_url}\n"
+                f"username = {SERVICE_USER}\n"
+                f"password = {service['password']}\n"
+                f"project_name = service\n"
+                f"user_domain_name = Default\n"
+                f"project_domain_name = Default\n")
 
     def openrc(self, user: str = "admin") -> dict[str, str]:
         """``OS_*`` variables for ``user`` (password authentication)."""

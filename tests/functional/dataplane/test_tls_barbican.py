@@ -45,20 +45,11 @@ def _session(keystone: Keystone, user: str) -> ks_session.Session:
         project_domain_name="Default"))
 
 
-def _service_auth(keystone: Keystone) -> str:
-    """lbaas's ``[service_auth]``: the Keystone fixture's service user."""
-    return (f"[service_auth]\nauth_type = password\nauth_url = {keystone.auth_url}\n"
-            f"username = {SERVICE_USER}\n"
-            f"password = {keystone.info['users'][SERVICE_USER]['password']}\n"
-            f"project_name = service\nuser_domain_name = Default\n"
-            f"project_domain_name = Default\n")
-
-
 @pytest.fixture
 def service(base_path: Path, keystone: Keystone, barbican: Barbican) -> Iterator[Service]:
     conf = base_path.parent / "lbaas.conf"
     conf.write_text("[api_settings]\nauth_strategy = keystone\n"
-                    + keystone.authtoken_config() + _service_auth(keystone))
+                    + keystone.authtoken_config() + keystone.service_auth_config())
     settings = Settings(state_dir=base_path.parent / "state", default_provider="haproxy",
                         worker_poll_interval=0.05, auth_strategy="keystone",
                         config_files=(str(conf),),
