@@ -356,7 +356,7 @@ def test_active_standby_lists_its_amphorae_and_fails_over_without_a_failed_reque
     failover = run.section("Failover")
     assert "$ lbaas loadbalancer failover lber --wait" in failover, failover
     assert "CHECK ok: two new amphorae took the place of the old ones" in failover, failover
-    assert re.search(r"CHECK ok: every new connection opened during the failover \(\d+\)",
+    assert re.search(r"CHECK ok: every request during the failover was answered \(\d+\)",
                      failover), failover
 
 

@@ -136,11 +136,6 @@ class ProbeResult:
     def ok(self) -> bool:
         return self.status == 200
 
-    @property
-    def connected(self) -> bool:
-        """False for a new connection that could not be opened (refused, timed out)."""
-        return not self.text.startswith("connect:")
-
 
 class Probe:
     """:data:`PROBE` running in ``host`` against ``url``-like ``address:port``; stop()
@@ -229,16 +224,24 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
             pipe.close()
 
 
-def _check_unrouted(network: ipaddress.IPv4Network) -> None:
-    """Refuse a subnet the host already routes (another test's, or anything real)."""
+def routed(network: ipaddress.IPv4Network) -> str | None:
+    """The host's route overlapping ``network`` (``dst/plen``; the default route aside),
+    or None."""
     with IPRoute() as ipr:
         for route in ipr.route("dump", family=socket.AF_INET):
             dst, plen = route.get("RTA_DST"), route["dst_len"]
             if dst is None or plen == 0:
                 continue  # the default route (eth0's) is not ours to judge
             if ipaddress.ip_network(f"{dst}/{plen}", strict=False).overlaps(network):
-                raise RuntimeError(f"{network} is already routed on this host ({dst}/{plen}); "
-                                   "another test is using it")
+                return f"{dst}/{plen}"
+    return None
+
+
+def _check_unrouted(network: ipaddress.IPv4Network) -> None:
+    """Refuse a subnet the host already routes (another test's, or anything real)."""
+    if (route := routed(network)) is not None:
+        raise RuntimeError(f"{network} is already routed on this host ({route}); "
+                           "another test is using it")
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,10 @@ and its keepalived (:mod:`~lbaas.dataplane.keepalived`), in its namespace
     amphorae on disk that the spec no longer has (replaced by a failover)
         -> retired one at a time: a MASTER hands the VIP over first
            (hold_vip, keepalived stopped: priority 0, the peer takes over,
-           stragglers served for handover_grace), then HAProxy drains and
-           the namespace goes
+           stragglers served for handover_grace, and the packets of requests
+           in flight that reach the peer sent back here: forward_strays),
+           then HAProxy drains, the peer stops forwarding and the namespace
+           goes
     -> each amphora of the spec, BACKUP first and the one keepalived says is
        MASTER last: the HAProxy transaction, then keepalived started (after
        the gratuitous ARP of its address) or reloaded if keepalived.conf changed
@@ -634,8 +636,11 @@ class Amphorae:
         its ``lo``, :meth:`Placement.hold_vip`) while its keepalived stops
         (priority 0: a running peer takes over after its skew time and sends
         gratuitous ARPs), until the peer is MASTER and ``handover_grace`` has
-        passed; then its HAProxy finishes what it serves (up to
-        ``drain_timeout``) and its namespace goes.
+        passed; the next packets of requests in flight here that reach the
+        peer once it has the VIP are sent back here meanwhile
+        (:meth:`Placement.forward_strays`), so none of them is reset; then its
+        HAProxy finishes what it serves (up to ``drain_timeout``), the peer
+        stops forwarding and its namespace goes.
         """
         ka = self.keepalived(lb.id, amphora_id)
         old = self.last_spec(lb.id, amphora_id)
@@ -643,12 +648,20 @@ class Amphorae:
         peers = [a for a in lb.amphorae
                  if self.keepalived(lb.id, a.id).state() in ("MASTER", "BACKUP")]
         handing_over = ka.state() == "MASTER" and bool(peers)
+        forwarding: list[AmphoraSpec] = []
         if handing_over and old is not None and old_amphora is not None:
             try:
                 self.placement.hold_vip(old, old_amphora)
             except DataplaneError as e:
                 LOG.warning("amphora %s: cannot hold the VIP during the handover (%s)",
                             amphora_id, e.reason)
+            for peer in peers:  # requests in flight here reach the peer next: sent back
+                try:
+                    self.placement.forward_strays(lb, peer, old_amphora.vrrp_ip)
+                    forwarding.append(peer)
+                except DataplaneError as e:
+                    LOG.warning("amphora %s: requests in flight on %s may be reset when "
+                                "the VIP moves (%s)", peer.id, amphora_id, e.reason)
         ka.stop()
         if handing_over:
             assert lb.vrrp is not None
@@ -658,6 +671,12 @@ class Amphorae:
                 time.sleep(0.01)
             time.sleep(self.settings.handover_grace)
         self.process(lb.id, amphora_id).stop(drain=self.settings.drain_timeout)
+        for peer in forwarding:
+            try:
+                self.placement.stop_forwarding(lb, peer)
+            except DataplaneError as e:
+                LOG.warning("amphora %s: the handover's forwarding stays (%s)", peer.id,
+                            e.reason)
         self.placement.teardown(lb.id, amphora_id)
         shutil.rmtree(self.files(lb.id, amphora_id).root, ignore_errors=True)
         LOG.info("amphora %s of load balancer %s retired%s", amphora_id, lb.id,

@@ -360,6 +360,32 @@ def remove_namespace(name: str) -> None:
 AMPHORA_SYSCTLS = {"net.ipv4.ip_nonlocal_bind": "1", "net.ipv4.conf.all.arp_ignore": "1",
                    "net.ipv4.conf.all.arp_announce": "2"}
 
+# A VRRP handover (:meth:`NamespacePlacement.forward_strays`): the packet mark and
+# routing table id of packets sent on to the retiring MASTER, and the nftables table.
+HANDOVER_MARK = 0x4C42
+_HANDOVER_TABLE_NAME = "lbaas_handover"
+_LOCAL_TABLE = 255
+
+
+def _ensure_rule(ns: Any, **rule: int) -> None:
+    try:
+        ns.rule("add", **rule)
+    except NetlinkError as e:
+        if e.code != errno.EEXIST:
+            raise
+
+
+def _rules_at(ns: Any, priority: int) -> list[int]:
+    """The tables of the IPv4 policy rules at ``priority``."""
+    return [r.get_attr("FRA_TABLE") or r["table"] for r in ns.get_rules(family=socket.AF_INET)
+            if (r.get_attr("FRA_PRIORITY") or 0) == priority]
+
+
+def _delete_rule(ns: Any, **rule: int) -> None:
+    with suppress(NetlinkError):
+        ns.rule("del", **rule)
+
+
 _libc_lock = threading.Lock()
 _libc: ctypes.CDLL | None = None
 
@@ -726,6 +752,74 @@ class NamespacePlacement:
                 except NetlinkError as e:
                     if e.code != errno.EEXIST:
                         raise
+
+    def forward_strays(self, lb: LoadBalancerSpec, amphora: AmphoraSpec, to: str) -> None:
+        """While a MASTER hands the VIP over to ``amphora``: send the VIP's TCP packets of
+        connections ``amphora`` never opened on to ``to`` (the MASTER's ``vrrp_ip``).
+
+        When the peer's gratuitous ARP reaches a client, the next packets of
+        a request the old MASTER is serving (its ACKs, the rest of its
+        request, its FIN) arrive here; this HAProxy does not know the
+        connection and the kernel would answer with a reset. For the
+        handover they are routed to the old MASTER instead, which still
+        accepts the VIP (:meth:`hold_vip`) and answers the client directly:
+        in ``amphora``'s namespace, an nftables rule (table
+        ``lbaas_handover``) marks VIP packets that are not a SYN and start no
+        connection its conntrack knows, a policy rule sends marked packets
+        to a routing table whose default route is ``to`` (the ``local``
+        table moved after it), forwarding is on and ICMP redirects off (the
+        client must keep sending to the VIP, not learn the old MASTER).
+        :meth:`stop_forwarding` undoes it. Raises :class:`PlacementError`
+        (nft missing or refused, a netlink error).
+        """
+        plan = PortPlan.of(lb, amphora)
+        nft = shutil.which("nft")
+        if nft is None:
+            raise PlacementError("nft (Debian package nftables) is not installed")
+        vips = ", ".join(str(v) for v in plan.vips)
+        ruleset = (f"table ip {_HANDOVER_TABLE_NAME} {{\n"
+                   "  chain prerouting {\n"
+                   "    type filter hook prerouting priority mangle; policy accept;\n"
+                   f"    ip daddr {{ {vips} }} tcp flags & syn != syn "
+                   f"ct state {{ new, invalid }} meta mark set {HANDOVER_MARK:#x}\n"
+                   "  }\n}\n")
+        set_sysctls(plan.namespace, {
+            "net.ipv4.conf.all.send_redirects": "0",
+            f"net.ipv4.conf.{plan.veth.namespace}.send_redirects": "0",
+            "net.ipv4.conf.all.forwarding": "1"})
+        with _kernel_errors(f"routing strays to {to} in {plan.namespace}"), \
+                _netlink(plan.namespace) as ns:
+            link = ns.link_lookup(ifname=plan.veth.namespace)[0]
+            ns.route("replace", dst="0.0.0.0/0", gateway=to, oif=link,
+                     table=HANDOVER_MARK)
+            _ensure_rule(ns, fwmark=HANDOVER_MARK, table=HANDOVER_MARK, priority=100)
+            _ensure_rule(ns, table=_LOCAL_TABLE, priority=200)
+            if _LOCAL_TABLE in _rules_at(ns, 0):  # (a priority of 0 matches the first one)
+                _delete_rule(ns, table=_LOCAL_TABLE, priority=0)
+        done = subprocess.run([nft, "-f", "-"], input=ruleset, capture_output=True, text=True,
+                              preexec_fn=enter_namespace(plan.namespace), timeout=10,
+                              check=False)
+        if done.returncode != 0:
+            raise PlacementError(f"nft refused the handover rule in {plan.namespace}: "
+                                 f"{done.stderr.strip()}")
+
+    def stop_forwarding(self, lb: LoadBalancerSpec, amphora: AmphoraSpec) -> None:
+        """Undo :meth:`forward_strays` in ``amphora``'s namespace (idempotent)."""
+        plan = PortPlan.of(lb, amphora)
+        if not namespace_exists(plan.namespace):
+            return
+        nft = shutil.which("nft")
+        if nft is not None:
+            subprocess.run([nft, "delete", "table", "ip", _HANDOVER_TABLE_NAME],
+                           capture_output=True, preexec_fn=enter_namespace(plan.namespace),
+                           timeout=10, check=False)
+        with _kernel_errors(f"ending the handover in {plan.namespace}"), \
+                _netlink(plan.namespace) as ns:
+            # The local table stays at priority 200: first all the same once this goes.
+            _delete_rule(ns, fwmark=HANDOVER_MARK, table=HANDOVER_MARK, priority=100)
+            with suppress(NetlinkError):
+                ns.route("del", dst="0.0.0.0/0", table=HANDOVER_MARK)
+        set_sysctls(plan.namespace, {"net.ipv4.conf.all.forwarding": "0"})
 
     def broken(self, lb: LoadBalancerSpec, amphora: AmphoraSpec) -> str | None:
         """Why ``amphora``'s plumbing cannot carry traffic (its namespace or its interface

@@ -97,6 +97,13 @@ class Placement(Protocol):
     def hold_vip(self, lb: LoadBalancerSpec, amphora: AmphoraSpec) -> None:
         """Keep serving the VIP's packets in ``amphora`` while keepalived gives it up."""
 
+    def forward_strays(self, lb: LoadBalancerSpec, amphora: AmphoraSpec, to: str) -> None:
+        """During a handover to ``amphora``: packets of connections it does not know go on
+        to ``to``, the retiring MASTER's address."""
+
+    def stop_forwarding(self, lb: LoadBalancerSpec, amphora: AmphoraSpec) -> None:
+        """End :meth:`forward_strays`."""
+
     def broken(self, lb: LoadBalancerSpec, amphora: AmphoraSpec) -> str | None:
         """Why ``amphora``'s plumbing cannot carry traffic, or None."""
 
@@ -169,6 +176,14 @@ class LocalPlacement:
         raise UnsupportedOption(ACTIVE_STANDBY_NEEDS_NAMESPACES)
 
     def hold_vip(self, lb: LoadBalancerSpec, amphora: AmphoraSpec) -> None:
+        """Never called: ACTIVE_STANDBY is refused (:meth:`validate`)."""
+        raise UnsupportedOption(ACTIVE_STANDBY_NEEDS_NAMESPACES)
+
+    def forward_strays(self, lb: LoadBalancerSpec, amphora: AmphoraSpec, to: str) -> None:
+        """Never called: ACTIVE_STANDBY is refused (:meth:`validate`)."""
+        raise UnsupportedOption(ACTIVE_STANDBY_NEEDS_NAMESPACES)
+
+    def stop_forwarding(self, lb: LoadBalancerSpec, amphora: AmphoraSpec) -> None:
         """Never called: ACTIVE_STANDBY is refused (:meth:`validate`)."""
         raise UnsupportedOption(ACTIVE_STANDBY_NEEDS_NAMESPACES)
 

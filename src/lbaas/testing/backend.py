@@ -16,6 +16,8 @@ What a test can do with it:
 - have the backend set a cookie on every answer (``set_cookie="JSESSIONID"``
   sets ``JSESSIONID=<name>``; for APP_COOKIE persistence);
 - count the requests it served (``backend.requests``);
+- answer slowly: ``GET /__backend__/sleep/<ms>`` is an ordinary request
+  answered after ``ms`` milliseconds (requests in flight during a failover);
 - serve the same answers over TLS (``tls_port``, a self-signed certificate
   made at start, or ``tls_cert=(cert.pem, key.pem)``; ``tls_client_ca``
   makes it require a client certificate signed by that CA) for HTTPS
@@ -55,6 +57,7 @@ import ssl
 import sys
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -116,7 +119,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        if self.path.startswith(CONTROL_PREFIX):
+        if self.path.startswith(CONTROL_PREFIX + "sleep/"):  # a slow ordinary request
+            time.sleep(int(self.path.rsplit("/", 1)[1]) / 1000)
+        elif self.path.startswith(CONTROL_PREFIX):
             self._control(self.path[len(CONTROL_PREFIX):])
             return
         with backend.lock:
