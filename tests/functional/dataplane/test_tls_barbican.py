@@ -8,7 +8,8 @@ key with its passphrase, intermediate) in Barbican with python-barbicanclient;
 lbaas checks the references with that user's token, grants its service user
 read access, and the worker reads them as the service user; HTTPS through
 the VIP shows each certificate. Client authentication then takes its CA and
-CRL from Barbican secrets (PEM text) too.
+CRL from Barbican secrets (PEM text) too, and a TLS pool its client
+certificate, CA and CRL.
 """
 
 from __future__ import annotations
@@ -223,6 +224,20 @@ def test_terminated_https_with_a_pkcs12_secret_and_a_container_from_barbican(
                 r = two.post("/listeners", {"listener": body})
                 assert r.status_code == 400, r.text
                 assert field in r.json()["faultstring"], r.text
+            for field, value in (("tls_container_ref", container_ref),
+                                 ("ca_tls_container_ref", ca_ref)):
+                r = two.post("/pools", {"pool": {
+                    "loadbalancer_id": other["id"], "protocol": "HTTP",
+                    "lb_algorithm": "ROUND_ROBIN", "tls_enabled": True, field: value}})
+                assert r.status_code == 400 and field in r.json()["faultstring"], r.text
+            # Re-encryption towards members: the pool's client certificate and CA from
+            # Barbican, read by the worker through the ACLs the API granted.
+            r = one.post("/pools", {"pool": {
+                "loadbalancer_id": lb["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                "tls_enabled": True, "tls_container_ref": container_ref,
+                "ca_tls_container_ref": ca_ref, "crl_container_ref": crl_ref}})
+            assert r.status_code == 201, r.text
+            one.wait_active(lb["id"])
             # A reference to nothing: 400 naming the field too.
             missing = p12_ref.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
             r = one.post("/listeners", {"listener": {
