@@ -57,6 +57,7 @@ reports the same refusals to the API first).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -395,26 +396,41 @@ def _int(value: int, what: str, low: int, high: int) -> int:
     return value
 
 
-def _ip(value: str, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+_Address = tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, str, str]
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_ip(value: str) -> _Address | None:
+    """(address, its text, its text for a bind or server line: ``[v6]``), None if not one."""
     # No IPv6 zone ("fe80::1%eth0"): HAProxy reads none, and "%" is no address character.
     try:
         if "%" not in value:
-            return ipaddress.ip_address(value)
+            ip = ipaddress.ip_address(value)
+            text = str(ip)
+            return ip, text, f"[{text}]" if ip.version == 6 else text
     except ValueError:
         pass
-    raise RenderError(f"{what} {value!r} is not an IP address")
+    return None
+
+
+def _address(value: str, what: str) -> _Address:
+    # Parsed once per distinct string (cached): a pool of a thousand members is
+    # rendered again on every change of one of them (issue 12).
+    parsed = _parse_ip(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise RenderError(f"{what} {value!r} is not an IP address")
+    return parsed
 
 
 def host_port(address: str, port: int, what: str) -> str:
     """``a.b.c.d:port`` or ``[v6]:port`` for bind and server lines."""
-    ip = _ip(address, what)
+    host = _address(address, what)[2]
     _int(port, f"{what} port", c.MIN_PORT, c.MAX_PORT)
-    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+    return f"{host}:{port}"
 
 
 def _host(address: str, what: str) -> str:
-    ip = _ip(address, what)
-    return f"[{ip}]" if ip.version == 6 else str(ip)
+    return _address(address, what)[2]
 
 
 def _grammar(check: Any, value: str, what: str) -> str:
@@ -543,7 +559,7 @@ def _server(pool: PoolSpec, member: MemberSpec, monitor: HealthMonitorSpec | Non
                  "fall", str(_int(monitor.max_retries_down, "max_retries_down", 1, 10)),
                  "rise", str(_int(monitor.max_retries, "max_retries", 1, 10))]
         if member.monitor_address:
-            check_addr = str(_ip(member.monitor_address, "monitor_address"))
+            check_addr = _address(member.monitor_address, "monitor_address")[1]
             opts += ["addr", _host(member.monitor_address, "monitor_address")]
         if member.monitor_port:
             check_port = _int(member.monitor_port, "monitor_port", c.MIN_PORT, c.MAX_PORT)
@@ -562,7 +578,7 @@ def _server(pool: PoolSpec, member: MemberSpec, monitor: HealthMonitorSpec | Non
     if not member.admin_state_up:
         opts.append("disabled")
     return ServerView(name=name, address=address, options=tuple(opts),
-                      host=str(_ip(member.address, "member address")),
+                      host=_address(member.address, "member address")[1],
                       port=member.protocol_port, weight=weight,
                       enabled=member.admin_state_up, backup=member.backup,
                       check=monitor is not None, check_addr=check_addr,
@@ -841,9 +857,9 @@ def build_view(lb: LoadBalancerSpec, paths: ConfigPaths | None = None,
     lb_id = _id(lb.id, "load balancer")
     if lb.topology not in c.TOPOLOGIES:
         raise RenderError(f"topology {lb.topology!r} is not one of {', '.join(c.TOPOLOGIES)}")
-    _ip(lb.vip.address, "VIP")
+    _address(lb.vip.address, "VIP")
     for vip in lb.additional_vips:
-        _ip(vip.address, "additional VIP")
+        _address(vip.address, "additional VIP")
     pools = {p.id: p for p in lb.pools}
     frontends: list[FrontendView] = []
     backends: list[BackendView] = []
