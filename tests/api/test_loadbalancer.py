@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lbaas.common import constants as c
+from lbaas.db import models as m
 from tests.api.base import Api, held
 
 LB_FIELDS = {
@@ -265,3 +266,28 @@ def test_version_discovery(api: Api) -> None:
     assert versions[0]["id"] == "v2.0"
     assert [v["status"] for v in versions].count("CURRENT") == 1
     assert all(v["links"][0]["href"].endswith("/v2") for v in versions)
+
+
+def test_deletes_remove_the_tags_the_worker_does_not_load(api: Api) -> None:
+    """The worker loads a graph without its tags (issue 12); deleting objects (a member,
+    then the whole tree) still removes every tag row of theirs."""
+    lb = api.create_lb(tags=["lb"])
+    li = api.create_listener(lb["id"], tags=["li"])
+    pool = api.create_pool(listener_id=li["id"], tags=["pool"])
+    api.create_health_monitor(pool["id"], tags=["hm"])
+    members = [api.create_member(pool["id"], address=f"127.0.0.{i}", tags=[f"m{i}"])
+               for i in (10, 11)]
+    policy = api.create_l7policy(li["id"], action="REJECT", tags=["policy"])
+    api.create_l7rule(policy["id"], tags=["rule"])
+    with api.service.sessions() as session:
+        assert session.query(m.Tag).count() == 8
+    api.delete(f"/pools/{pool['id']}/members/{members[0]['id']}", status=204)
+    api.wait_idle()
+    with api.service.sessions() as session:
+        assert sorted(t.tag for t in session.query(m.Tag)) == \
+            ["hm", "lb", "li", "m11", "policy", "pool", "rule"]
+    api.delete(f"/loadbalancers/{lb['id']}", params={"cascade": "true"}, status=204)
+    api.wait_idle()
+    api.get(f"/loadbalancers/{lb['id']}", status=404)
+    with api.service.sessions() as session:
+        assert session.query(m.Tag).count() == 0

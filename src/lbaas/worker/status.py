@@ -289,6 +289,8 @@ def finish(session: Session, lb: models.LoadBalancer, error: str | None) -> bool
                 # Octavia's MarkHealthMonitorActiveInDB, whatever the provider.
                 obj.operating_status = c.ONLINE if obj.admin_state_up else c.OFFLINE
     for obj in doomed:
+        obj.tags.clear()  # their rows go too (graph.load_graph leaves tags unloaded)
+    for obj in doomed:
         _detach(obj)
         session.delete(obj)
     for amphora in lb.amphorae:
