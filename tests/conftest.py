@@ -90,9 +90,10 @@ def barbican(tmp_path_factory: pytest.TempPathFactory, keystone: ks.Keystone) ->
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The run's end stops its Barbican and Keystone (the controller's, or the only
-    process's)."""
+    process's), and fails a schemathesis run that tried too few requests."""
     if hasattr(session.config, "workerinput"):
         return
+    _check_schemathesis(session)
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is not None and factory._basetemp is not None:
         bb.stop_shared(factory.getbasetemp() / "barbican")
@@ -167,12 +168,38 @@ def service(tmp_path: Path, db_url: str, noop: NoopDriver,
     svc.stop()
 
 
+def _schemathesis_tally(stats: dict[str, list[object]]) -> tuple[int, int, int, int]:
+    """(requests sent, cases run, cases in a whole run, minimum requests of a whole
+    run) from the user properties of tests/api/test_schemathesis.py's reports."""
+    total = ran = cases = minimum = 0
+    for outcome in ("passed", "failed"):
+        for report in stats.get(outcome, []):
+            if getattr(report, "when", "") != "call":
+                continue
+            props = dict(getattr(report, "user_properties", []))
+            if "schemathesis_requests" in props:
+                total += int(props["schemathesis_requests"])
+                ran += 1
+                cases = int(props.get("schemathesis_cases", 0))
+                minimum = int(props.get("schemathesis_minimum", 0))
+    return total, ran, cases, minimum
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print how many requests schemathesis sent (summed over xdist workers)."""
-    total = sum(int(value) for outcome in ("passed", "failed")
-                for report in terminalreporter.stats.get(outcome, [])
-                if getattr(report, "when", "") == "call"
-                for name, value in getattr(report, "user_properties", [])
-                if name == "schemathesis_requests")
+    total, ran, cases, minimum = _schemathesis_tally(terminalreporter.stats)
     if total:
-        terminalreporter.write_line(f"schemathesis: {total} requests tried")
+        terminalreporter.write_line(f"schemathesis: {total} requests tried in {ran} cases")
+    if ran and ran == cases and total < minimum:
+        terminalreporter.write_line(f"schemathesis: FAILED: a whole run must try at least "
+                                    f"{minimum} requests", red=True)
+
+
+def _check_schemathesis(session: pytest.Session) -> None:
+    """A whole schemathesis run that tried fewer than its minimum fails the session."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    total, ran, cases, minimum = _schemathesis_tally(reporter.stats)
+    if ran and ran == cases and total < minimum and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

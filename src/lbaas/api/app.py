@@ -191,6 +191,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             elif method in ("post", "put"):
                 responses.setdefault("501", {"description": "The provider does not support "
                                                             "a requested option", **fault_ref})
+            if "requestBody" in op:
+                responses.setdefault("413", {"description": "The body is larger than "
+                                             "[oslo_middleware] max_request_body_size",
+                                             **fault_ref})
             for code, text in (("400", "Bad request: a field failed validation"),
                                ("401", "Unauthorized"),
                                ("403", "Forbidden by policy or quota"),

@@ -17,17 +17,32 @@ import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
 
 from lbaas.api.deps import State
 from lbaas.db.session import write_probe
 
 router = APIRouter(tags=["Versions"])
 
+
+class HealthcheckReasons(BaseModel):
+    """The JSON form of the answer (oslo.middleware's, not detailed)."""
+
+    detailed: bool
+    reasons: list[str]
+
+
+# Both answers in both forms: text/plain by default, JSON on request.
+_BODY = {"content": {"text/plain": {"schema": {"type": "string"}},
+                     "application/json": {"schema": HealthcheckReasons.model_json_schema()}}}
+
 _lock = threading.Lock()
 _last: dict[int, tuple[float, str | None]] = {}  # id(state) -> (monotonic time, failure)
 
 
-@router.get("/healthcheck", responses={503: {"description": "The database cannot be written"}})
+@router.get("/healthcheck", response_class=PlainTextResponse,
+            responses={200: {"description": "OK", **_BODY},
+                       503: {"description": "The database cannot be written", **_BODY}})
 def healthcheck(request: Request, state: State) -> Response:
     """200 "OK" if the API and its database can serve; 503 with the reason if not."""
     interval = state.settings.healthcheck_refresh_interval
