@@ -20,7 +20,8 @@ def test_v2_0_names_its_version_and_resources(api: Api, path: str) -> None:
     collections = {r["collection"]: r["links"][0]["href"] for r in body["resources"]}
     assert collections == {"networks": "http://testserver/v2.0/networks",
                            "subnets": "http://testserver/v2.0/subnets",
-                           "security-groups": "http://testserver/v2.0/security-groups"}
+                           "security-groups": "http://testserver/v2.0/security-groups",
+                           "agents": "http://testserver/v2.0/agents"}
     for href in collections.values():
         api.get(href.removeprefix("http://testserver"), status=200)
 

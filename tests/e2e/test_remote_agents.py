@@ -12,6 +12,7 @@ the kill to traffic served again is printed.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import ssl
@@ -164,6 +165,13 @@ def _wait_active(c: httpx.Client, lb_id: str, timeout: float = 60.0) -> dict[str
     raise AssertionError(f"{lb_id} not ACTIVE")
 
 
+def _agent_list(serve: Serve) -> list[dict[str, Any]]:
+    """``lbaas agent list -f json`` against ``serve``."""
+    out = subprocess.run([sys.executable, "-m", "lbaas", "--os-endpoint", serve.url, "agent",
+                          "list", "-f", "json"], capture_output=True, text=True, check=True)
+    return list(json.loads(out.stdout))
+
+
 def _host_of(c: httpx.Client, lb_id: str) -> str:
     amphorae = c.get(str(c.base_url).rstrip("/").replace("/v2/lbaas", "/v2/octavia/amphorae"),
                      params={"loadbalancer_id": lb_id}).json()["amphorae"]
@@ -210,6 +218,10 @@ def test_agents_serve_the_data_plane_over_mutual_tls_and_fail_over(
         held = httpx.get(agent.endpoint + "/v1/heartbeat", verify=d.tls, timeout=5).json()
         assert list(held["load_balancers"]) == [hosts["agent-1"][0]["id"]]
 
+        listed = _agent_list(d.serve)
+        assert {(a["host"], a["alive"], a["admin_state_up"]) for a in listed} == {
+            ("agent-1", True, True), ("agent-2", True, True)}
+
         # agent-1's host dies: its load balancer is rebuilt on agent-2
         lb, port = hosts["agent-1"]
         killed = time.monotonic()
@@ -226,5 +238,7 @@ def test_agents_serve_the_data_plane_over_mutual_tls_and_fail_over(
         served_again = time.monotonic() - killed
         _wait_active(c, lb["id"])
         assert _host_of(c, lb["id"]) == "agent-2"
+        assert {a["host"]: a["alive"] for a in _agent_list(d.serve)} == {
+            "agent-1": False, "agent-2": True}
         print(f"agent failover: traffic served again {served_again:.2f} s after the host died "
               f"(heartbeat_timeout {HEARTBEAT_TIMEOUT} s)")

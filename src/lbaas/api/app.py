@@ -22,6 +22,7 @@ from lbaas.api.auth import Authenticate
 from lbaas.api.deps import ApiState, refuse_nul_in_url
 from lbaas.api.middleware import BodySizeLimit
 from lbaas.api.routes import (
+    agent,
     amphora,
     availabilityzone,
     availabilityzoneprofile,
@@ -51,10 +52,11 @@ LBAAS_ROUTERS: list[APIRouter] = [
     l7policy.router, l7rule.router, quota.router, provider.router, flavor.router,
     flavorprofile.router, availabilityzone.router, availabilityzoneprofile.router,
 ]
-NETWORK_ROUTERS: list[APIRouter] = [network.router, subnet.router, securitygroup.router]
+NETWORK_ROUTERS: list[APIRouter] = [network.router, subnet.router, securitygroup.router,
+                                    agent.router]
 # What the Neutron-shaped API serves, as Neutron lists it at /v2.0/.
 NETWORK_RESOURCES = (("network", "networks"), ("subnet", "subnets"),
-                     ("security_group", "security-groups"))
+                     ("security_group", "security-groups"), ("agent", "agents"))
 # lbaas's own certificate store, in Barbican's shape (lbaas.api.keymanager).
 KEY_MANAGER_ROUTERS: list[APIRouter] = [secret.router, container.router]
 LBAAS_PREFIXES = ("/v2/lbaas", "/v2.0/lbaas")

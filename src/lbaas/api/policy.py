@@ -132,6 +132,9 @@ API_RULES: dict[str, dict[str, str]] = {
     # lbaas's own Neutron-shaped network API: admins create, readers read.
     "network": dict(_READABLE_RECORDS),
     "subnet": dict(_READABLE_RECORDS),
+    # Neutron's agent API: admins only.
+    "agent": {"get_all": RULE_ADMIN, "get_one": RULE_ADMIN, "put": RULE_ADMIN,
+              "delete": RULE_ADMIN},
 }
 
 

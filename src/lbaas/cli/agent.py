@@ -5,7 +5,9 @@ HAProxy for the load balancers the control plane places here, its API on
 ``[amphora_agent] bind_host:bind_port`` over HTTPS with mutual TLS. It
 reads no database. ``lbaas agent certificate issue HOST`` issues a host's
 certificate from the standalone CA (:mod:`lbaas.agent.pki`), creating the
-CA on first use.
+CA on first use. ``list``, ``show``, ``set --enable/--disable`` and
+``delete`` are clients of the agents API (``/v2.0/agents``, admin), as
+``openstack network agent ...``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from pathlib import Path
 
 import click
 
-from lbaas.cli.client import CliError
+from lbaas.cli import commands as cmd
+from lbaas.cli import output
+from lbaas.cli.client import Client, CliError
 
-agent = click.Group("agent", help="Data-plane agents: run one, issue certificates.")
+agent = click.Group("agent", help="Data-plane agents: run one, issue certificates, list "
+                                  "them (admin).")
 
 
 @agent.command("serve")
@@ -87,3 +92,72 @@ def certificate_issue(host: str, addresses: tuple[str, ...], ca_dir: Path, out: 
         raise CliError(str(e)) from None
     click.echo(f"certificate and key: {path}")
     click.echo(f"CA certificate: {ca_dir / pki.CA_CERT}")
+
+
+# -- the agents API (admin): /v2.0/agents ------------------------------------------------
+
+AGENTS = "/v2.0/agents"
+LIST_COLUMNS = ("id", "agent_type", "host", "availability_zone", "alive", "admin_state_up",
+                "binary")
+
+
+def _agent_id(client: Client, host_or_id: str) -> str:
+    """The id of the agent of host (or id) ``host_or_id``; CliError if none."""
+    for a in client.get(AGENTS)["agents"]:
+        if host_or_id in (a["id"], a["host"]):
+            return str(a["id"])
+    raise CliError(f"no agent {host_or_id!r}")
+
+
+@agent.command("list")
+@click.option("--host", default=None, help="Only the agent of this host.")
+@click.option("--availability-zone", default=None, help="Only those of this zone.")
+@cmd.output_options
+@click.pass_context
+def agent_list(ctx: click.Context, host: str | None, availability_zone: str | None, fmt: str,
+               columns: tuple[str, ...]) -> None:
+    """List the data-plane agents (admin): host, zone, alive, enabled."""
+    params = {k: v for k, v in (("host", host), ("availability_zone", availability_zone)) if v}
+    rows = cmd.client_of(ctx).get(AGENTS, params=params)["agents"]
+    output.show_many(rows, fmt, columns, LIST_COLUMNS)
+
+
+@agent.command("show")
+@click.argument("host_or_id", metavar="AGENT")
+@cmd.output_options
+@click.pass_context
+def agent_show(ctx: click.Context, host_or_id: str, fmt: str, columns: tuple[str, ...]) -> None:
+    """Show one agent (by host or id), with the load balancers it hosts."""
+    client = cmd.client_of(ctx)
+    agent_id = _agent_id(client, host_or_id)
+    shown = client.get(f"{AGENTS}/{agent_id}")["agent"]
+    shown["loadbalancers"] = [lb["id"] for lb in client.get(
+        f"{AGENTS}/{agent_id}/agent-loadbalancers")["loadbalancers"]]
+    output.show_one(shown, fmt, columns)
+
+
+@agent.command("set")
+@click.argument("host_or_id", metavar="AGENT")
+@click.option("--enable/--disable", "enabled", default=None,
+              help="Let the agent take new load balancers, or not (what it hosts stays).")
+@click.option("--description", default=None, help="A description of the agent.")
+@click.pass_context
+def agent_set(ctx: click.Context, host_or_id: str, enabled: bool | None,
+              description: str | None) -> None:
+    """Enable or disable an agent (by host or id), or describe it."""
+    client = cmd.client_of(ctx)
+    body: dict[str, object] = {}
+    if enabled is not None:
+        body["admin_state_up"] = enabled
+    if description is not None:
+        body["description"] = description
+    client.put(f"{AGENTS}/{_agent_id(client, host_or_id)}", {"agent": body})
+
+
+@agent.command("delete")
+@click.argument("host_or_id", metavar="AGENT")
+@click.pass_context
+def agent_delete(ctx: click.Context, host_or_id: str) -> None:
+    """Forget an agent that hosts no load balancer."""
+    client = cmd.client_of(ctx)
+    client.delete(f"{AGENTS}/{_agent_id(client, host_or_id)}")
