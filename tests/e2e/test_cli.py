@@ -7,7 +7,9 @@ formats; commands run in-process through click's runner, talking HTTP.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -285,3 +287,38 @@ def test_providers_flavors_and_availability_zones(cli: Callable[..., Result]) ->
     cli("availabilityzone", "delete", "az1")
     cli("availabilityzoneprofile", "delete", "az-profile")
     assert _json(cli("availabilityzone", "list", "-f", "json")) == []
+
+
+def test_amphora_commands_on_a_haproxy_load_balancer(tmp_path: Path) -> None:
+    octet = random.randrange(256)  # a VIP pool of this test's own on loopback
+    serve = Serve(tmp_path / "state", provider="haproxy", config=(
+        f"[networking]\ndefault_subnet_cidr = 127.205.{octet}.0/24\n"
+        f"default_subnet_pool_start = 127.205.{octet}.1\n"
+        f"default_subnet_pool_end = 127.205.{octet}.254\n"))
+    serve.start()
+    try:
+        runner = CliRunner()
+
+        def cli(*args: str) -> Result:
+            result = runner.invoke(app, ["--os-endpoint", serve.url, *args],
+                                   catch_exceptions=False)
+            assert result.exit_code == 0, f"{args}: {result.output}"
+            return result
+
+        lb = _json(cli("loadbalancer", "create", "--name", "amp", "--vip-subnet-id",
+                       "lb-vip-subnet", "--wait", "-f", "json"))
+        [row] = _json(cli("amphora", "list", "--loadbalancer", "amp", "-f", "json"))
+        assert (row["loadbalancer_id"], row["role"], row["status"], row["ha_ip"]) == (
+            lb["id"], "STANDALONE", "ALLOCATED", lb["vip_address"])
+        assert _json(cli("amphora", "list", "--role", "MASTER", "-f", "json")) == []
+        shown = _json(cli("amphora", "show", row["id"], "-f", "json"))
+        assert shown["id"] == row["id"] and shown["vrrp_ip"] is None
+        assert _json(cli("amphora", "stats", row["id"], "-f", "json")) == []  # no listener
+        cli("amphora", "configure", row["id"])
+        cli("amphora", "failover", row["id"], "--wait")
+        after = _json(cli("loadbalancer", "show", "amp", "-f", "json"))
+        assert after["provisioning_status"] == "ACTIVE"
+        cli("loadbalancer", "delete", "amp", "--wait")
+        assert _json(cli("amphora", "list", "-f", "json")) == []
+    finally:
+        serve.stop()
