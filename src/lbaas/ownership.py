@@ -85,8 +85,13 @@ class Ownership:
             os.close(fd)  # closing the file drops its flock
         self._files.clear()
         if self._connection is not None:
-            # Not a pooled connection: closing it ends the session, and the
-            # advisory lock goes with it.
+            # Unlocked before the close: a closed connection's backend lets its
+            # locks go a moment later, and a process started right after this
+            # one (a restart, the next test) would find the lock still held.
+            try:
+                self._connection.execute(text("SELECT pg_advisory_unlock_all()"))
+            except Exception:  # noqa: BLE001 - a lost connection holds no lock
+                pass
             self._connection.close()
             self._connection = None
 
