@@ -27,6 +27,7 @@ for PostgreSQL lives in :meth:`Ownership._hold_postgresql` only.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -88,10 +89,8 @@ class Ownership:
             # Unlocked before the close: a closed connection's backend lets its
             # locks go a moment later, and a process started right after this
             # one (a restart, the next test) would find the lock still held.
-            try:
+            with contextlib.suppress(Exception):  # a lost connection holds no lock
                 self._connection.execute(text("SELECT pg_advisory_unlock_all()"))
-            except Exception:  # noqa: BLE001 - a lost connection holds no lock
-                pass
             self._connection.close()
             self._connection = None
 
