@@ -4,7 +4,7 @@ Each case is a difference found by running python-octaviaclient, openstacksdk
 or octavia-tempest-plugin against lbaas (issue 14): numeric strings in
 integer fields (wsme converts them), ``tenant_id`` beside ``project_id``,
 ``vip_sg_ids`` as ``[]``, member addresses echoed as sent, a health
-monitor ONLINE once provisioned, and amphora profile keys.
+monitor, L7 policy and L7 rule ONLINE once provisioned, and amphora profile keys.
 """
 
 from __future__ import annotations
@@ -156,6 +156,29 @@ def test_disabled_health_monitor_is_offline_once_provisioned(api: Api,
                                                               pool: dict[str, object]) -> None:
     hm = api.create_health_monitor(pool["id"], admin_state_up=False)
     assert api.show("healthmonitors", "healthmonitor", hm["id"])["operating_status"] == "OFFLINE"
+
+
+@pytest.mark.parametrize("kind", ["l7policy", "l7rule"])
+def test_l7_policy_and_rule_online_once_provisioned(api: Api, listener: dict[str, object],
+                                                    kind: str) -> None:
+    """Octavia's MarkL7PolicyActiveInDB / MarkL7RuleActiveInDB: ONLINE when enabled,
+    OFFLINE when not, whatever the provider (octavia-tempest-plugin's L7 tests)."""
+    policy = api.create_l7policy(listener["id"], wait=kind == "l7rule")
+    obj = policy if kind == "l7policy" else api.create_l7rule(policy["id"], wait=False)
+    path = (f"/l7policies/{policy['id']}" if kind == "l7policy"
+            else f"/l7policies/{policy['id']}/rules/{obj['id']}")
+    assert obj["operating_status"] == "OFFLINE"
+    api.wait_idle()
+
+    def shown() -> tuple[str, str]:
+        got = api.get(path).json()[kind if kind == "l7policy" else "rule"]
+        return got["provisioning_status"], got["operating_status"]
+
+    assert shown() == ("ACTIVE", "ONLINE")
+    api.put(path, {kind if kind == "l7policy" else "rule": {"admin_state_up": False}},
+            status=200)
+    api.wait_idle()
+    assert shown() == ("ACTIVE", "OFFLINE")
 
 
 # -- amphora profile keys -------------------------------------------------------------

@@ -132,9 +132,10 @@ MAX_CONNECTION_LIMIT: Final = 1000000
 # The largest value of an integer column (32-bit signed, as Octavia's schema).
 MAX_INT32: Final = 2147483647
 # Request size limits that keep one object from stalling the API (each object,
-# each list): tags as Nova limits them; allowed_cidrs as many as HAProxy tests
-# quickly (each network is a node of one lookup tree).
-MAX_TAGS: Final = 50
+# each list): tags as many as Octavia's own tests use (octavia-tempest-plugin
+# creates a listener with 100; Octavia sets no limit); allowed_cidrs as many as
+# HAProxy tests quickly (each network is a node of one lookup tree).
+MAX_TAGS: Final = 100
 MAX_ALLOWED_CIDRS: Final = 1000
 QUOTA_UNLIMITED: Final = -1
 MIN_QUOTA: Final = QUOTA_UNLIMITED

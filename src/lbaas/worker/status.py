@@ -32,10 +32,11 @@ amphora that serves the previous configuration ALLOCATED). An ACTIVE_STANDBY
 failover marks the amphorae to rebuild PENDING_DELETE (:func:`begin_failover`);
 the worker replaces each in turn (:func:`replace_amphora`: the old row goes,
 a new one, PENDING_CREATE, takes its port), and one not replaced when the
-failover fails is ALLOCATED again (it still serves). A health monitor that settles
-ACTIVE also gets its first ``operating_status`` here, ONLINE if enabled else
-OFFLINE, as Octavia's ``MarkHealthMonitorActiveInDB`` does for every
-provider; the health manager takes over from there.
+failover fails is ALLOCATED again (it still serves). A health monitor, an L7
+policy or an L7 rule that settles ACTIVE also gets its ``operating_status``
+here, ONLINE if enabled else OFFLINE, as Octavia's ``MarkHealthMonitorActiveInDB``,
+``MarkL7PolicyActiveInDB`` and ``MarkL7RuleActiveInDB`` do for every provider;
+for a health monitor the health manager takes over from there.
 """
 
 from __future__ import annotations
@@ -285,8 +286,10 @@ def finish(session: Session, lb: models.LoadBalancer, error: str | None) -> bool
             doomed.append(obj)
         elif obj.provisioning_status in c.PENDING_STATUSES:
             obj.provisioning_status = c.ACTIVE if ok else c.ERROR
-            if ok and isinstance(obj, models.HealthMonitor):
-                # Octavia's MarkHealthMonitorActiveInDB, whatever the provider.
+            if ok and isinstance(obj, models.HealthMonitor | models.L7Policy
+                                 | models.L7Rule):
+                # Octavia's MarkHealthMonitorActiveInDB, MarkL7PolicyActiveInDB and
+                # MarkL7RuleActiveInDB, whatever the provider.
                 obj.operating_status = c.ONLINE if obj.admin_state_up else c.OFFLINE
     for obj in doomed:
         obj.tags.clear()  # their rows go too (graph.load_graph leaves tags unloaded)
