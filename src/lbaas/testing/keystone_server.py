@@ -78,6 +78,25 @@ def _watch(owner: int) -> None:
         time.sleep(0.5)
 
 
+def _one_writer(app: Any) -> Any:
+    """``app`` with its requests that write (any but GET and HEAD) one at a time.
+
+    Keystone on SQLite: two writes at once (tempest creating users from
+    several workers; a token issued updates the user's ``last_active_at``)
+    fail with "database is locked" when a transaction that read must then
+    write, which SQLite's busy timeout does not wait out. Reads stay parallel.
+    """
+    lock = threading.Lock()
+
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            return app(environ, start_response)
+        with lock:
+            return list(app(environ, start_response))
+
+    return wsgi_app
+
+
 def serve(directory: Path, port: int, threads: int) -> None:
     """Serve Keystone's public WSGI application (blocks)."""
     from keystone.cmd import cli
@@ -91,7 +110,7 @@ def serve(directory: Path, port: int, threads: int) -> None:
     from keystone.server import wsgi
     from waitress import serve as waitress_serve
 
-    application = wsgi.initialize_public_application()
+    application = _one_writer(wsgi.initialize_public_application())
     waitress_serve(application, host="127.0.0.1", port=port, threads=threads,
                    ident="keystone", _quiet=True)
 
