@@ -4,8 +4,9 @@
 ``.venv-tempest``, as an operator has them) and openstacksdk's load-balancer
 and network calls, with clouds.yaml users of the test Keystone. lbaas
 (``auth_strategy = keystone``, noop provider, its own networks) is in the
-catalog as ``load-balancer`` and ``network`` in a region of this module's own,
-so the clients find the VIP subnet by its *name* through ``/v2.0/``.
+catalog as ``load-balancer`` and ``network`` in a region of its own (one per
+``lbaas serve``: xdist workers share the run's Keystone), so the clients
+find the VIP subnet by its *name* through ``/v2.0/``.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ import pytest
 from lbaas.testing.keystone import REPO, Keystone
 from tests.support.serve import Serve
 
-REGION = "RegionClients"
 SUBNET = "lb-vip-subnet"  # lbaas's default subnet, by name
 OPENSTACK = Path(os.environ.get("LBAAS_TEMPEST_VENV", REPO / ".venv-tempest")) / "bin" / "openstack"
+
+
+def region_of(serve: Serve) -> str:
+    return f"RegionClients{serve.port}"
 
 
 @pytest.fixture(scope="module")
@@ -32,18 +36,19 @@ def serve(tmp_path_factory: pytest.TempPathFactory, keystone: Keystone) -> Itera
     s = Serve(tmp_path_factory.mktemp("os-clients") / "state",
               config="[api_settings]\nauth_strategy = keystone\n" + keystone.authtoken_config())
     s.start()
-    keystone.add_endpoint("load-balancer", s.url, region=REGION)
-    keystone.add_endpoint("network", s.url, region=REGION)
+    keystone.add_endpoint("load-balancer", s.url, region=region_of(s))
+    keystone.add_endpoint("network", s.url, region=region_of(s))
     yield s
     s.stop()
 
 
 @pytest.fixture(scope="module")
-def clouds(tmp_path_factory: pytest.TempPathFactory, keystone: Keystone) -> Path:
-    """The Keystone's clouds.yaml with every cloud in this module's region."""
+def clouds(tmp_path_factory: pytest.TempPathFactory, keystone: Keystone,
+           serve: Serve) -> Path:
+    """The Keystone's clouds.yaml with every cloud in ``serve``'s region."""
     config = json.loads((keystone.dir / "clouds.yaml").read_text())
     for cloud in config["clouds"].values():
-        cloud["region_name"] = REGION
+        cloud["region_name"] = region_of(serve)
     path = tmp_path_factory.mktemp("os-clients-config") / "clouds.yaml"
     path.write_text(json.dumps(config))
     return path

@@ -219,7 +219,7 @@ def run_one(name: str, run: Run, keystone: Keystone, work: Path, concurrency: in
     shutil.rmtree(workspace, ignore_errors=True)
     workspace.mkdir(parents=True)
     serve = Serve(workspace / "lbaas-state", config=lbaas_config(keystone, run))
-    serve.start()
+    serve.start(timeout=300)  # three at once on a loaded 2-core machine took over 60 s
     try:
         keystone.add_endpoint("load-balancer", serve.url, region=region)
         keystone.add_endpoint("network", serve.url, region=region)
