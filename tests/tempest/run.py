@@ -254,17 +254,36 @@ def run_one(name: str, run: Run, keystone: Keystone, work: Path, concurrency: in
                 [str(tempest), "run", "--config-file", str(conf), "--regex", selected,
                  "--exclude-list", str(SKIP_LIST), "--concurrency", str(concurrency)],
                 cwd=workspace, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            RUNNING.add(proc)
             try:
                 outcome.returncode = proc.wait()
             finally:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                    proc.wait()
+                RUNNING.discard(proc)
+                _stop(proc)
         parse_console(console.read_text(errors="replace"), outcome)
     finally:
         serve.stop()
     outcome.wall = time.monotonic() - began
     return outcome
+
+
+# The tempest processes running now (one per run): SIGTERM stops them all.
+RUNNING: set[subprocess.Popen[bytes]] = set()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop ``proc``'s process group (tempest and its stestr workers) if it runs."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+
+
+def _terminate(*_: object) -> None:
+    """SIGTERM: stop every tempest run; each run then stops its lbaas, and the main
+    thread Keystone."""
+    for proc in list(RUNNING):
+        _stop(proc)
+    raise SystemExit(143)
 
 
 def _applies(entry: SkipEntry, run_name: str) -> bool:
@@ -302,8 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="directory for Keystone and the workspaces (default: a "
                              "temporary one, kept if a run fails)")
     args = parser.parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C: lbaas, tempest and Keystone are stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # SIGTERM unwinds like Ctrl-C: tempest, lbaas and Keystone are stopped.
+    signal.signal(signal.SIGTERM, _terminate)
     unknown = set(args.runs) - set(RUNS)
     if unknown:
         parser.error(f"unknown run(s) {', '.join(sorted(unknown))}: choose from {', '.join(RUNS)}")
