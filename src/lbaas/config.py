@@ -116,11 +116,14 @@ _worker_opts = [
     cfg.FloatOpt("poll_interval", default=1.0, min=0.05,
                  help="Seconds between scans for PENDING_* load balancers left by "
                       "another process or a crash."),
-    cfg.StrOpt("network_driver", default="local", choices=["local", "noop"],
+    cfg.StrOpt("network_driver", default="local", choices=["local", "noop", "neutron"],
                help="Where VIP subnets and ports come from: local (lbaas's own networks and "
                     "subnets, /v2.0/networks and /v2.0/subnets) or noop (any network and "
                     "subnet id is accepted and the VIP port is made up, as Octavia's "
-                    "network_noop_driver; for API tests with the noop provider)."),
+                    "network_noop_driver; for API tests with the noop provider) or neutron "
+                    "(networks and subnets read from the cloud's Neutron as the [service_auth] "
+                    "user, see [neutron]; VIP addresses allocated by lbaas inside the "
+                    "Neutron subnet, no Neutron port is created)."),
     cfg.StrOpt("loadbalancer_topology", default=c.TOPOLOGY_SINGLE, choices=list(c.TOPOLOGIES),
                help="Topology of a load balancer whose flavor does not say (Octavia's option). "
                     "SINGLE - One amphora per load balancer. ACTIVE_STANDBY - Two amphora per "
@@ -338,6 +341,15 @@ _amphora_agent_opts = [
                help="The CA certificate the control plane's client certificate must be "
                     "issued by."),
 ]
+_neutron_opts = [
+    cfg.StrOpt("endpoint_override",
+               help="network_driver = neutron: Neutron's versioned URL "
+                    "(e.g. http://neutron:9696/v2.0); empty: the 'network' endpoint of the "
+                    "Keystone catalog."),
+    cfg.StrOpt("region_name", help="network_driver = neutron: the catalog region of Neutron."),
+    cfg.StrOpt("endpoint_type", default="public", choices=["public", "internal", "admin"],
+               help="network_driver = neutron: the catalog interface of Neutron."),
+]
 _heartbeat_opts = [
     cfg.FloatOpt("heartbeat_interval", default=2.0, min=0.1,
                  help="Seconds between two heartbeats of an agent (its load balancers' "
@@ -365,6 +377,7 @@ CONF_GROUPS[None] = [*CONF_GROUPS[None], *_host_opts]
 CONF_GROUPS["controller_worker"] = [*CONF_GROUPS["controller_worker"], *_amphora_driver_opts]
 CONF_GROUPS["haproxy_amphora"] = [*CONF_GROUPS["haproxy_amphora"], *_agent_tls_client_opts]
 CONF_GROUPS["amphora_agent"] = _amphora_agent_opts
+CONF_GROUPS["neutron"] = _neutron_opts
 CONF_GROUPS["agent"] = _agent_opts
 CONF_GROUPS["health_manager"] = [*CONF_GROUPS["health_manager"], *_heartbeat_opts]
 
@@ -466,6 +479,15 @@ class CertificateSettings:
 
 
 @dataclass(frozen=True)
+class NeutronSettings:
+    """``[neutron]``: where ``network_driver = neutron`` finds Neutron."""
+
+    endpoint_override: str | None = None  # None: the catalog's 'network' endpoint
+    region_name: str | None = None
+    endpoint_type: str = "public"
+
+
+@dataclass(frozen=True)
 class AgentSettings:
     """Agents and their heartbeats: ``[DEFAULT] host``, ``[agent]``, ``[health_manager]
     heartbeat_*``. Seconds."""
@@ -508,7 +530,8 @@ class Settings:
     quotas: QuotaDefaults = QuotaDefaults()
     worker_threads: int = 4
     worker_poll_interval: float = 1.0
-    network_driver: str = "local"  # local | noop
+    network_driver: str = "local"  # local | noop | neutron
+    neutron: NeutronSettings = NeutronSettings()
     loadbalancer_topology: str = c.TOPOLOGY_SINGLE
     default_subnet_cidr: str = "127.1.0.0/16"
     default_subnet_pool: tuple[str, str] = ("127.1.0.1", "127.1.255.254")
@@ -584,6 +607,9 @@ def load_settings(config_files: list[str] | None = None, **overrides: object) ->
         worker_threads=conf.controller_worker.workers,
         worker_poll_interval=conf.controller_worker.poll_interval,
         network_driver=conf.controller_worker.network_driver,
+        neutron=NeutronSettings(endpoint_override=conf.neutron.endpoint_override or None,
+                                region_name=conf.neutron.region_name or None,
+                                endpoint_type=conf.neutron.endpoint_type),
         loadbalancer_topology=conf.controller_worker.loadbalancer_topology,
         default_subnet_cidr=conf.networking.default_subnet_cidr,
         default_subnet_pool=(conf.networking.default_subnet_pool_start,

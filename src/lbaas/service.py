@@ -115,7 +115,13 @@ def make_network_driver(settings: Settings) -> NetworkDriver:
     """The network driver named by ``[controller_worker] network_driver``."""
     if settings.network_driver == "noop":
         return NoopNetwork()
-    return LocalNetwork(settings.default_subnet_cidr, settings.default_subnet_pool)
+    local = LocalNetwork(settings.default_subnet_cidr, settings.default_subnet_pool)
+    if settings.network_driver == "neutron":
+        from lbaas.network.neutron import NeutronNetwork
+
+        return NeutronNetwork(settings.config_files, local, settings.neutron.endpoint_override,
+                              settings.neutron.region_name, settings.neutron.endpoint_type)
+    return local
 
 
 def make_cert_manager(settings: Settings, sessions: sessionmaker[Session],
