@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from lbaas.config import NeutronSettings
 from lbaas.service import Service
 from lbaas.testing.keystone import Keystone
-from tests.api.base import HeldNoopDriver
+from tests.api.base import HeldNoopDriver, wait_for
 from tests.conftest import fresh_database, make_settings
 from tests.support.serve import Serve
 
@@ -131,3 +131,31 @@ def test_unknown_or_foreign_subnet_is_400_naming_vip_subnet_id(
     assert port.status_code == 400 and "vip_port_id" in port.json()["faultstring"]
     assert client.get(LBS, headers={"X-Auth-Token": keystone.token("admin")}).json()[
         "loadbalancers"] == []
+
+
+def test_member_subnets_are_neutrons(client: TestClient, keystone: Keystone,
+                                     subnet: dict[str, str]) -> None:
+    headers = {"X-Auth-Token": keystone.token("lb-one-member")}
+    lb = create_lb(client, keystone, "lb-one-member", vip_subnet_id=subnet["id"])
+    assert lb.status_code == 201, lb.text
+    lb_id = lb.json()["loadbalancer"]["id"]
+
+    def active() -> bool:
+        got = client.get(f"{LBS}/{lb_id}", headers=headers).json()["loadbalancer"]
+        return bool(got["provisioning_status"] == "ACTIVE")
+
+    wait_for(active, timeout=20)
+    pool = client.post("/v2/lbaas/pools", headers=headers, json={"pool": {
+        "loadbalancer_id": lb_id, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}})
+    assert pool.status_code == 201, pool.text
+    wait_for(active, timeout=20)
+    members = f"/v2/lbaas/pools/{pool.json()['pool']['id']}/members"
+    unknown = client.post(members, headers=headers, json={"member": {
+        "address": "198.18.40.50", "protocol_port": 80,
+        "subnet_id": "0b6c3d3e-7f1a-4c1e-9a55-000000000002"}})
+    assert unknown.status_code == 400, unknown.text
+    assert "Subnet 0b6c3d3e-7f1a-4c1e-9a55-000000000002 not found" in \
+        unknown.json()["faultstring"]
+    member = client.post(members, headers=headers, json={"member": {
+        "address": "198.18.40.50", "protocol_port": 80, "subnet_id": subnet["id"]}})
+    assert member.status_code == 201, member.text

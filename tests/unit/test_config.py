@@ -65,3 +65,20 @@ def test_network_driver(tmp_path: Path) -> None:
     assert s.network_driver == "noop"
     with pytest.raises(ValueError, match="network_driver"):
         settings_from(tmp_path, "[controller_worker]\nnetwork_driver = neutron_v3\n")
+
+
+def test_network_driver_neutron(tmp_path: Path) -> None:
+    s = settings_from(tmp_path, "[controller_worker]\nnetwork_driver = neutron\n"
+                                "[neutron]\nendpoint_override = http://127.0.0.1:9696/v2.0\n"
+                                "region_name = RegionTwo\nendpoint_type = internal\n")
+    assert s.network_driver == "neutron"
+    assert (s.neutron.endpoint_override, s.neutron.region_name, s.neutron.endpoint_type) == \
+        ("http://127.0.0.1:9696/v2.0", "RegionTwo", "internal")
+    assert load_settings([]).neutron.endpoint_override is None
+    # the service user is required: nothing else may read Neutron
+    from lbaas.service import make_network_driver
+
+    empty = tmp_path / "empty.conf"
+    empty.write_text("")
+    with pytest.raises(ValueError, match=r"\[service_auth\]"):
+        make_network_driver(s.replace(config_files=(str(empty),)))
