@@ -41,8 +41,8 @@ from lbaas.certificates.base import (
     CertificateNotFound,
     TLSCertificate,
 )
+from lbaas.common.service_auth import service_session
 
-SERVICE_AUTH = "service_auth"
 CONTAINER_PARTS = ("certificate", "private_key", "intermediates", "private_key_passphrase")
 
 
@@ -66,24 +66,8 @@ class BarbicanCertManager:
     def __init__(self, config_files: Sequence[str], region_name: str | None = None,
                  interface: str = "public") -> None:
         """Raises ValueError if ``[service_auth]`` names no usable credentials."""
-        from keystoneauth1 import loading
-        from oslo_config import cfg
-
-        conf = cfg.ConfigOpts()
-        loading.register_auth_conf_options(conf, SERVICE_AUTH)
-        loading.register_session_conf_options(conf, SERVICE_AUTH)
-        conf([], project="lbaas", default_config_files=list(config_files))
-        try:
-            auth = loading.load_auth_from_conf_options(conf, SERVICE_AUTH)
-        except Exception as e:  # keystoneauth's MissingRequiredOptions, NoMatchingPlugin
-            raise ValueError(f"[service_auth] is incomplete: {e}") from None
-        if auth is None:
-            raise ValueError("barbican_cert_manager needs lbaas's service user in "
-                             "[service_auth] (auth_type, auth_url, username, password, "
-                             "project_name, ...), as Octavia's does.")
         # The service user's session: made once, it renews its own token.
-        self._service_session = loading.load_session_from_conf_options(
-            conf, SERVICE_AUTH, auth=auth)
+        self._service_session = service_session(config_files, "barbican_cert_manager")
         self._region = region_name
         self._interface = interface
 

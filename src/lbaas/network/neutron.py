@@ -37,12 +37,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lbaas.common import exceptions as exc
+from lbaas.common.service_auth import service_session
 from lbaas.db import ipam
 from lbaas.db import models as m
 from lbaas.network.base import Caller, Subnet, VipPort
 from lbaas.network.local import LocalNetwork
 
-SERVICE_AUTH = "service_auth"
 T = TypeVar("T")
 
 
@@ -67,22 +67,7 @@ class NeutronNetwork:
     def __init__(self, config_files: Sequence[str], local: LocalNetwork,
                  endpoint_override: str | None = None, region_name: str | None = None,
                  interface: str = "public") -> None:
-        from keystoneauth1 import loading
-        from oslo_config import cfg
-
-        conf = cfg.ConfigOpts()
-        loading.register_auth_conf_options(conf, SERVICE_AUTH)
-        loading.register_session_conf_options(conf, SERVICE_AUTH)
-        conf([], project="lbaas", default_config_files=list(config_files))
-        try:
-            auth = loading.load_auth_from_conf_options(conf, SERVICE_AUTH)
-        except Exception as e:  # keystoneauth's MissingRequiredOptions, NoMatchingPlugin
-            raise ValueError(f"[service_auth] is incomplete: {e}") from None
-        if auth is None:
-            raise ValueError("network_driver = neutron reads Neutron as lbaas's service user: "
-                             "set [service_auth] (auth_type, auth_url, username, password, "
-                             "project_name, ...).")
-        self._session = loading.load_session_from_conf_options(conf, SERVICE_AUTH, auth=auth)
+        self._session = service_session(config_files, "network_driver = neutron")
         self._local = local
         self._endpoint_override = endpoint_override
         self._region = region_name
