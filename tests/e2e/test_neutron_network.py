@@ -23,7 +23,7 @@ from lbaas.service import Service
 from lbaas.testing.keystone import Keystone
 from tests.api.base import HeldNoopDriver, wait_for
 from tests.conftest import fresh_database, make_settings
-from tests.support.serve import Serve
+from tests.support.serve import Serve, free_port
 
 LBS = "/v2/lbaas/loadbalancers"
 CIDR = "198.18.40.0/24"
@@ -60,7 +60,16 @@ def subnet(neutron: Serve, keystone: Keystone) -> dict[str, str]:
             "ip_version": 4, "cidr": CIDR, "gateway_ip": "198.18.40.1",
             "allocation_pools": [{"start": POOL[0], "end": POOL[1]}]}})
         assert sub.status_code == 201, sub.text
-    return {"id": sub.json()["subnet"]["id"], "network_id": net.json()["network"]["id"]}
+        shared = api.post("/v2.0/networks", json={"network": {"name": "shared-net",
+                                                              "shared": True}})
+        assert shared.status_code == 201, shared.text
+        shared_sub = api.post("/v2.0/subnets", json={"subnet": {
+            "name": "shared-subnet", "network_id": shared.json()["network"]["id"],
+            "ip_version": 4, "cidr": "198.18.41.0/24",
+            "allocation_pools": [{"start": "198.18.41.10", "end": "198.18.41.20"}]}})
+        assert shared_sub.status_code == 201, shared_sub.text
+    return {"id": sub.json()["subnet"]["id"], "network_id": net.json()["network"]["id"],
+            "shared_id": shared_sub.json()["subnet"]["id"]}
 
 
 def service_auth(keystone: Keystone) -> str:
@@ -72,21 +81,27 @@ def service_auth(keystone: Keystone) -> str:
             "user_domain_name = Default\nproject_domain_name = Default\n")
 
 
-@pytest.fixture(params=["catalog", "endpoint_override"])
-def client(request: pytest.FixtureRequest, tmp_path: Path, keystone: Keystone,
-           neutron: Serve, sqlite_template: Path) -> Iterator[TestClient]:
-    """The lbaas under test: network_driver = neutron, Neutron found in the catalog
-    (``[neutron] region_name``) or at ``[neutron] endpoint_override``."""
+def neutron_lbaas(tmp_path: Path, keystone: Keystone, template: Path,
+                  where: NeutronSettings) -> Service:
+    """The lbaas under test: network_driver = neutron, Neutron at ``where``."""
     conf = tmp_path / "lbaas.conf"
     conf.write_text("[api_settings]\nauth_strategy = keystone\n"
                     + keystone.authtoken_config() + service_auth(keystone))
-    fresh_database(tmp_path, "", sqlite_template)
+    fresh_database(tmp_path, "", template)
+    noop = HeldNoopDriver()
+    return Service(make_settings(tmp_path, auth_strategy="keystone", config_files=(str(conf),),
+                                 network_driver="neutron", neutron=where),
+                   drivers={"noop": noop, "haproxy": noop})
+
+
+@pytest.fixture(params=["catalog", "endpoint_override"])
+def client(request: pytest.FixtureRequest, tmp_path: Path, keystone: Keystone,
+           neutron: Serve, sqlite_template: Path) -> Iterator[TestClient]:
+    """Neutron found in the catalog (``[neutron] region_name``) or at ``[neutron]
+    endpoint_override``."""
     where = (NeutronSettings(region_name=region_of(neutron)) if request.param == "catalog"
              else NeutronSettings(endpoint_override=neutron.url + "/v2.0"))
-    noop = HeldNoopDriver()
-    svc = Service(make_settings(tmp_path, auth_strategy="keystone", config_files=(str(conf),),
-                                network_driver="neutron", neutron=where),
-                  drivers={"noop": noop, "haproxy": noop})
+    svc = neutron_lbaas(tmp_path, keystone, sqlite_template, where)
     svc.start()
     with TestClient(svc.app, raise_server_exceptions=False) as c:
         yield c
@@ -126,11 +141,16 @@ def test_unknown_or_foreign_subnet_is_400_naming_vip_subnet_id(
     foreign = create_lb(client, keystone, "lb-two-member", vip_subnet_id=subnet["id"])
     assert foreign.status_code == 400, foreign.text
     assert "vip_subnet_id" in foreign.json()["faultstring"]
+    # a subnet of the admin's project on a shared network: anyone's
+    on_shared = create_lb(client, keystone, "lb-two-member", vip_subnet_id=subnet["shared_id"])
+    assert on_shared.status_code == 201, on_shared.text
+    assert on_shared.json()["loadbalancer"]["vip_address"] == "198.18.41.10"
     port = create_lb(client, keystone, "lb-one-member",
                      vip_port_id="0b6c3d3e-7f1a-4c1e-9a55-000000000001")
     assert port.status_code == 400 and "vip_port_id" in port.json()["faultstring"]
-    assert client.get(LBS, headers={"X-Auth-Token": keystone.token("admin")}).json()[
-        "loadbalancers"] == []
+    assert [lb["id"] for lb in client.get(LBS, headers={
+        "X-Auth-Token": keystone.token("admin")}).json()["loadbalancers"]] == \
+        [on_shared.json()["loadbalancer"]["id"]]
 
 
 def test_member_subnets_are_neutrons(client: TestClient, keystone: Keystone,
@@ -159,3 +179,21 @@ def test_member_subnets_are_neutrons(client: TestClient, keystone: Keystone,
     member = client.post(members, headers=headers, json={"member": {
         "address": "198.18.40.50", "protocol_port": 80, "subnet_id": subnet["id"]}})
     assert member.status_code == 201, member.text
+
+
+def test_neutron_unreachable_is_503_and_changes_nothing(
+        tmp_path: Path, keystone: Keystone, sqlite_template: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v2.0"  # nothing listens there
+    svc = neutron_lbaas(tmp_path, keystone, sqlite_template,
+                        NeutronSettings(endpoint_override=dead))
+    svc.start()
+    try:
+        with TestClient(svc.app, raise_server_exceptions=False) as c:
+            answer = create_lb(c, keystone, "lb-one-member",
+                               vip_subnet_id="0b6c3d3e-7f1a-4c1e-9a55-000000000003")
+            assert answer.status_code == 503, answer.text
+            assert "Neutron cannot be read" in answer.json()["faultstring"]
+            assert c.get(LBS, headers={"X-Auth-Token": keystone.token("admin")}).json()[
+                "loadbalancers"] == []
+    finally:
+        svc.stop()
