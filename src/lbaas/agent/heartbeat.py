@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from lbaas.agent.local import LocalAgent
+from lbaas.common.periodic import Periodic
 from lbaas.dataplane import spec as specs
 from lbaas.dataplane.runtime import LoadBalancerStats
 from lbaas.dataplane.spec import LoadBalancerSpec
@@ -141,8 +141,7 @@ class Heartbeater:
         self.agent_id: str | None = None
         self.last_success: float | None = None  # monotonic
         self.failures = 0  # heartbeats not delivered since the last one that was
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic(self.beat, interval, "lbaas-heartbeat", "heartbeat")
 
     def beat(self) -> HeartbeatReply | None:
         """Send one heartbeat now and delete what the reply names. None if it failed."""
@@ -197,21 +196,9 @@ class Heartbeater:
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
         """Beat now, then every ``interval`` seconds in a daemon thread."""
-        self._stopping.clear()
         self.beat()
-        self._thread = threading.Thread(target=self._loop, name="lbaas-heartbeat", daemon=True)
-        self._thread.start()
+        self._periodic.start(at_once=False)
 
     def stop(self) -> None:
         """Stop beating (waits for a heartbeat in progress)."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stopping.wait(self.interval):
-            try:
-                self.beat()
-            except Exception:
-                LOG.exception("heartbeat failed")
+        self._periodic.stop()

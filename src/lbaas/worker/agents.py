@@ -43,6 +43,7 @@ from lbaas.agent.heartbeat import Heartbeat, HeartbeatReply, spec_digest
 from lbaas.agent.remote import AgentConnection
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
+from lbaas.common.periodic import Periodic
 from lbaas.dataplane.runtime import LoadBalancerStats
 from lbaas.db import models as m
 from lbaas.db.models import utcnow
@@ -253,8 +254,8 @@ class AgentPoller:
         self.endpoints = endpoints
         self.interval = interval
         self.claims = claims
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic(self.round, interval, "lbaas-agent-poller",
+                                  "agent heartbeats")
 
     def poll(self, endpoint: str) -> bool | None:
         """One heartbeat of the agent at ``endpoint``, recorded and answered. True if so,
@@ -299,23 +300,8 @@ class AgentPoller:
 
     def start(self) -> None:
         """Poll now, then every ``interval`` seconds in a daemon thread."""
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name="lbaas-agent-poller",
-                                        daemon=True)
-        self._thread.start()
+        self._periodic.start()
 
     def stop(self) -> None:
         """Stop polling (waits for a round in progress)."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                self.round()
-            except Exception:
-                LOG.exception("agent heartbeats failed")
-            if self._stopping.wait(self.interval):
-                return
+        self._periodic.stop()
