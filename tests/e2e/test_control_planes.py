@@ -22,7 +22,6 @@ from sqlalchemy import text
 
 from lbaas.db.session import make_engine
 from lbaas.worker.claims import CLAIM_CLASS, claim_key
-from tests.support import postgres
 from tests.support.serve import Serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -36,16 +35,6 @@ apply_delay = {delay}
 health_check_interval = 0
 """
 APPLIED = re.compile(r"load balancer (\S+): (apply|delete|failover) in ")
-
-
-@pytest.fixture
-def database(pg_cluster: postgres.Database | None) -> str:
-    if pg_cluster is None:
-        pytest.skip("PostgreSQL not available")
-    from tests.conftest import _empty
-
-    _empty(pg_cluster.url)
-    return pg_cluster.url
 
 
 @pytest.fixture
