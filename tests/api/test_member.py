@@ -90,6 +90,21 @@ def test_address_and_port_are_unique_in_a_pool(api: Api, lb: dict[str, Any],
     assert api.lb_status(lb["id"]) == c.ACTIVE
 
 
+def test_an_ipv6_address_is_unique_however_written(api: Api, lb: dict[str, Any],
+                                                   pool: dict[str, Any]) -> None:
+    # The duplicate check asks the database (not the pool's loaded members): an IPv6
+    # address is compared parsed, whatever its spelling.
+    api.create_member(pool["id"], address="2001:db8::1", protocol_port=80)
+    api.create_member(pool["id"], address="127.0.0.2", protocol_port=80)
+    r = api.post(_path(pool), {"member": {"address": "2001:db8:0:0:0:0:0:1",
+                                          "protocol_port": 80}}, status=409)
+    assert api.fault(r) == ("Another member on this pool is already using ip "
+                            "2001:db8:0:0:0:0:0:1 on protocol_port 80")
+    api.create_member(pool["id"], address="2001:db8::2", protocol_port=80)
+    api.create_member(pool["id"], address="2001:db8::1", protocol_port=81)
+    assert api.lb_status(lb["id"]) == c.ACTIVE
+
+
 def test_reserved_addresses_are_refused(api: Api, pool: dict[str, Any]) -> None:
     r = api.post(_path(pool), {"member": {"address": "169.254.169.254", "protocol_port": 80}},
                  status=400)

@@ -16,7 +16,7 @@ for an object that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -272,12 +272,16 @@ def used_by(db: Session, column: InstrumentedAttribute[Any], value: Any) -> bool
 
 # -- checks ----------------------------------------------------------------------
 
-def check_provider(state: ApiState, lb: m.LoadBalancer) -> None:
+def check_provider(state: ApiState, lb: m.LoadBalancer,
+                   members: Sequence[m.Member] | None = None) -> None:
     """Ask ``lb``'s provider whether it can realise ``lb`` as now in the session.
 
-    Raises ProviderNotFound (501) if no driver is loaded for it (it need not
-    be enabled still: it serves load balancers made while it was), and the
-    errors of :func:`call_provider` with the provider's reason.
+    ``members``: a change of these members only; the provider is shown the
+    pools with just them (a member's configuration does not depend on its
+    siblings', which were accepted before), so that a pool of thousands is not
+    loaded for it. Raises ProviderNotFound (501) if no driver is loaded for it
+    (it need not be enabled still: it serves load balancers made while it
+    was), and the errors of :func:`call_provider` with the provider's reason.
     """
     driver = state.drivers.get(driver_name(lb.provider))
     if driver is None:
@@ -285,7 +289,13 @@ def check_provider(state: ApiState, lb: m.LoadBalancer) -> None:
     session = object_session(lb)
     subnet = state.network.vip_subnet(session, lb.vip_subnet_id) \
         if session and lb.vip_subnet_id else None
-    call_provider(lb.provider, driver.validate, graph.build_spec(lb, subnet, lb.amphorae))
+    by_pool: dict[str, list[m.Member]] | None = None
+    if members is not None:
+        by_pool = {}
+        for member in members:
+            by_pool.setdefault(member.pool_id, []).append(member)
+    call_provider(lb.provider, driver.validate,
+                  graph.build_spec(lb, subnet, lb.amphorae, by_pool))
 
 
 QUOTA_MODELS: dict[str, type[m.Base]] = {

@@ -329,19 +329,21 @@ class Amphorae:
         TLS material redacted), and drop TLS files it no longer names."""
         self._write(f.good, text, durable=False)
         self._write(f.spec, specs.to_json(lb.redacted()))
-        self._prune_tls_files(f, lb)
+        self._prune_tls_files(f, lb, view)
         if view is not None:
             self._applied[f.root] = (text, view, lb)
         else:
             self._applied.pop(f.root, None)
 
-    def _write_tls_files(self, f: LbFiles, lb: LoadBalancerSpec) -> bool:
-        """Write the TLS files ``lb``'s configuration loads (0600 in a 0700 directory).
+    def _write_tls_files(self, f: LbFiles, lb: LoadBalancerSpec,
+                         view: LoadBalancerView | None) -> bool:
+        """Write the TLS files ``lb``'s configuration (``view``, if built) loads (0600 in
+        a 0700 directory).
 
         Returns True if any was new or changed. Raises RenderError if material
         is missing.
         """
-        wanted = render.tls_files(lb)
+        wanted = render.tls_files(lb, view)
         certs = f.root / render.CERTS_DIR
         if not wanted and not certs.exists():
             return False
@@ -377,13 +379,15 @@ class Amphorae:
             changed = True
         return changed
 
-    def _prune_tls_files(self, f: LbFiles, lb: LoadBalancerSpec) -> None:
-        """Remove TLS files that ``lb``'s configuration no longer names."""
+    def _prune_tls_files(self, f: LbFiles, lb: LoadBalancerSpec,
+                         view: LoadBalancerView | None = None) -> None:
+        """Remove TLS files that ``lb``'s configuration (``view``, if built) no longer
+        names."""
         certs = f.root / render.CERTS_DIR
         if not certs.is_dir():
             return
         try:
-            keep = set(render.tls_files(lb))
+            keep = set(render.tls_files(lb, view))
         except RenderError:
             return
         for path in certs.iterdir():
@@ -418,7 +422,7 @@ class Amphorae:
         else:
             text = self.render(lb)
         f.root.mkdir(parents=True, exist_ok=True)
-        tls_changed = self._write_tls_files(f, lb)
+        tls_changed = self._write_tls_files(f, lb, view)
         installed = _read(f.cfg)
         running = proc.alive()
         if running and installed == text and not f.dirty.exists() and not tls_changed:

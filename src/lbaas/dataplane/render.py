@@ -807,15 +807,17 @@ def _listener_tls(listener: ListenerSpec) -> tuple[tuple[str, ...], tuple[str, .
     return tuple(opts), crt_list, hsts
 
 
-def tls_files(lb: LoadBalancerSpec) -> dict[str, bytes]:
+def tls_files(lb: LoadBalancerSpec, view: LoadBalancerView | None = None,
+              ) -> dict[str, bytes]:
     """Every file under ``certs/`` that ``lb``'s configuration loads, by name: the
     crt-list of each listener that terminates TLS, and the PEM files of
     ``lb.tls_files`` (empty bytes for a file of a redacted spec, whose content
-    must already be on disk). Raises :class:`RenderError` if a file the
-    configuration names is not in the spec (unresolved references).
+    must already be on disk). ``view``: ``lb``'s view if the caller built it
+    (:func:`build_view`; built here otherwise). Raises :class:`RenderError` if a
+    file the configuration names is not in the spec (unresolved references).
     """
     out: dict[str, bytes] = {f.name: f.content.encode() for f in lb.tls_files}
-    view = build_view(lb)
+    view = view or build_view(lb)
     needed: set[str] = set()
     for fe in view.frontends:
         if fe.crt_list:

@@ -6,7 +6,7 @@ data plane must serve once the change is done.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -19,7 +19,7 @@ from lbaas.network.base import NetworkDriver, Subnet
 from lbaas.worker import amphorae as amph
 
 
-def _live(objs: list[Any]) -> list[Any]:
+def _live(objs: Sequence[Any]) -> list[Any]:
     return [o for o in objs if o.provisioning_status != c.PENDING_DELETE]
 
 
@@ -27,16 +27,28 @@ def _tuple(value: list[str] | None) -> tuple[str, ...] | None:
     return tuple(value) if value is not None else None
 
 
-def load_graph(session: Session, lb_id: str) -> m.LoadBalancer | None:
+def load_graph(session: Session, lb_id: str, members: str = "all") -> m.LoadBalancer | None:
     """Load ``lb_id`` with its whole graph in a few queries (None if gone).
 
     Tags are not part of a spec: they are loaded only if used (a delete
     cascading to them), not with every object of the graph (issue 12: half
-    the cost of loading a pool of a thousand members).
+    the cost of loading a pool of a thousand members). ``members``: what each
+    pool's ``members`` holds: ``all``; ``pending``, only its PENDING_* members
+    (what :func:`lbaas.worker.status.finish` settles, so that a member add in
+    a pool of a thousand loads one; never for a change that deletes the load
+    balancer, whose cascade needs them all); ``none``, not loaded (reading
+    them raises; :func:`spec_of` reads them as plain rows, a fifth of the
+    time of ORM objects).
     """
     listeners = selectinload(m.LoadBalancer.listeners)
     policies = listeners.selectinload(m.Listener.l7policies)
     pools = selectinload(m.LoadBalancer.pools)
+    if members == "none":
+        member_option = pools.raiseload(m.Pool.members)
+    else:
+        loaded = m.Pool.members if members == "all" else m.Pool.members.and_(
+            m.Member.provisioning_status.in_(c.PENDING_STATUSES))
+        member_option = pools.selectinload(loaded).lazyload(m.Member._tags)
     return session.scalars(
         select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id).options(
             lazyload(m.LoadBalancer._tags),
@@ -44,7 +56,7 @@ def load_graph(session: Session, lb_id: str) -> m.LoadBalancer | None:
             policies.lazyload(m.L7Policy._tags),
             policies.selectinload(m.L7Policy.rules).lazyload(m.L7Rule._tags),
             pools.lazyload(m.Pool._tags),
-            pools.selectinload(m.Pool.members).lazyload(m.Member._tags),
+            member_option,
             pools.selectinload(m.Pool.health_monitor).lazyload(m.HealthMonitor._tags),
             selectinload(m.LoadBalancer.amphorae),
             selectinload(m.LoadBalancer.vrrp_group),
@@ -52,9 +64,14 @@ def load_graph(session: Session, lb_id: str) -> m.LoadBalancer | None:
 
 
 def build_spec(lb: m.LoadBalancer, subnet: Subnet | None = None,
-               amphorae: Sequence[m.Amphora] = ()) -> s.LoadBalancerSpec:
+               amphorae: Sequence[m.Amphora] = (),
+               members: Mapping[str, Sequence[Any]] | None = None) -> s.LoadBalancerSpec:
     """The desired state of ``lb``; ``subnet`` is its VIP subnet, if known; ``amphorae``
-    where it runs (:meth:`lbaas.worker.scheduler.Scheduler.place`)."""
+    where it runs (:meth:`lbaas.worker.scheduler.Scheduler.place`). ``members``: if
+    given, each pool's members by pool id (ORM members or rows of
+    :data:`MEMBER_COLUMNS`; a pool left out has none) instead of the pools' own
+    (not loaded then): :func:`member_rows`, or the API's provider check of a
+    member change (:func:`lbaas.api.deps.check_provider`)."""
     return s.LoadBalancerSpec(
         id=lb.id,
         project_id=lb.project_id,
@@ -76,7 +93,7 @@ def build_spec(lb: m.LoadBalancer, subnet: Subnet | None = None,
                       port_id=v.get("port_id"))
             for v in lb.additional_vips or ()),
         listeners=tuple(_listener(li) for li in _live(lb.listeners)),
-        pools=tuple(_pool(p) for p in _live(lb.pools)),
+        pools=tuple(_pool(p, members) for p in _live(lb.pools)),
         amphorae=_amphorae(lb, amphorae),
         vrrp=_vrrp(lb),
     )
@@ -156,8 +173,9 @@ def _l7policy(p: m.L7Policy) -> s.L7PolicySpec:
     )
 
 
-def _pool(p: m.Pool) -> s.PoolSpec:
+def _pool(p: m.Pool, members: Mapping[str, Sequence[Any]] | None = None) -> s.PoolSpec:
     sp = p.session_persistence
+    mine = p.members if members is None else members.get(p.id, ())
     hm = p.health_monitor
     return s.PoolSpec(
         id=p.id,
@@ -180,7 +198,7 @@ def _pool(p: m.Pool) -> s.PoolSpec:
             id=mb.id, address=mb.address, protocol_port=mb.protocol_port, weight=mb.weight,
             backup=mb.backup, admin_state_up=mb.admin_state_up,
             monitor_address=mb.monitor_address, monitor_port=mb.monitor_port,
-            subnet_id=mb.subnet_id) for mb in _live(p.members)),
+            subnet_id=mb.subnet_id) for mb in _live(mine)),
         tls_enabled=p.tls_enabled,
         tls_container_ref=p.tls_container_ref,
         ca_tls_container_ref=p.ca_tls_container_ref,
@@ -191,9 +209,31 @@ def _pool(p: m.Pool) -> s.PoolSpec:
     )
 
 
+# What a member's spec is made of, read as plain rows by member_rows.
+MEMBER_COLUMNS = (m.Member.pool_id, m.Member.id, m.Member.address, m.Member.protocol_port,
+                  m.Member.weight, m.Member.backup, m.Member.admin_state_up,
+                  m.Member.monitor_address, m.Member.monitor_port, m.Member.subnet_id,
+                  m.Member.provisioning_status)
+
+
+def member_rows(session: Session, lb: m.LoadBalancer) -> dict[str, list[Any]]:
+    """The members of ``lb``'s pools as rows of :data:`MEMBER_COLUMNS`, by pool id, in
+    the order of ``Pool.members`` (created_at, id): one query, no ORM objects."""
+    out: dict[str, list[Any]] = {}
+    pool_ids = [p.id for p in lb.pools]
+    if pool_ids:
+        for row in session.execute(select(*MEMBER_COLUMNS)
+                                   .where(m.Member.pool_id.in_(pool_ids))
+                                   .order_by(m.Member.created_at, m.Member.id)):
+            out.setdefault(row.pool_id, []).append(row)
+    return out
+
+
 def spec_of(session: Session, lb: m.LoadBalancer, network: NetworkDriver,
             amphorae: Sequence[m.Amphora] | None = None) -> s.LoadBalancerSpec:
-    """The spec of ``lb`` (loaded by :func:`load_graph`) as the worker sends it: its VIP
-    subnet from ``network``, its ``amphorae`` (default: those it has)."""
+    """The spec of ``lb`` (loaded by :func:`load_graph`, any ``members``) as the worker
+    sends it: its VIP subnet from ``network``, its ``amphorae`` (default: those it has),
+    its members read by :func:`member_rows`."""
     subnet = network.vip_subnet(session, lb.vip_subnet_id) if lb.vip_subnet_id else None
-    return build_spec(lb, subnet, lb.amphorae if amphorae is None else amphorae)
+    return build_spec(lb, subnet, lb.amphorae if amphorae is None else amphorae,
+                      member_rows(session, lb))

@@ -264,7 +264,7 @@ class Reconciler:
         """Apply the pending change of ``lb_id`` through its driver and settle statuses."""
         error: str | None = None
         with self._sessions() as session, session.begin():
-            lb = graph.load_graph(session, lb_id)
+            lb = graph.load_graph(session, lb_id, members="none")  # spec_of reads them
             if lb is None or not status.is_pending(lb):
                 return
             deleting = lb.provisioning_status == c.PENDING_DELETE
@@ -287,7 +287,7 @@ class Reconciler:
                  time.monotonic() - started, f" failed: {error}" if error else "")
 
         with self._sessions() as session, session.begin():
-            lb = graph.load_graph(session, lb_id)
+            lb = graph.load_graph(session, lb_id, members="all" if deleting else "pending")
             if lb is None or not status.is_pending(lb):
                 return
             status.finish(session, lb, error)

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session, object_session
 
 from lbaas.api import deps
 from lbaas.api.deps import ApiState, Ctx, Db, Fields, Listing, State
@@ -112,10 +112,27 @@ def _key(address: str, port: int) -> tuple[IPAddress, int]:
     return ipaddress.ip_address(address), port
 
 
-def _check_unique(pool: m.Pool, address: str, port: int) -> None:
-    for other in pool.members:
-        if _key(other.address, other.protocol_port) == _key(address, port):
-            raise exc.DuplicateMemberEntry(ip_address=address, port=port)
+def _check_unique(db: Session, pool: m.Pool, address: str, port: int) -> None:
+    """DuplicateMemberEntry (409) if ``pool`` has a member at ``address``:``port``.
+
+    A pool in the database is asked through its (pool_id, address,
+    protocol_port) index, so that a pool of a thousand members is not loaded
+    (issue 12): an IPv4 address has one spelling, so it is one index lookup;
+    an IPv6 one is compared parsed with the pool's IPv6 members on that port.
+    A new pool (a fully populated create) is checked in memory.
+    """
+    key = _key(address, port)
+    if not inspect(pool).persistent:
+        others = [mb.address for mb in pool.members if mb.protocol_port == port]
+    else:
+        query = select(m.Member.address).where(m.Member.pool_id == pool.id,
+                                               m.Member.protocol_port == port)
+        query = query.where(m.Member.address == address) if key[0].version == 4 \
+            else query.where(m.Member.address.contains(":"))
+        with db.no_autoflush:
+            others = list(db.scalars(query))
+    if any(_key(other, port) == key for other in others):
+        raise exc.DuplicateMemberEntry(ip_address=address, port=port)
 
 
 def _attach(pool: m.Pool, data: s.MemberSingleCreate) -> m.Member:
@@ -126,7 +143,12 @@ def _attach(pool: m.Pool, data: s.MemberSingleCreate) -> m.Member:
         operating_status=c.OFFLINE if pool.health_monitor is not None else c.NO_MONITOR,
         **fields)
     member.tags = list(data.tags or [])
-    pool.members.append(member)
+    # Through the member's side: the pool's members are not loaded for it (a pool of
+    # thousands), they are appended to only if already loaded.
+    member.pool = pool
+    session = object_session(pool)
+    if session is not None:
+        session.add(member)
     return member
 
 
@@ -139,7 +161,7 @@ def new_member(db: Session, ctx: RequestContext, state: ApiState, pool: m.Pool,
     InvalidSubresource / MemberSRIOVDisabled (400), DuplicateMemberEntry (409).
     """
     _check_new(db, ctx, state, data)
-    _check_unique(pool, data.address, data.protocol_port)
+    _check_unique(db, pool, data.address, data.protocol_port)
     return _attach(pool, data)
 
 
@@ -153,7 +175,7 @@ def build_member(db: Session, ctx: RequestContext, state: ApiState, pool: m.Pool
     """
     _check_new(db, ctx, state, data)
     deps.check_quota(db, state, pool.load_balancer, "member")
-    _check_unique(pool, data.address, data.protocol_port)
+    _check_unique(db, pool, data.address, data.protocol_port)
     return _attach(pool, data)
 
 
@@ -181,7 +203,7 @@ def create_member(pool_id: str, body: s.MemberCreateRoot, ctx: Ctx, db: Db,
                                                         port=member.protocol_port)):
         status.begin_create(db, pool.load_balancer_id, [member], [pool, *pool.listeners])
         db.flush()
-    deps.check_provider(state, pool.load_balancer)
+    deps.check_provider(state, pool.load_balancer, [member])
     deps.commit(db, state)
     return deps.respond("member", s.MemberResponse.dump(member), 201)
 
@@ -295,7 +317,7 @@ def update_member(pool_id: str, member_id: str, body: s.MemberUpdateRoot, ctx: C
     status.begin_update(db, pool.load_balancer_id, member, [pool, *pool.listeners])
     deps.apply_changes(member, {k: NULL_DEFAULTS[k] if v is None and k in NULL_DEFAULTS else v
                                 for k, v in changes.items()})
-    deps.check_provider(state, pool.load_balancer)
+    deps.check_provider(state, pool.load_balancer, [member])
     deps.commit(db, state)
     return deps.respond("member", s.MemberResponse.dump(member))
 
