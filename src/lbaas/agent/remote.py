@@ -19,6 +19,7 @@ with no recent heartbeat reading is asked for directly.
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,8 +100,9 @@ class AgentConnection:
         self._call("DELETE", f"/v1/loadbalancers/{lb_id}")
 
     def stats(self, lb_id: str) -> LoadBalancerStats:
-        return _STATS.validate_json(self._call("GET", f"/v1/loadbalancers/{lb_id}/stats",
-                                               timeout=5.0).content)
+        """The agent's reading now (a ``taken_at`` on the agent's clock is dropped)."""
+        return dataclasses.replace(_STATS.validate_json(self._call(
+            "GET", f"/v1/loadbalancers/{lb_id}/stats", timeout=5.0).content), taken_at=None)
 
     def health(self, lb_id: str) -> LoadBalancerHealth:
         return _HEALTH.validate_json(self._call("GET", f"/v1/loadbalancers/{lb_id}/health",

@@ -361,6 +361,14 @@ class LoadBalancerStats:
     ``worker`` come from the one that holds the VIP (else any that runs),
     the other's workers are among ``others`` (its counters count too);
     ``running`` is True while any amphora's HAProxy runs.
+
+    ``taken_at``: a reading kept and handed out later (a remote agent's, from
+    its heartbeat) says since when it may be old: ``time.monotonic()`` of the
+    process holding it, in seconds, no later than the moment it was taken
+    (the configuration it reflects was applied then or later). None: it
+    reflects the configuration HAProxy served when it was asked for (read
+    then, or kept by an agent that forgets it at every change). Not part of
+    equality.
     """
 
     lb_id: str
@@ -370,6 +378,7 @@ class LoadBalancerStats:
     others: tuple[WorkerStats, ...] = ()
     error: str | None = None
     amphorae: tuple[AmphoraHealth, ...] = ()
+    taken_at: float | None = dataclasses.field(default=None, compare=False)
 
     @property
     def frontends(self) -> tuple[StatRow, ...]:

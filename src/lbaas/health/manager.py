@@ -6,8 +6,9 @@ default 2) one poll::
     read which load balancers changed (one query: ids and update times), and
     the graphs of those only (kept from earlier polls otherwise; PENDING_CREATE
     and PENDING_DELETE ones are skipped)
-    -> ask each settled one's provider driver for ``stats(lb_id)``
-       (``threads`` in parallel, no transaction held while HAProxy answers)
+    -> ask each settled one's (ACTIVE, ERROR) provider driver for
+       ``stats(lb_id)`` (``threads`` in parallel, no transaction held while
+       HAProxy answers); a reading older than its graph is left out
     -> skip every load balancer whose reading and graph are those of its last
        written poll (an idle host costs a dictionary lookup per load balancer)
     -> rollup.evaluate: the operating statuses that changed
@@ -20,10 +21,20 @@ worker's status transitions lock and settle it; this manager's own writes
 are applied to the graphs it keeps), so a graph whose load balancer row kept
 its update time is the one in the database.
 
-The database is read before HAProxy is asked, so an object the snapshot
-shows settled was applied before the observation was made. A provider that
-observes nothing (``stats`` returns None: the noop provider) is left alone,
-as Octavia's noop drivers are.
+A reading is judged only against the graph it was taken from
+(:func:`_observe`, the one place of this rule). The database holds a change
+before HAProxy does: a load balancer in PENDING_UPDATE is not asked at all
+(its graph is newer than what serves: a listener enabled there has no
+frontend in HAProxy yet, and would be ERROR); a settled one (ACTIVE, or
+ERROR: its last apply failed and the previous configuration serves) is
+judged from readings taken after the snapshot that first read its current
+graph (every commit that snapshot shows, the worker's last apply included,
+came before it). A reading asked for now is such a reading; one handed out
+later (a remote agent's, kept from its heartbeat for up to
+``heartbeat_timeout`` seconds) says when it was taken (``taken_at``) and
+is left out if that was earlier: the next heartbeat's is judged. A
+provider that observes nothing (``stats`` returns None: the noop provider)
+is left alone, as Octavia's noop drivers are.
 
 A missing or dead HAProxy (``running=False``) makes its load balancer (and
 its enabled listeners) ERROR at once and its active connection counts 0;
@@ -156,6 +167,7 @@ class _Result:
 
 
 _CHUNK = 25  # load balancers asked per task of the thread pool
+SETTLED = (c.ACTIVE, c.ERROR)  # after the last apply (ERROR: it failed, the old one serves)
 _VERSION = type_coerce(m.LoadBalancer.updated_at, String)  # as stored: no datetime parsing
 
 
@@ -193,6 +205,9 @@ class HealthManager:
         self._thread: threading.Thread | None = None
         self.last_report: PollReport | None = None
         self._versions: dict[str, Any] = {}  # every load balancer's updated_at, last read
+        # Settled load balancers: monotonic time (s) since which their graph is the one
+        # applied (the end of the snapshot that first read it); readings must not be older.
+        self._applied: dict[str, float] = {}
         self._graphs: dict[str, LoadBalancerNode] = {}  # settled ones' graphs, as written
         # Per load balancer: the graph and answered reading of its last written poll.
         self._seen: dict[str, tuple[LoadBalancerNode, LoadBalancerStats]] = {}
@@ -236,8 +251,10 @@ class HealthManager:
             self._pool = ThreadPoolExecutor(max_workers=self._threads,
                                             thread_name_prefix="lbaas-health")
         chunks = [asked[i:i + _CHUNK] for i in range(0, len(asked), _CHUNK)]
+        applied = self._applied
         observed = [pair for chunk in self._pool.map(
-            lambda chunk: [(lb, _observe(lb, driver)) for lb, driver in chunk], chunks)
+            lambda chunk: [(lb, _observe(lb, driver, applied.get(lb.id)))
+                           for lb, driver in chunk], chunks)
             for pair in chunk]
         results = []
         answered = 0
@@ -349,13 +366,19 @@ class HealthManager:
                        if lb_id not in self._versions or self._versions[lb_id] != v]
             fresh = read_graphs(session, changed if len(changed) <= len(versions) // 2
                                 else None) if changed else []
+        read_at = time.monotonic()  # after every commit this snapshot shows
         if len(changed) > len(versions) // 2:
             self._graphs.clear()
         for lb_id in changed:
             self._graphs.pop(lb_id, None)
+            self._applied.pop(lb_id, None)
         for lb_id in self._versions.keys() - versions.keys():
             self._graphs.pop(lb_id, None)
+            self._applied.pop(lb_id, None)
         self._graphs.update((lb.id, lb) for lb in fresh)
+        for lb in fresh:
+            if lb.provisioning_status in SETTLED:
+                self._applied.setdefault(lb.id, read_at)
         self._versions = versions
         return list(self._graphs.values())
 
@@ -384,12 +407,27 @@ class HealthManager:
         return rows, written
 
 
-def _observe(lb: LoadBalancerNode, driver: ProviderDriver,
+def _observe(lb: LoadBalancerNode, driver: ProviderDriver, applied_since: float | None,
              ) -> LoadBalancerStats | BaseException | None:
+    """``lb``'s reading from ``driver`` (or the exception it raised), if it may be judged
+    against ``lb``'s graph; None if not (nothing observed this poll).
+
+    ``applied_since``: ``time.monotonic()`` (seconds) since which the graph
+    is the one applied; None: it is not (PENDING_UPDATE), and HAProxy is not
+    asked. A reading whose ``taken_at`` is earlier describes an older
+    configuration; one without was taken now, after ``applied_since``.
+    """
+    if applied_since is None:
+        return None
     try:
-        return driver.stats(lb.id)
+        st = driver.stats(lb.id)
     except Exception as e:  # a driver's failure is this load balancer's, not the poll's
         return e
+    if st is not None and st.taken_at is not None and st.taken_at < applied_since:
+        LOG.debug("load balancer %s: reading taken %.1f s before its graph was applied: "
+                  "not judged", lb.id, applied_since - st.taken_at)
+        return None
+    return st
 
 
 def read_graphs(session: Session, ids: Collection[str] | None = None,

@@ -28,6 +28,7 @@ another agent (:func:`~lbaas.worker.status.begin_agent_failover` then
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -97,9 +98,17 @@ class AgentRegistry:
 
     # -- heartbeats ----------------------------------------------------------
     def heartbeat(self, hb: Heartbeat, source: str | None = None,
-                  endpoint: str | None = None) -> HeartbeatReply:
+                  endpoint: str | None = None, asked_at: float | None = None,
+                  ) -> HeartbeatReply:
         """Record ``hb`` (from address ``source``; an agent whose heartbeats are pulled
-        from ``endpoint``) and answer it (see the module docstring)."""
+        from ``endpoint``) and answer it (see the module docstring).
+
+        ``asked_at``: this process's ``time.monotonic()`` (seconds) when a pulled
+        heartbeat was asked for; its readings were taken then or later, and are
+        kept with it as their ``taken_at``. None: the heartbeat was taken in
+        this process and its own ``taken_at`` says when (none: 0.0, older than
+        any apply).
+        """
         for attempt in (1, 2):
             try:
                 with self._sessions() as session, session.begin():
@@ -109,10 +118,12 @@ class AgentRegistry:
                 if attempt == 2:
                     raise
         now = time.monotonic()
+        taken = asked_at if asked_at is not None else hb.taken_at or 0.0
         with self._lock:
             for lb_id, held in hb.load_balancers.items():
                 if held.stats is not None and lb_id not in delete:
-                    self._observed[lb_id] = (now, held.stats)
+                    self._observed[lb_id] = (now, dataclasses.replace(held.stats,
+                                                                      taken_at=taken))
             for lb_id in delete:
                 self._observed.pop(lb_id, None)
         if reapply:
@@ -168,7 +179,8 @@ class AgentRegistry:
 
     def observation(self, lb_id: str) -> LoadBalancerStats | None:
         """The newest reading of ``lb_id`` a heartbeat brought to this process, if it is
-        younger than ``heartbeat_timeout`` seconds (else None: nothing observed here)."""
+        younger than ``heartbeat_timeout`` seconds (else None: nothing observed here);
+        its ``taken_at`` says when its heartbeat was asked for."""
         with self._lock:
             seen = self._observed.get(lb_id)
         if seen is None or time.monotonic() - seen[0] > self.heartbeat_timeout:
@@ -265,6 +277,7 @@ class AgentPoller:
             if not mine:
                 return None
             conn = self.connect(endpoint)
+            asked = time.monotonic()
             try:
                 hb, name = conn.heartbeat()
             except exc.DriverError as e:
@@ -274,7 +287,7 @@ class AgentPoller:
                 LOG.error("agent %s: its certificate is for %r but its heartbeat says host %r: "
                           "ignored", endpoint, name, hb.host)
                 return False
-            reply = self.registry.heartbeat(hb, endpoint=endpoint)
+            reply = self.registry.heartbeat(hb, endpoint=endpoint, asked_at=asked)
             try:
                 conn.reply(reply)
             except exc.DriverError as e:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,27 +11,40 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from lbaas.agent.heartbeat import Heartbeat, HeartbeatReply, Held
+from lbaas.agent.remote import AgentTLS, RemoteAgents
 from lbaas.common import constants as c
 from lbaas.config import HealthSettings
 from lbaas.dataplane.runtime import LoadBalancerStats, StatRow, WorkerStats
 from lbaas.db import models as m
+from lbaas.drivers.haproxy.driver import HaproxyDriver
 from lbaas.drivers.noop import NoopDriver
 from lbaas.health.manager import HealthManager
 from lbaas.service import Service
+from lbaas.worker.agents import AgentPoller
+from lbaas.worker.claims import LocalClaims
+from lbaas.worker.scheduler import Scheduler
 from tests.conftest import fresh_database, make_settings
 
 API = "/v2/lbaas"
 
 
 class Canned(NoopDriver):
-    """A noop provider whose ``stats`` answers what the test sets (or raises it)."""
+    """A noop provider whose ``stats`` answers what the test sets (or raises it); its
+    applies wait while ``hold`` is clear."""
 
     def __init__(self) -> None:
         super().__init__()
         self.answer: LoadBalancerStats | Exception | None = None
         self.asked: list[str] = []
+        self.hold = threading.Event()
+        self.hold.set()
+
+    def apply(self, lb: Any) -> None:
+        assert self.hold.wait(30), "an apply held for 30 s"
+        super().apply(lb)
 
     def stats(self, lb_id: str) -> LoadBalancerStats | None:
         self.asked.append(lb_id)
@@ -307,3 +322,95 @@ def test_a_changed_graph_is_evaluated_with_the_same_reading(world: World) -> Non
     hm.poll_once()  # the same reading: the member is UP in HAProxy's answer
     assert world.tree()[world.members[0]] == c.OFFLINE
     assert world.tree()[world.lb] == c.ONLINE
+
+
+def _set_listener(world: World, enabled: bool, wait: bool = True) -> None:
+    r = world.client.put(f"{API}/listeners/{world.listener}",
+                         json={"listener": {"admin_state_up": enabled}})
+    assert r.status_code == 200, r.text
+    if wait:
+        assert world.service.reconciler.wait_idle()
+        assert _provisioning(world)[0] == c.ACTIVE
+
+
+def _disabled(world: World) -> LoadBalancerStats:
+    """HAProxy's answer while the only listener is admin-down: no frontend, no backend."""
+    return LoadBalancerStats(lb_id=world.lb, running=True, worker="100@1")
+
+
+def test_a_reading_is_not_judged_against_a_graph_being_applied(world: World) -> None:
+    """The race of octavia-tempest-plugin's test_terminated_https_listener_update: a
+    listener enabled through the API is in the database (PENDING_UPDATE) before HAProxy
+    has its frontend; a reading taken then must not make it ERROR (no frontend)."""
+    hm = world.manager()
+    _set_listener(world, False)
+    world.driver.answer = _disabled(world)
+    hm.poll_once()
+    assert world.tree()[world.listener] == c.OFFLINE
+    world.driver.hold.clear()  # the worker's apply waits: HAProxy serves the old config
+    try:
+        _set_listener(world, True, wait=False)
+        assert _provisioning(world)[0] == c.PENDING_UPDATE
+        asked = len(world.driver.asked)
+        hm.poll_once()
+        assert world.tree()[world.listener] == c.OFFLINE  # was ERROR
+        assert len(world.driver.asked) == asked  # nothing to ask: the graph is not served
+    finally:
+        world.driver.hold.set()
+    assert world.service.reconciler.wait_idle()
+    assert _provisioning(world)[0] == c.ACTIVE
+    world.driver.answer = world.rows()  # the frontend, once applied
+    hm.poll_once()
+    assert world.tree()[world.listener] == c.ONLINE
+
+
+class _Agent:
+    """A remote agent's connection as the poller sees it: hands out ``heartbeat``."""
+
+    def __init__(self, heartbeat: Heartbeat) -> None:
+        self.heartbeat_ = heartbeat
+
+    def heartbeat(self) -> tuple[Heartbeat, str]:
+        return self.heartbeat_, self.heartbeat_.host
+
+    def reply(self, reply: HeartbeatReply) -> None:
+        pass
+
+
+def test_a_heartbeat_reading_taken_before_an_apply_is_not_judged_against_it(
+        world: World) -> None:
+    """Remote agents: readings come with heartbeats and are kept for up to
+    ``heartbeat_timeout`` seconds. One taken before an update was applied describes the
+    old configuration: it is not judged against the new graph (the listener, enabled
+    since, would be ERROR for want of a frontend); the next heartbeat's is."""
+    registry = world.service.registry
+    endpoint = "https://127.0.0.1:9443"
+    agent = _Agent(Heartbeat(host="h1", binary=c.AGENT_BINARY, port=9443, address="127.0.0.1"))
+    poller = AgentPoller(registry, lambda _: agent, (endpoint,),  # type: ignore[arg-type,return-value]
+                         interval=60.0, claims=LocalClaims())
+    assert poller.poll(endpoint)
+    with world.service.sessions() as session, session.begin():
+        agent_id = session.scalars(select(m.Agent.id).where(m.Agent.host == "h1")).one()
+        lb = session.get(m.LoadBalancer, world.lb)
+        assert lb is not None
+        Scheduler(local_agent_id=agent_id).place(session, lb)
+    remote = HaproxyDriver(RemoteAgents(AgentTLS("unused", "unused"), registry.endpoint,
+                                        registry.endpoints_of, registry.observation))
+    hm = HealthManager(world.service.sessions, {"noop": remote, "haproxy": remote})
+
+    def beat(reading: LoadBalancerStats) -> None:
+        agent.heartbeat_ = dataclasses.replace(agent.heartbeat_,
+                                               load_balancers={world.lb: Held(stats=reading)})
+        assert poller.poll(endpoint)
+        assert registry.observation(world.lb) == reading
+
+    _set_listener(world, False)
+    beat(_disabled(world))
+    hm.poll_once()
+    assert world.tree()[world.listener] == c.OFFLINE
+    _set_listener(world, True)  # applied; the agent's last heartbeat is older
+    hm.poll_once()
+    assert world.tree()[world.listener] == c.OFFLINE  # was ERROR
+    beat(world.rows())
+    hm.poll_once()
+    assert world.tree()[world.listener] == c.ONLINE
