@@ -7,6 +7,9 @@ handler.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +18,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from lbaas.api.auth import KEYSTONE_UNAVAILABLE
 from lbaas.service import Service
 from lbaas.testing.keystone import Keystone
 from tests.conftest import fresh_database, make_settings
-from tests.support.serve import free_port
 
 LBS = "/v2/lbaas/loadbalancers"
 
@@ -94,26 +97,105 @@ def test_a_system_scoped_token_is_refused(client: TestClient, keystone: Keystone
     assert client.post(LBS, json={"loadbalancer": {}}, headers=system).status_code == 403
 
 
+class KeystoneGate:
+    """A loopback TCP relay in front of the real Keystone, to take it away.
+
+    ``forward``: connections reach Keystone. ``hang``: connections are
+    accepted and never answered. ``fail``: each request gets a 500. ``close``:
+    nothing listens any more (connection refused, as a stopped Keystone).
+    Changing mode drops the relayed connections (no kept-alive way around it).
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.mode = "forward"
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/v3"
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self._open.append(conn)
+            if self.mode == "forward":
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+                self._open.append(upstream)
+                for a, b in ((conn, upstream), (upstream, conn)):
+                    threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            elif self.mode == "fail":
+                threading.Thread(target=self._fail, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    @staticmethod
+    def _fail(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            request = b""
+            while b"\r\n\r\n" not in request and (data := conn.recv(65536)):
+                request += data
+            conn.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                         b"Connection: close\r\n\r\n")
+            conn.close()
+
+    def set(self, mode: str) -> None:
+        self.mode = mode
+        for s in self._open:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        self._open.clear()
+        if mode == "close":
+            self.listener.close()
+
+
 def test_keystone_down_is_503_never_a_pass_through(tmp_path: Path, keystone: Keystone,
                                                   sqlite_template: Path) -> None:
-    dead = f"http://127.0.0.1:{free_port()}/v3"
-    authtoken = keystone.authtoken_config().replace(keystone.auth_url, dead)
+    """The real Keystone stopped, hanging or failing: 503 in Octavia's fault body,
+    nothing done; a token validated before the outage stays valid (token cache)."""
+    gate = KeystoneGate(keystone.info["port"])
+    # keystonemiddleware finds Keystone through the catalog: its region's
+    # identity endpoint is the gate too.
+    keystone.add_endpoint("identity", gate.url, region="KeystoneGate")
+    authtoken = (keystone.authtoken_config().replace(keystone.auth_url, gate.url)
+                 .replace("http_connect_timeout = 5", "http_connect_timeout = 1")
+                 + "region_name = KeystoneGate\n")
     svc = keystone_service(tmp_path, sqlite_template, authtoken)
     svc.start()
+    cached = as_user(keystone, "admin")
     try:
         with TestClient(svc.app, raise_server_exceptions=False) as c:
-            r = c.get(LBS, headers=as_user(keystone, "admin"))
-            assert r.status_code == 503, r.text
-            assert "Keystone" in r.text and "unavailable" in r.text
-            r = c.post(LBS, json={"loadbalancer": {}}, headers=as_user(keystone, "admin"))
-            assert r.status_code == 503
-            assert c.get("/healthcheck").status_code == 200
+            assert c.get(LBS, headers=cached).status_code == 200
+            for mode in ("hang", "fail", "close"):
+                gate.set(mode)
+                for user in ("lb-one-member", "lb-two-member"):
+                    r = c.post(LBS, json={"loadbalancer": {}}, headers=as_user(keystone, user))
+                    assert r.status_code == 503, (mode, r.text)
+                    assert r.headers["content-type"] == "application/json", mode
+                    assert r.json() == {"faultcode": "Server", "debuginfo": None,
+                                        "faultstring": KEYSTONE_UNAVAILABLE}, mode
+                r = c.get(LBS, headers={"X-Auth-Token": "garbage", "X-Roles": "admin"})
+                assert r.status_code == 503, (mode, r.text)
+                assert c.get(LBS, headers=cached).status_code == 200, mode
+                assert c.get("/healthcheck").status_code == 200
         with svc.sessions() as session:
             from lbaas.db import models as m
 
             assert session.query(m.LoadBalancer).count() == 0
     finally:
         svc.stop()
+        gate.set("close")
 
 
 def test_a_real_server_validates_tokens(tmp_path: Path, keystone: Keystone) -> None:

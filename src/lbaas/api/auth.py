@@ -16,9 +16,12 @@ Handlers never read identity headers.
   AuthProtocol processes in a worker thread (a cache miss is a blocking call
   to Keystone); the identity is what AuthProtocol sets in that environ after
   removing any the client sent, read with oslo.context as Octavia does. A
-  response AuthProtocol makes itself (401, or 503 when Keystone cannot be
-  reached) goes back as it is; anything else that fails is a 503: a request
-  is never let through unvalidated.
+  401 AuthProtocol makes itself goes back as it is (with its
+  ``WWW-Authenticate``); when Keystone cannot be reached, times out or fails
+  (AuthProtocol's plain-text 503) the answer is a 503 in Octavia's fault
+  body (:data:`KEYSTONE_UNAVAILABLE`); anything else that fails is a 503
+  too: a request is never let through unvalidated. Tokens already in the
+  token cache stay valid through an outage, as with Octavia.
 - ``apikey`` (:class:`ApiKeyAuthenticator`): lbaas's own keys
   (``lbaas key create``), sent as ``X-Auth-Token``; each names a project
   and roles.
@@ -178,6 +181,10 @@ def _environ(method: str, path: str, headers: Headers) -> dict[str, Any]:
     return environ
 
 
+KEYSTONE_UNAVAILABLE = ("The token cannot be validated: Keystone is unavailable (unreachable, "
+                        "timing out or failing). Nothing was done; try again later.")
+
+
 class KeystoneAuthenticator:
     """``auth_strategy = keystone``: keystonemiddleware's auth_token decides.
 
@@ -203,6 +210,7 @@ class KeystoneAuthenticator:
         return []
 
     def authenticate(self, method: str, path: str, headers: Headers) -> Identity | Refusal:
+        from keystoneauth1 import exceptions as ksa_exceptions
         from oslo_context.context import RequestContext
 
         environ = _environ(method, path, headers)
@@ -213,7 +221,17 @@ class KeystoneAuthenticator:
             answer["status"] = int(status.split()[0])
             answer["headers"] = response_headers
 
-        body = b"".join(self._protocol(environ, start_response))
+        try:
+            body = b"".join(self._protocol(environ, start_response))
+        except ksa_exceptions.ConnectionError as e:
+            # A Keystone that accepts connections and never answers: keystoneauth's
+            # ConnectTimeout is no ConnectFailure, so auth_token lets it out.
+            LOG.critical("Unable to validate token: %s", e)
+            return _refuse(503, KEYSTONE_UNAVAILABLE)
+        if not environ.get("lbaas.passed") and answer["status"] >= 500:
+            # auth_token's 503 (Keystone unreachable, timing out or failing) is
+            # webob's plain text: Octavia's fault body instead.
+            return _refuse(503, KEYSTONE_UNAVAILABLE)
         if not environ.get("lbaas.passed"):
             return Refusal(answer["status"], [(k.lower().encode("latin-1"),
                                                v.encode("latin-1"))
