@@ -3,14 +3,15 @@
 Each test gets its own short state directory under /tmp (UNIX socket paths
 are limited to 107 bytes), its own free ports, and real backends
 (:mod:`lbaas.testing.backend`). Teardown stops every HAProxy it started by
-PID (``Amphorae.delete``), never by name: other people run HAProxy here too.
+PID (``Amphorae.delete``, then anything left running in the state directory,
+even after an interrupted run: :mod:`tests.support.state_dirs`), never by
+name: other people run HAProxy here too.
 """
 
 from __future__ import annotations
 
 import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 
 from lbaas.dataplane.amphora import Amphorae, AmphoraSettings
 from lbaas.testing.backend import Backend
+from tests.support.state_dirs import make_state_dir, remove_state_dir
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
@@ -51,9 +53,13 @@ def squat(host: str, port: int, timeout: float = 10.0) -> socket.socket:
 
 @pytest.fixture
 def base_path() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="lbt-", dir="/tmp"))
-    yield path / "lb"
-    shutil.rmtree(path, ignore_errors=True)
+    """``<state dir>/lb``; whatever still runs in it afterwards is stopped by PID
+    (:mod:`tests.support.state_dirs`, which also covers an interrupted run)."""
+    path = make_state_dir()
+    try:
+        yield path / "lb"
+    finally:
+        remove_state_dir(path)
 
 
 def _cleanup(amphorae: Amphorae) -> None:
@@ -64,8 +70,10 @@ def _cleanup(amphorae: Amphorae) -> None:
 @pytest.fixture
 def amphorae(base_path: Path) -> Iterator[Amphorae]:
     am = Amphorae(AmphoraSettings(base_path=base_path, haproxy_cmd=HAPROXY, drain_timeout=1.0))
-    yield am
-    _cleanup(am)
+    try:
+        yield am
+    finally:
+        _cleanup(am)
 
 
 @pytest.fixture

@@ -19,11 +19,9 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from pyroute2 import IPRoute
@@ -37,6 +35,7 @@ from tests.functional.netns.base import Net, TrackedPlacement
 from tests.support import netns_hosts
 from tests.support.netns_hosts import NetnsHost, Probe, Subnet, longest_gap, wait_ready
 from tests.support.specs import http_lb, member, with_listener, with_members
+from tests.support.state_dirs import make_state_dir, remove_state_dir
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(shutil.which("keepalived") is None,
@@ -48,18 +47,20 @@ HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 @pytest.fixture
 def agent(placement: TrackedPlacement) -> Iterator[LocalAgent]:
-    base = Path(tempfile.mkdtemp(prefix="lbt-", dir="/tmp"))
-    amphorae = Amphorae(AmphoraSettings(base_path=base / "lb", haproxy_cmd=HAPROXY,
-                                        drain_timeout=1.0), placement=placement)
-    agent = LocalAgent(amphorae, supervise_interval=0.5)
-    agent.start()
+    base = make_state_dir()
     try:
-        yield agent
-    finally:
-        agent.stop()
-        for lb_id in amphorae.lb_ids():
-            amphorae.delete(lb_id)
-        shutil.rmtree(base, ignore_errors=True)
+        amphorae = Amphorae(AmphoraSettings(base_path=base / "lb", haproxy_cmd=HAPROXY,
+                                            drain_timeout=1.0), placement=placement)
+        agent = LocalAgent(amphorae, supervise_interval=0.5)
+        agent.start()
+        try:
+            yield agent
+        finally:
+            agent.stop()
+            for lb_id in amphorae.lb_ids():
+                amphorae.delete(lb_id)
+    finally:  # HAProxy and keepalived left by a teardown that failed: stopped by PID
+        remove_state_dir(base)
 
 
 def _pair(net: Net, n: int) -> tuple[Subnet, NetnsHost, NetnsHost, LoadBalancerSpec]:
