@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
+import orjson
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Select, func, select
@@ -169,8 +170,18 @@ class ListRequest:
     def answer(self, key: str, bodies: list[dict[str, Any]], page: Page,
                links_key: str | None = None) -> JSONResponse:
         """``{key: bodies, key_links: page's links}`` with ``fields=`` applied."""
-        return JSONResponse({key: [select_fields(body, self.query.fields) for body in bodies],
-                             links_key or f"{key}_links": page.links})
+        return JSONBody({key: [select_fields(body, self.query.fields) for body in bodies],
+                         links_key or f"{key}_links": page.links})
+
+
+class JSONBody(JSONResponse):
+    """A JSON response written by orjson: the bytes of starlette's ``JSONResponse``
+    (compact, UTF-8; dict keys that are not strings made strings, as ``json`` does),
+    in a twentieth of the time for a list of a thousand load balancers (issue 12)."""
+
+    def render(self, content: Any) -> bytes:
+        """``content`` as JSON bytes."""
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
 def get_listing(request: Request, state: State, db: Db) -> ListRequest:
@@ -392,7 +403,7 @@ def delete_unused(db: Session, obj: Any, in_use: bool, error: exc.APIError) -> R
 def respond(key: str, body: dict[str, Any], status: int = 200,
             fields: list[str] | None = None) -> JSONResponse:
     """``{key: body}`` with ``fields=`` applied."""
-    return JSONResponse(status_code=status, content={key: select_fields(body, fields)})
+    return JSONBody(status_code=status, content={key: select_fields(body, fields)})
 
 
 def no_content() -> Response:

@@ -59,8 +59,11 @@ def list_load_balancers(ctx: Ctx, listing: Listing) -> JSONResponse:
                 select(m.Tag.resource_id, m.Tag.tag).where(m.Tag.resource_id.in_(listed))
                 .order_by(m.Tag.resource_id, m.Tag.tag)):
             children[resource_id]["tags"].append(tag)
-    return listing.answer("loadbalancers", [s.LoadBalancerResponse.dump(row, **children[row.id])
-                                            for row in page.rows], page)
+    # Each row as a dict, its column names read once for the page (not once a row).
+    names = page.rows[0]._fields if page.rows else ()
+    return listing.answer("loadbalancers", [
+        s.LoadBalancerResponse.dump(dict(zip(names, row, strict=True)), **children[row.id])
+        for row in page.rows], page)
 
 
 @router.post("/loadbalancers", status_code=201,

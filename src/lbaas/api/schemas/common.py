@@ -295,11 +295,11 @@ class ResponseModel(BaseModel):
                 tuple((name, info.wrapped_property.fget, _writer(info.return_type))
                       for name, info in cls.model_computed_fields.items()))
         plain, written, computed = fields
-        if isinstance(obj, Row):  # a result row: read by name once, as a dict
+        if type(obj) is not dict and isinstance(obj, Row):  # a result row: as a dict
             obj = dict(zip(obj._fields, obj, strict=True))
         if isinstance(obj, dict):
-            values = {name: given[name] if name in given else
-                      obj[name] if default is _REQUIRED else obj.get(name, default)
+            source = {**obj, **given} if given else obj
+            values = {name: source[name] if default is _REQUIRED else source.get(name, default)
                       for name, default in plain}
         elif given:
             values = {name: given[name] if name in given else getattr(obj, name)
