@@ -72,7 +72,7 @@ def make_agent(settings: Settings) -> LocalAgent:
     amphorae = Amphorae(AmphoraSettings(
         base_path=settings.haproxy_base_path, haproxy_cmd=h.haproxy_cmd, tuning=tuning,
         start_timeout=h.reload_timeout, reload_timeout=h.reload_timeout,
-        drain_timeout=h.member_drain_timeout, keepalived=vrrp),
+        drain_timeout=h.member_drain_timeout, keepalived=vrrp, host=settings.agents.host),
         placement=make_placement(h.placement, h.local_listener_ports,
                                  control_plane_endpoints(settings)))
     return LocalAgent(amphorae, supervise_interval=h.supervise_interval,

@@ -151,22 +151,58 @@ def _served(url: str) -> bool:
     return r.status_code == 200 and r.text == "Welcome to web\n"
 
 
+def _amphorae(serve: Serve, lb_id: str) -> dict[str, dict[str, Any]]:
+    """{role keepalived last reported: amphora}."""
+    found = httpx.get(serve.url + "/v2/octavia/amphorae", params={"loadbalancer_id": lb_id},
+                      timeout=10).json()["amphorae"]
+    return {a["role"]: a for a in found}
+
+
+def _wait_for(what: str, check: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.05)
+    return value
+
+
 def test_three_hosts_two_control_planes_and_a_host_that_dies(deployment: Deployment) -> None:
     d = deployment
     a, b = d.serves
     with a.client() as ca, b.client() as cb:
-        ids = [(ca if i % 2 else cb).post("/loadbalancers", json={"loadbalancer": {
-            "name": f"lb{i}", "vip_subnet_id": d.subnet.subnet_id, "listeners": [{
-                "protocol": "HTTP", "protocol_port": 80, "default_pool": {
-                    "name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-                    "members": [{"address": d.web.address, "protocol_port": 8080}]}}]}}
-        ).json()["loadbalancer"]["id"] for i in range(3)]
+        def create(client: httpx.Client, name: str, **extra: Any) -> str:
+            r = client.post("/loadbalancers", json={"loadbalancer": {
+                "name": name, "vip_subnet_id": d.subnet.subnet_id, **extra, "listeners": [{
+                    "protocol": "HTTP", "protocol_port": 80, "default_pool": {
+                        "name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                        "members": [{"address": d.web.address, "protocol_port": 8080}]}}]}})
+            assert r.status_code == 201, r.text
+            return str(r.json()["loadbalancer"]["id"])
+
+        ids = [create(ca if i % 2 else cb, f"lb{i}") for i in range(3)]
         lbs = [_wait_active(ca, lb_id) for lb_id in ids]
         # fewest load balancers first: one on each host, and each serves
         on = {_hosts_of(a, lb["id"])[0]: lb for lb in lbs}
         assert sorted(on) == ["agent-1", "agent-2", "agent-3"]
         for lb in lbs:
             assert _served(f"http://{lb['vip_address']}/"), lb
+
+        # ACTIVE_STANDBY: its two amphorae on two hosts, keepalived's VRRP across the wire
+        profile = ca.post("/flavorprofiles", json={"flavorprofile": {
+            "name": "ha", "provider_name": "haproxy",
+            "flavor_data": '{"loadbalancer_topology": "ACTIVE_STANDBY"}'}})
+        assert profile.status_code == 201, profile.text
+        flavor = ca.post("/flavors", json={"flavor": {
+            "name": "ha", "flavor_profile_id": profile.json()["flavorprofile"]["id"]}})
+        assert flavor.status_code == 201, flavor.text
+        ha = _wait_active(cb, create(cb, "ha", flavor_id=flavor.json()["flavor"]["id"]))
+        ha_url = f"http://{ha['vip_address']}/"
+        assert _served(ha_url)
+        master, backup = _wait_for("a MASTER and a BACKUP", lambda: (
+            (r["MASTER"], r["BACKUP"]) if set(r := _amphorae(a, ha["id"])) ==
+            {"MASTER", "BACKUP"} else None))
+        assert master["compute_id"].startswith("agent-1:")  # built as MASTER, placed first
+        assert backup["compute_id"].startswith("agent-2:")
 
         # only a client with a certificate of the CA gets through
         agent = d.hosts.hosts[0]
@@ -179,27 +215,43 @@ def test_three_hosts_two_control_planes_and_a_host_that_dies(deployment: Deploym
         stranger.load_cert_chain(other)
         with pytest.raises(httpx.HTTPError):
             httpx.get(agent.endpoint + "/v1/heartbeat", verify=stranger, timeout=5)
-        # the agent keeps no database, and holds only its own load balancer
+        # the agent keeps no database, and holds only its own load balancers
         assert not list(agent.state_dir.rglob("*.sqlite*"))
         held = httpx.get(agent.endpoint + "/v1/heartbeat", verify=d.tls, timeout=5).json()
-        assert list(held["load_balancers"]) == [on["agent-1"]["id"]]
+        assert sorted(held["load_balancers"]) == sorted([on["agent-1"]["id"], ha["id"]])
         assert {(x["host"], x["alive"], x["admin_state_up"]) for x in _agent_list(b)} == {
             ("agent-1", True, True), ("agent-2", True, True), ("agent-3", True, True)}
 
-        # agent-1's host dies: its load balancer is rebuilt on another host
+        # agent-1's host dies: the ACTIVE_STANDBY VIP moves to the BACKUP on agent-2 (VRRP),
+        # the SINGLE load balancer is rebuilt on another host, the lost amphora on agent-3
         lb = on["agent-1"]
         url = f"http://{lb['vip_address']}/"
         died = time.monotonic()
         agent.kill()
-        while not _served(url):
-            assert time.monotonic() - died < 60, "not served again within 60 s"
-            time.sleep(0.05)
-        served_again = time.monotonic() - died
+        times: dict[str, float] = {}
+        while len(times) < 2:
+            for name, target in (("single", url), ("active_standby", ha_url)):
+                if name not in times and _served(target):
+                    times[name] = time.monotonic() - died
+            assert time.monotonic() - died < 60, f"not served again within 60 s: {times}"
+            time.sleep(0.02)
         _wait_active(cb, lb["id"])
         assert _hosts_of(b, lb["id"])[0] in ("agent-2", "agent-3")
         for other_lb in lbs:
             assert _served(f"http://{other_lb['vip_address']}/"), other_lb
         assert {x["host"]: x["alive"] for x in _agent_list(a)} == {
             "agent-1": False, "agent-2": True, "agent-3": True}
-        print(f"\nagent_failover_served_again {served_again:.2f} s "
-              f"(heartbeat_timeout {HEARTBEAT_TIMEOUT} s)")
+
+        rebuilt = _wait_for("the lost amphora on agent-3, BACKUP", lambda: (
+            r if set(r := _amphorae(a, ha["id"])) == {"MASTER", "BACKUP"}
+            and r["BACKUP"]["compute_id"].startswith("agent-3:")
+            and r["BACKUP"]["status"] == "ALLOCATED" else None))
+        rebuilt_in = time.monotonic() - died
+        assert rebuilt["MASTER"]["id"] == backup["id"]
+        assert rebuilt["BACKUP"]["id"] == master["id"]  # placed again, same id and address
+        assert rebuilt["BACKUP"]["vrrp_ip"] == master["vrrp_ip"]
+        assert _wait_active(ca, ha["id"])["provisioning_status"] == "ACTIVE" and _served(ha_url)
+        print(f"\nagent_failover_single_served_again {times['single']:.2f} s "
+              f"(heartbeat_timeout {HEARTBEAT_TIMEOUT} s)"
+              f"\nagent_failover_active_standby_vip_back {times['active_standby']:.2f} s"
+              f"\nagent_failover_active_standby_backup_rebuilt {rebuilt_in:.2f} s")

@@ -8,10 +8,11 @@ HTTP unchanged. Failures raise :class:`~lbaas.common.exceptions.DriverError`
 subclasses whose ``reason`` is shown to the tenant.
 
 ACTIVE_STANDBY: the spec names the two amphorae (``amphorae``, each with its
-``vrrp_ip`` and priority) and their VRRP group (``vrrp``); apply() serves
-both, the BACKUP first, and replaces an amphora the spec no longer names by
-the one that took its place (how the controller rebuilds an amphora: a new
-amphora on the same ``vrrp_ip``); stats() says how each amphora is
+``vrrp_ip``, priority and host) and their VRRP group (``vrrp``); apply() serves
+those placed on this host (both, in a standalone service), the BACKUP first,
+and replaces an amphora the spec no longer names by the one that took its
+place (how the controller rebuilds an amphora: a new amphora on the same
+``vrrp_ip``); stats() says how each amphora is
 (``LoadBalancerStats.amphorae``: running, keepalived's VRRP state, why it is
 broken).
 """

@@ -19,6 +19,7 @@ with no recent heartbeat reading is asked for directly.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ssl
 from collections.abc import Callable
@@ -31,9 +32,12 @@ from pydantic import TypeAdapter
 from lbaas.agent.base import ApplyResult, LoadBalancerHealth, LoadBalancerStats
 from lbaas.agent.heartbeat import HEARTBEAT, Heartbeat, HeartbeatReply, to_json
 from lbaas.agent.pki import common_name
+from lbaas.common import constants as c
 from lbaas.common.exceptions import DriverError, UnsupportedOption
 from lbaas.dataplane import spec as specs
-from lbaas.dataplane.spec import LoadBalancerSpec
+from lbaas.dataplane.keepalived import await_master
+from lbaas.dataplane.runtime import combine
+from lbaas.dataplane.spec import AmphoraSpec, LoadBalancerSpec
 
 _RESULT: TypeAdapter[ApplyResult] = TypeAdapter(ApplyResult)
 _STATS: TypeAdapter[LoadBalancerStats] = TypeAdapter(LoadBalancerStats)
@@ -132,8 +136,14 @@ class RemoteAgents:
     ``endpoint(agent_id)``: an agent's URL (None: unknown or in-process);
     ``locate(lb_id)``: the URLs of the agents of ``lb_id``'s amphorae;
     ``observation(lb_id)``: its newest heartbeat reading, if recent.
-    ACTIVE_STANDBY load balancers are served whole by the agent of their
-    first amphora (two amphorae on two remote agents: not yet).
+
+    ACTIVE_STANDBY with the two amphorae on two agents: each agent gets the
+    whole spec and runs its own amphora; the agent of the amphora
+    keepalived reports MASTER is changed last (a new pair: the one built
+    for MASTER first, so that it takes the VIP), and apply() returns once
+    one amphora is MASTER (raises DriverError if none is within 4 advert
+    intervals and 2 s). Readings of the two agents are combined
+    (:func:`~lbaas.dataplane.runtime.combine`).
     """
 
     def __init__(self, tls: AgentTLS, endpoint: Callable[[str], str | None],
@@ -152,21 +162,54 @@ class RemoteAgents:
             conn = self._connections.setdefault(endpoint, AgentConnection(endpoint, self.tls))
         return conn
 
-    def _of_spec(self, lb: LoadBalancerSpec) -> AgentConnection:
+    def _placed(self, lb: LoadBalancerSpec) -> dict[str, list[AmphoraSpec]]:
+        """The URL of each agent of ``lb``'s amphorae -> its amphorae (DriverError: none)."""
+        placed: dict[str, list[AmphoraSpec]] = {}
         for amphora in lb.amphorae:
             url = self._endpoint(amphora.agent_id) if amphora.agent_id else None
             if url:
-                return self.connection(url)
-        raise DriverError(f"load balancer {lb.id} is placed on no remote agent")
+                placed.setdefault(url, []).append(amphora)
+        if not placed:
+            raise DriverError(f"load balancer {lb.id} is placed on no remote agent")
+        return placed
 
     def validate(self, lb: LoadBalancerSpec) -> None:
         """Nothing to check before placement: the agent checks the VIPs when it applies."""
 
     def apply(self, lb: LoadBalancerSpec) -> ApplyResult:
-        return self._of_spec(lb).apply(lb)
+        placed = self._placed(lb)
+        if len(placed) == 1:
+            return self.connection(next(iter(placed))).apply(lb)
+        try:
+            masters = {a.id for a in self.stats(lb.id).amphorae if a.vrrp_state == "MASTER"}
+        except DriverError:
+            masters = set()
+
+        def last(url: str) -> bool:  # the MASTER now, else (a new pair) the one built as BACKUP
+            mine = placed[url]
+            if masters:
+                return any(a.id in masters for a in mine)
+            return all(a.role != c.AMPHORA_ROLE_MASTER for a in mine)
+
+        done = [self.connection(url).apply(lb) for url in sorted(placed, key=last)]
+        self._await_master(lb, list(placed))
+        return ApplyResult.of_amphorae(lb.id, [r for result in done
+                                               for r in (result.amphorae or (result,))])
+
+    def _await_master(self, lb: LoadBalancerSpec, urls: list[str]) -> None:
+        """Until an amphora on one of the agents at ``urls`` is MASTER (ProcessError)."""
+        def states() -> dict[str, str | None]:
+            seen: dict[str, str | None] = {}
+            for url in urls:
+                with contextlib.suppress(DriverError):  # that agent is being failed over
+                    seen.update({a.id: a.vrrp_state
+                                 for a in self.connection(url).stats(lb.id).amphorae})
+            return seen
+
+        await_master(states, lb.vrrp.advert_int if lb.vrrp is not None else 1.0, poll=0.05)
 
     def failover(self, lb: LoadBalancerSpec) -> ApplyResult:
-        return self._of_spec(lb).failover(lb)
+        return self.connection(next(iter(self._placed(lb)))).failover(lb)
 
     def delete(self, lb_id: str) -> None:
         """Delete on every agent that runs it (none left, e.g. its agent is dead: done)."""
@@ -181,7 +224,9 @@ class RemoteAgents:
         if not urls:
             return LoadBalancerStats(lb_id=lb_id, running=False,
                                      error="placed on no agent that answers")
-        return self.connection(urls[0]).stats(lb_id)
+        if len(urls) == 1:
+            return self.connection(urls[0]).stats(lb_id)
+        return combine(lb_id, [self.connection(url).stats(lb_id) for url in urls])
 
     def health(self, lb_id: str) -> LoadBalancerHealth:
         urls = self._locate(lb_id)

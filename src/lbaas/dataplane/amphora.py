@@ -52,6 +52,13 @@ and its keepalived (:mod:`~lbaas.dataplane.keepalived`), in its namespace
     -> until one amphora is MASTER (a new pair: ~3.5 advert intervals)
     -> ``<lb_id>/spec.json`` updated
 
+The two amphorae may run on two hosts (``AmphoraSpec.host``, the agents
+the scheduler chose): each host's agent gets the whole spec (keepalived
+needs its peer's address) and runs only its own amphora
+(:meth:`Amphorae.here`); a MASTER retired here hands the VIP over only by
+its keepalived's stop (priority 0); waiting for a MASTER is then the
+controller's (:class:`~lbaas.agent.remote.RemoteAgents`).
+
 TLS files (certificates with their keys, CA bundles, CRLs, crt-lists) live in
 ``<lb_id>/certs/`` (mode 0700, files 0600), written before ``haproxy -c``;
 a file whose content changed forces a reload even if haproxy.cfg did not
@@ -81,6 +88,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,6 +141,9 @@ class AmphoraSettings:
     # A retired MASTER keeps serving clients that still send to its MAC this long
     # after its peer took the VIP (the peer's gratuitous ARPs reach them meanwhile).
     handover_grace: float = 1.0
+    # This host's name ([DEFAULT] host): amphorae a spec places on another host run there
+    # (:meth:`Amphorae.here`); None: every amphora of a spec runs here.
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +165,12 @@ class ApplyResult:
     commands: int = 0
     amphora_id: str | None = None
     amphorae: tuple[ApplyResult, ...] = ()
+
+    @classmethod
+    def of_amphorae(cls, lb_id: str, done: Sequence[ApplyResult]) -> ApplyResult:
+        """The result of an ACTIVE_STANDBY load balancer whose amphorae did ``done``."""
+        return cls(lb_id=lb_id, action=max((r.action for r in done), key=_ACTIONS.index),
+                   master_pid=None, commands=sum(r.commands for r in done), amphorae=tuple(done))
 
 
 _ACTIONS = ("unchanged", "runtime", "reloaded", "started")
@@ -287,6 +304,13 @@ class Amphorae:
         STOP), or None if it is not running."""
         return self.keepalived(lb_id, amphora_id).state()
 
+    def here(self, lb: LoadBalancerSpec) -> tuple[AmphoraSpec, ...]:
+        """The amphorae of ``lb`` that run on this host: every one but those the spec
+        places on another host (:attr:`AmphoraSpec.host`), e.g. the peer of an
+        ACTIVE_STANDBY amphora on another agent."""
+        host = self.settings.host
+        return tuple(a for a in lb.amphorae if host is None or a.host in (None, host))
+
     def processes(self, lb_id: str, lb: LoadBalancerSpec | None = None,
                   ) -> dict[str, tuple[int | None, Path]]:
         """Every process ``lb_id`` needs on this host: key -> (PID or None if it is not
@@ -295,11 +319,11 @@ class Amphorae:
         SINGLE: ``{lb_id: HAProxy}``. ACTIVE_STANDBY (``lb`` given and
         ACTIVE_STANDBY, or amphora directories found):
         ``{"<lb_id>/<amphora_id>/haproxy": ..., "<lb_id>/<amphora_id>/keepalived": ...}``
-        for the amphorae of ``lb`` and of the disk.
+        for the amphorae of ``lb`` on this host and of the disk.
         """
         amphora_ids = set(self.amphora_ids(lb_id))
         if lb is not None and lb.topology == c.TOPOLOGY_ACTIVE_STANDBY:
-            amphora_ids.update(a.id for a in lb.amphorae)
+            amphora_ids.update(a.id for a in self.here(lb))
         if not amphora_ids:
             return {lb_id: (self.process(lb_id).pid(), self.files(lb_id).root)}
         out: dict[str, tuple[int | None, Path]] = {}
@@ -558,13 +582,14 @@ class Amphorae:
     def _apply_pair(self, lb: LoadBalancerSpec) -> ApplyResult:
         lb_dir = self.files(lb.id)
         lb_dir.root.mkdir(parents=True, exist_ok=True)
-        wanted = {a.id for a in lb.amphorae}
+        here = self.here(lb)
+        wanted = {a.id for a in here}
         for amphora_id in self.amphora_ids(lb.id):
             if amphora_id not in wanted:
                 self._retire(lb, amphora_id)
         # HAProxy, backups first: the MASTER, which serves, changes last, and keeps
         # serving what it served if a change fails on the way.
-        order = sorted(lb.amphorae, key=lambda a: (
+        order = sorted(here, key=lambda a: (
             self.vrrp_state(lb.id, a.id) == "MASTER", a.role == c.AMPHORA_ROLE_MASTER))
         results = {}
         for amphora in order:
@@ -574,19 +599,17 @@ class Amphorae:
                 raise type(e)(f"amphora {amphora.id}: {e.reason}") from e
         # keepalived once HAProxy serves, the amphora built for MASTER first: both start
         # as BACKUP (nopreempt), and the first to start takes the VIP.
-        for amphora in sorted(lb.amphorae, key=lambda a: a.role != c.AMPHORA_ROLE_MASTER):
+        for amphora in sorted(here, key=lambda a: a.role != c.AMPHORA_ROLE_MASTER):
             try:
                 if self._apply_keepalived(lb, amphora, results[amphora.id].action):
                     results[amphora.id] = dataclasses.replace(results[amphora.id],
                                                               action="started")
             except DataplaneError as e:
                 raise type(e)(f"amphora {amphora.id}: {e.reason}") from e
-        self._await_master(lb)
+        if len(here) == len(lb.amphorae):  # else the peer's host is asked, by the controller
+            self._await_master(lb)
         self._write(lb_dir.spec, specs.to_json(lb.redacted()))
-        done = [results[a.id] for a in order]
-        return ApplyResult(lb_id=lb.id, action=max((r.action for r in done), key=_ACTIONS.index),
-                           master_pid=None, commands=sum(r.commands for r in done),
-                           amphorae=tuple(done))
+        return ApplyResult.of_amphorae(lb.id, [results[a.id] for a in order])
 
     def _apply_keepalived(self, lb: LoadBalancerSpec, amphora: AmphoraSpec,
                           haproxy_action: str) -> bool:
@@ -619,19 +642,10 @@ class Amphorae:
         return True
 
     def _await_master(self, lb: LoadBalancerSpec) -> None:
-        """Wait until one amphora is MASTER: 3 advert intervals plus the skew for a new
-        pair; raises :class:`ProcessError` if none is within that and 2 s more."""
+        """Wait until one amphora is MASTER (:func:`keepalived.await_master`)."""
         assert lb.vrrp is not None
-        timeout = 4 * lb.vrrp.advert_int + 2.0
-        deadline = time.monotonic() + timeout
-        while True:
-            states = {a.id: self.vrrp_state(lb.id, a.id) for a in lb.amphorae}
-            if "MASTER" in states.values():
-                return
-            if time.monotonic() > deadline:
-                raise ProcessError(f"no amphora took the VIP within {timeout:g} s (VRRP "
-                                   f"states: {states})")
-            time.sleep(0.02)
+        keepalived.await_master(lambda: {a.id: self.vrrp_state(lb.id, a.id)
+                                         for a in lb.amphorae}, lb.vrrp.advert_int)
 
     def _retire(self, lb: LoadBalancerSpec, amphora_id: str) -> None:
         """Remove amphora ``amphora_id``, no longer one of ``lb``'s, handing its VIP over.
@@ -751,7 +765,7 @@ class Amphorae:
                      f.root.name, e.reason)
             return
         kept = [w for w in self._retired(f) if w.worker != worker][-(RETIRED_KEEP - 1):]
-        kept.append(runtime.WorkerStats(worker=worker, live=False, rows=_counter_rows(rows)))
+        kept.append(runtime.WorkerStats(worker=worker, live=False, rows=runtime.counter_rows(rows)))
         self._write(f.retired, json.dumps([dataclasses.asdict(w) for w in kept]))
 
     def _retired(self, f: LbFiles) -> list[runtime.WorkerStats]:
@@ -802,9 +816,7 @@ class Amphorae:
         if not amphora_ids:
             return self._haproxy_stats(self._unit(lb_id), master)
         lb = self.last_spec(lb_id)
-        healths: list[runtime.AmphoraHealth] = []
-        answered: list[tuple[str | None, runtime.LoadBalancerStats]] = []
-        error = None
+        readings = []
         for amphora_id in amphora_ids:
             spec = lb.amphora(amphora_id) if lb is not None else None
             if spec is None:  # not applied in full yet: its own last spec says what it is
@@ -817,28 +829,13 @@ class Amphorae:
             state = self.vrrp_state(lb_id, amphora_id)
             broken = self.placement.broken(lb_of, spec) if lb_of is not None and \
                 spec is not None else None
-            healths.append(runtime.AmphoraHealth(
+            health = runtime.AmphoraHealth(
                 id=amphora_id, running=st.running and state is not None and broken is None,
-                vrrp_state=state, error=broken))
-            if st.running and st.error is not None:
-                error = f"amphora {amphora_id}: {st.error}"
-            elif st.running:
-                answered.append((state, st))
-        running = bool(answered) or error is not None
-        if not running or error is not None:
-            return runtime.LoadBalancerStats(lb_id=lb_id, running=running, error=error,
-                                             amphorae=tuple(healths))
-        answered.sort(key=lambda pair: pair[0] != "MASTER")
-        primary = answered[0][1]
-        others = list(primary.others)
-        for _, st in answered[1:]:
-            if st.worker is not None:
-                others.append(runtime.WorkerStats(worker=st.worker, live=True,
-                                                  rows=_counter_rows(st.rows)))
-            others += st.others
-        return runtime.LoadBalancerStats(lb_id=lb_id, running=True, rows=primary.rows,
-                                         worker=primary.worker, others=tuple(others),
-                                         amphorae=tuple(healths))
+                vrrp_state=state, error=broken)
+            readings.append(dataclasses.replace(
+                st, amphorae=(health,),
+                error=f"amphora {amphora_id}: {st.error}" if st.error is not None else None))
+        return runtime.combine(lb_id, readings)
 
     def _haproxy_stats(self, u: _Unit, master: int | None = None,
                        ) -> runtime.LoadBalancerStats:
@@ -865,7 +862,7 @@ class Amphorae:
             except RuntimeApiError:
                 continue  # it exited in between: its last reading is among the retired
             others.append(runtime.WorkerStats(worker=old, live=True,
-                                              rows=_counter_rows(old_rows)))
+                                              rows=runtime.counter_rows(old_rows)))
         others += self._retired(u.files)
         return runtime.LoadBalancerStats(lb_id=u.lb_id, running=True, rows=rows, worker=worker,
                                          others=tuple(others))
@@ -925,10 +922,6 @@ def _read(path: Path) -> str | None:
         return path.read_text()
     except (OSError, UnicodeDecodeError):
         return None
-
-
-def _counter_rows(rows: tuple[runtime.StatRow, ...]) -> tuple[runtime.StatRow, ...]:
-    return tuple(r for r in rows if r.type in runtime.COUNTER_ROW_TYPES)
 
 
 def _vips(lb: LoadBalancerSpec) -> tuple[str, ...]:

@@ -437,3 +437,20 @@ class KeepalivedProcess:
         except OSError:
             return "no log"
         return " / ".join(lines[-5:]) or "no message"
+
+
+def await_master(states: Callable[[], dict[str, str | None]], advert_int: float,
+                 poll: float = 0.02) -> None:
+    """Wait until ``states()`` (amphora id -> keepalived's VRRP state) names a MASTER:
+    within 3 advert intervals plus the skew for a new pair. Raises :class:`ProcessError`
+    if none is within 4 advert intervals (seconds) and 2 s more."""
+    timeout = 4 * advert_int + 2.0
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = states()
+        if "MASTER" in seen.values():
+            return
+        if time.monotonic() > deadline:
+            raise ProcessError(f"no amphora took the VIP within {timeout:g} s (VRRP "
+                               f"states: {seen})")
+        time.sleep(poll)

@@ -37,7 +37,7 @@ import operator
 import os
 import re
 import socket
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -409,6 +409,41 @@ class LoadBalancerStats:
         return (self.lb_id, self.running, self.error, self.worker, self.amphorae,
                 tuple(map(_row_key, self.rows)),
                 tuple((o.worker, o.live, tuple(map(_row_key, o.rows))) for o in self.others))
+
+
+def counter_rows(rows: tuple[StatRow, ...]) -> tuple[StatRow, ...]:
+    """The rows of ``rows`` whose counters are kept (:data:`COUNTER_ROW_TYPES`)."""
+    return tuple(r for r in rows if r.type in COUNTER_ROW_TYPES)
+
+
+def combine(lb_id: str, readings: Sequence[LoadBalancerStats]) -> LoadBalancerStats:
+    """The readings of an ACTIVE_STANDBY load balancer's amphorae (each with its
+    ``amphorae``: one per amphora on one host, or those of a whole agent) as one.
+
+    ``amphorae`` of all; ``rows`` and ``worker`` from the reading of the
+    amphora keepalived reports MASTER (else the first that runs), the other
+    running workers among ``others``. A reading that runs with an ``error``
+    (a socket did not answer) is the error of the whole, without rows: no
+    counter moves on half a reading. None runs: not running, the first
+    ``error`` given.
+    """
+    healths = tuple(a for r in readings for a in r.amphorae)
+    running = [r for r in readings if r.running]
+    if not running:
+        return LoadBalancerStats(lb_id=lb_id, running=False, amphorae=healths,
+                                 error=next((r.error for r in readings if r.error), None))
+    failed = next((r.error for r in running if r.error is not None), None)
+    if failed is not None:
+        return LoadBalancerStats(lb_id=lb_id, running=True, error=failed, amphorae=healths)
+    primary = min(running, key=lambda r: all(a.vrrp_state != "MASTER" for a in r.amphorae))
+    others = list(primary.others)
+    for r in running:
+        if r is not primary:
+            if r.worker is not None:
+                others.append(WorkerStats(worker=r.worker, live=True, rows=counter_rows(r.rows)))
+            others += r.others
+    return LoadBalancerStats(lb_id=lb_id, running=True, rows=primary.rows,
+                             worker=primary.worker, others=tuple(others), amphorae=healths)
 
 
 @dataclass(frozen=True)

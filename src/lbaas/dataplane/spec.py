@@ -185,7 +185,10 @@ class AmphoraSpec:
     one holds the VIP is what keepalived decides and reports. ``vrrp_ip`` is
     its own address on the VIP's subnet (ACTIVE_STANDBY only). ``agent_id``
     is the agent that runs it (:mod:`lbaas.worker.scheduler`; None: not
-    placed, e.g. a spec built without a control plane).
+    placed, e.g. a spec built without a control plane), ``host`` that
+    agent's host: an agent runs the amphorae of a spec placed on its host
+    (or on none), so the two amphorae of an ACTIVE_STANDBY load balancer
+    may run on two hosts, each agent given the whole spec.
     """
 
     id: str
@@ -193,6 +196,7 @@ class AmphoraSpec:
     vrrp_ip: str = ""  # ACTIVE_STANDBY only
     vrrp_priority: int = 0  # 1..254; Octavia: 100 for MASTER, 90 for BACKUP
     agent_id: str | None = None
+    host: str | None = None
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from lbaas.agent.remote import AgentConnection
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
 from lbaas.common.periodic import Periodic
-from lbaas.dataplane.runtime import LoadBalancerStats
+from lbaas.dataplane.runtime import LoadBalancerStats, combine
 from lbaas.db import models as m
 from lbaas.db.models import utcnow
 from lbaas.network.base import NetworkDriver
@@ -93,7 +93,9 @@ class AgentRegistry:
         self._network = network
         self.heartbeat_timeout = heartbeat_timeout
         self.notify = notify
-        self._observed: dict[str, tuple[float, LoadBalancerStats]] = {}
+        # lb id -> host -> (monotonic time, reading): an ACTIVE_STANDBY load balancer's
+        # two amphorae may be on two agents, each reporting its own.
+        self._observed: dict[str, dict[str, tuple[float, LoadBalancerStats]]] = {}
         self._lock = threading.Lock()
 
     # -- heartbeats ----------------------------------------------------------
@@ -122,10 +124,13 @@ class AgentRegistry:
         with self._lock:
             for lb_id, held in hb.load_balancers.items():
                 if held.stats is not None and lb_id not in delete:
-                    self._observed[lb_id] = (now, dataclasses.replace(held.stats,
-                                                                      taken_at=taken))
+                    self._observed.setdefault(lb_id, {})[hb.host] = (
+                        now, dataclasses.replace(held.stats, taken_at=taken))
             for lb_id in delete:
-                self._observed.pop(lb_id, None)
+                readings = self._observed.get(lb_id, {})
+                readings.pop(hb.host, None)
+                if not readings:
+                    self._observed.pop(lb_id, None)
         if reapply:
             LOG.warning("agent %s: applying %d load balancer(s) again from the database: %s",
                         hb.host, len(reapply), ", ".join(reapply))
@@ -178,14 +183,18 @@ class AgentRegistry:
         return None if lb is None else spec_digest(graph.spec_of(session, lb, self._network))
 
     def observation(self, lb_id: str) -> LoadBalancerStats | None:
-        """The newest reading of ``lb_id`` a heartbeat brought to this process, if it is
-        younger than ``heartbeat_timeout`` seconds (else None: nothing observed here);
-        its ``taken_at`` says when its heartbeat was asked for."""
+        """The newest reading of ``lb_id`` heartbeats brought to this process, if younger
+        than ``heartbeat_timeout`` seconds (else None: nothing observed here); its
+        ``taken_at`` says when its heartbeat was asked for. The readings of two agents
+        (an ACTIVE_STANDBY pair) are combined, ``taken_at`` the older one's."""
+        now = time.monotonic()
         with self._lock:
-            seen = self._observed.get(lb_id)
-        if seen is None or time.monotonic() - seen[0] > self.heartbeat_timeout:
-            return None
-        return seen[1]
+            seen = [st for at, st in self._observed.get(lb_id, {}).values()
+                    if now - at <= self.heartbeat_timeout]
+        if len(seen) <= 1:
+            return seen[0] if seen else None
+        return dataclasses.replace(combine(lb_id, seen), taken_at=min(
+            (st.taken_at for st in seen if st.taken_at is not None), default=None))
 
     # -- where agents are -------------------------------------------------------
     def endpoint(self, agent_id: str) -> str | None:
@@ -244,6 +253,10 @@ class AgentRegistry:
                           "balancer(s) to rebuild on other agents", agent.host,
                           agent.heartbeat_timestamp, self.heartbeat_timeout, len(lbs))
             hosts = [a.host for a in dead]
+        with self._lock:  # what they said of their amphorae is no more
+            for readings in self._observed.values():
+                for host in hosts:
+                    readings.pop(host, None)
         if moved:
             self.notify()
         return hosts

@@ -104,11 +104,17 @@ def _amphorae(lb: m.LoadBalancer, amphorae: Sequence[m.Amphora]) -> tuple[s.Amph
     was built for (not the one keepalived last reported), the MASTER's first."""
     if lb.topology != c.TOPOLOGY_ACTIVE_STANDBY:
         return tuple(s.AmphoraSpec(id=a.id, role=a.role, vrrp_ip=a.vrrp_ip or "",
-                                   vrrp_priority=a.vrrp_priority or 0, agent_id=a.agent_id)
-                     for a in amphorae)
+                                   vrrp_priority=a.vrrp_priority or 0, agent_id=a.agent_id,
+                                   host=_host(a)) for a in amphorae)
     return tuple(s.AmphoraSpec(id=a.id, role=amph.built_as(a), vrrp_ip=a.vrrp_ip or "",
-                               vrrp_priority=a.vrrp_priority or 0, agent_id=a.agent_id)
+                               vrrp_priority=a.vrrp_priority or 0, agent_id=a.agent_id,
+                               host=_host(a))
                  for a in sorted(amphorae, key=lambda a: -(a.vrrp_priority or 0)))
+
+
+def _host(amphora: m.Amphora) -> str | None:
+    """The host of ``amphora``'s agent (None: not placed)."""
+    return amphora.agent.host if amphora.agent_id is not None and amphora.agent else None
 
 
 def _vrrp(lb: m.LoadBalancer) -> s.VrrpSpec | None:

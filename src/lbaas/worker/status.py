@@ -157,16 +157,22 @@ def begin_agent_failover(session: Session, lb: models.LoadBalancer) -> bool:
 
     Its amphorae left without an agent are ERROR (until the rebuild). A
     settled (ACTIVE or ERROR) load balancer starts a failover
-    (:func:`begin_failover`); one with a change in flight keeps its status
-    and the change rebuilds it when it runs (again); one being deleted is
-    left alone (there is nothing to rebuild). Returns True if the worker
-    has something to do.
+    (:func:`begin_failover`), but for an ACTIVE_STANDBY one whose other
+    amphora lives on another agent: that one keeps serving (keepalived gave
+    it the VIP) and only the lost one is placed again, on another agent, as
+    it was (same id and port), by applying the load balancer again. One with
+    a change in flight keeps its status and the change rebuilds it when it
+    runs (again); one being deleted is left alone (there is nothing to
+    rebuild). Returns True if the worker has something to do.
     """
-    for amphora in lb.amphorae:
-        if amphora.agent_id is None:
-            amphora.status = c.AMPHORA_ERROR
+    lost = [a for a in lb.amphorae if a.agent_id is None]
+    for amphora in lost:
+        amphora.status = c.AMPHORA_ERROR
     if lb.provisioning_status in FAILOVERABLE_STATUSES:
-        begin_failover(session, lb)
+        if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY and 0 < len(lost) < len(lb.amphorae):
+            _lock(session, lb.id, c.PENDING_UPDATE, FAILOVERABLE_STATUSES)
+        else:
+            begin_failover(session, lb)
         return True
     if lb.provisioning_status in (c.PENDING_CREATE, c.PENDING_UPDATE):
         lb.failover_requested = True

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from lbaas.common.endpoints import control_plane_endpoints
 from lbaas.common.exceptions import UnsupportedOption
 from lbaas.config import Settings
+from lbaas.dataplane.amphora import Amphorae, AmphoraSettings
 from lbaas.dataplane.netns import NamespacePlacement
 from lbaas.dataplane.placement import LocalPlacement, parse_port_ranges
 from lbaas.dataplane.spec import AmphoraSpec, ListenerSpec, LoadBalancerSpec, VipSpec, VrrpSpec
@@ -127,3 +129,17 @@ def test_the_namespace_placement_refuses_a_pair_that_cannot_work(lb: LoadBalance
                                                                  reason: str) -> None:
     with pytest.raises(UnsupportedOption, match=reason):
         NamespacePlacement().validate(lb)
+
+
+def test_an_agent_runs_only_the_amphorae_placed_on_its_host(tmp_path: Path) -> None:
+    """ACTIVE_STANDBY over two agents: each gets the whole spec (keepalived needs the
+    peer) and runs its own amphora; one not placed on any host runs wherever sent."""
+    lb = dataclasses.replace(_lb("198.18.7.100", "198.18.7.0/24", "198.18.7.1"),
+                             topology="ACTIVE_STANDBY", amphorae=(
+        AmphoraSpec(id="m", role="MASTER", vrrp_ip="198.18.7.101", host="agent-1"),
+        AmphoraSpec(id="b", role="BACKUP", vrrp_ip="198.18.7.102", host="agent-2"),
+        AmphoraSpec(id="n", role="BACKUP", vrrp_ip="198.18.7.103")))
+    one = Amphorae(AmphoraSettings(base_path=tmp_path / "one", host="agent-1"))
+    assert [a.id for a in one.here(lb)] == ["m", "n"]
+    assert [a.id for a in Amphorae(AmphoraSettings(base_path=tmp_path / "any")).here(lb)] == [
+        "m", "b", "n"]

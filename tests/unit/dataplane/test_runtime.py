@@ -118,3 +118,28 @@ def test_missing_socket_is_a_runtime_error() -> None:
 
     with pytest.raises(RuntimeApiError, match="did not answer"):
         runtime.send(Path("/nonexistent/stats.sock"), "show info")
+
+
+def test_combine_readings_of_two_hosts_amphorae() -> None:
+    """An ACTIVE_STANDBY pair on two agents: rows of the MASTER's, the other's counters
+    among ``others``; one that runs without answering is the error of the whole."""
+    rows = runtime.parse_stat(SHOW_STAT)
+    old = runtime.WorkerStats(worker="7@1", live=False, rows=())
+    backup = runtime.LoadBalancerStats(
+        lb_id="lb", running=True, rows=rows, worker="11@5", others=(old,),
+        amphorae=(runtime.AmphoraHealth(id="b", running=True, vrrp_state="BACKUP"),))
+    master = runtime.LoadBalancerStats(
+        lb_id="lb", running=True, rows=rows[:1], worker="12@6",
+        amphorae=(runtime.AmphoraHealth(id="m", running=True, vrrp_state="MASTER"),))
+    both = runtime.combine("lb", [backup, master])
+    assert both.running and both.error is None
+    assert (both.worker, both.rows) == ("12@6", rows[:1])
+    assert [a.id for a in both.amphorae] == ["b", "m"]
+    assert both.others == (runtime.WorkerStats(worker="11@5", live=True,
+                                               rows=runtime.counter_rows(rows)), old)
+    silent = runtime.LoadBalancerStats(lb_id="lb", running=True, error="timed out",
+                                       amphorae=master.amphorae)
+    assert runtime.combine("lb", [backup, silent]) == runtime.LoadBalancerStats(
+        lb_id="lb", running=True, error="timed out", amphorae=backup.amphorae + master.amphorae)
+    gone = runtime.LoadBalancerStats(lb_id="lb", running=False, error="no spec")
+    assert runtime.combine("lb", [gone]) == gone
