@@ -22,7 +22,7 @@ are applied to the graphs it keeps), so a graph whose load balancer row kept
 its update time is the one in the database.
 
 A reading is judged only against the graph it was taken from
-(:func:`_observe`, the one place of this rule). The database holds a change
+(:func:`_observe` and :func:`_unmoved`). The database holds a change
 before HAProxy does: a load balancer in PENDING_UPDATE is not asked at all
 (its graph is newer than what serves: a listener enabled there has no
 frontend in HAProxy yet, and would be ERROR); a settled one (ACTIVE, or
@@ -32,7 +32,11 @@ graph (every commit that snapshot shows, the worker's last apply included,
 came before it). A reading asked for now is such a reading; one handed out
 later (a remote agent's, kept from its heartbeat for up to
 ``heartbeat_timeout`` seconds) says when it was taken (``taken_at``) and
-is left out if that was earlier: the next heartbeat's is judged. A
+is left out if that was earlier: the next heartbeat's is judged. The
+other way round, a change begun after the snapshot may be applied before
+HAProxy answers: the statuses of a load balancer whose row moved since the
+snapshot are not written (checked in the writing transaction), and the
+next poll judges it against its new graph. A
 provider that observes nothing (``stats`` returns None: the noop provider)
 is left alone, as Octavia's noop drivers are.
 
@@ -389,7 +393,8 @@ class HealthManager:
         """
         try:
             with self._sessions() as session, session.begin():
-                return _apply(session, results, statuses), {r.lb.id for r in results}
+                rows = _apply(session, results, statuses, self._versions)
+                return rows, {r.lb.id for r in results}
         except SQLAlchemyError as e:  # e.g. an object deleted meanwhile
             LOG.info("health poll write failed (%s); writing load balancer by load balancer",
                      type(e).__name__)
@@ -399,7 +404,7 @@ class HealthManager:
             mine = {ref: s for ref, s in statuses.items() if ref in refs}
             try:
                 with self._sessions() as session, session.begin():
-                    rows += _apply(session, [r], mine)
+                    rows += _apply(session, [r], mine, self._versions)
                 written.add(r.lb.id)
             except SQLAlchemyError as e:
                 LOG.warning("load balancer %s: health update failed (%s); next poll retries",
@@ -520,10 +525,34 @@ def _next(table: CounterTable, before: Stored, seen: counters.Observed | None) -
     return Stored(totals=totals, active=seen.active, readings=readings)
 
 
-def _apply(session: Session, results: Sequence[_Result], statuses: Mapping[Ref, str]) -> int:
-    """Write ``statuses`` and the counters of ``results`` (new readings, dead load
-    balancers), computed from the rows re-read under lock. Returns the number of
-    statistics rows written."""
+def _unmoved(session: Session, results: Sequence[_Result], statuses: Mapping[Ref, str],
+             versions: Mapping[str, Any]) -> Mapping[Ref, str]:
+    """``statuses`` without those of load balancers whose row moved since the snapshot
+    (``versions``: id -> updated_at as read): a change begun after the graph was read
+    may have been applied before HAProxy was asked, so the reading may be newer than the
+    graph it was judged against. The next poll judges them again. One query, only when
+    some status changes."""
+    refs = {r.lb.id: [ref for ref, _ in r.lb.refs() if ref in statuses] for r in results}
+    ids = [lb_id for lb_id, mine in refs.items() if mine]
+    if not ids:
+        return statuses
+    now = dict(session.execute(select(m.LoadBalancer.id, _VERSION)
+                               .where(m.LoadBalancer.id.in_(ids))).all())
+    moved = {lb_id for lb_id in ids if now.get(lb_id) != versions.get(lb_id)}
+    if not moved:
+        return statuses
+    LOG.debug("load balancers %s changed while observed: statuses judged again next poll",
+              ", ".join(sorted(moved)))
+    dropped = {ref for lb_id in moved for ref in refs[lb_id]}
+    return {ref: s for ref, s in statuses.items() if ref not in dropped}
+
+
+def _apply(session: Session, results: Sequence[_Result], statuses: Mapping[Ref, str],
+           versions: Mapping[str, Any]) -> int:
+    """Write ``statuses`` (but :func:`_unmoved`'s) and the counters of ``results`` (new
+    readings, dead load balancers), computed from the rows re-read under lock. Returns
+    the number of statistics rows written."""
+    statuses = _unmoved(session, results, statuses, versions)
     grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
     for (kind, obj_id), status in statuses.items():
         grouped[(kind, status)].append(obj_id)

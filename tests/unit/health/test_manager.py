@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,8 @@ API = "/v2/lbaas"
 
 
 class Canned(NoopDriver):
-    """A noop provider whose ``stats`` answers what the test sets (or raises it); its
-    applies wait while ``hold`` is clear."""
+    """A noop provider whose ``stats`` answers what the test sets (or raises it), after
+    running ``meanwhile`` once if set; its applies wait while ``hold`` is clear."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,16 +41,20 @@ class Canned(NoopDriver):
         self.asked: list[str] = []
         self.hold = threading.Event()
         self.hold.set()
-
-    def apply(self, lb: Any) -> None:
-        assert self.hold.wait(30), "an apply held for 30 s"
-        super().apply(lb)
+        self.meanwhile: Callable[[], None] | None = None  # runs before the next answer
 
     def stats(self, lb_id: str) -> LoadBalancerStats | None:
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
         self.asked.append(lb_id)
         if isinstance(self.answer, Exception):
             raise self.answer
         return self.answer
+
+    def apply(self, lb: Any) -> None:
+        assert self.hold.wait(30), "an apply held for 30 s"
+        super().apply(lb)
 
 
 @dataclass
@@ -414,3 +418,23 @@ def test_a_heartbeat_reading_taken_before_an_apply_is_not_judged_against_it(
     beat(world.rows())
     hm.poll_once()
     assert world.tree()[world.listener] == c.ONLINE
+
+
+def test_a_reading_is_not_judged_against_a_graph_older_than_it(world: World) -> None:
+    """The other way round: the graph was read, then a change was applied before HAProxy
+    was asked. The reading (no frontend: the listener was disabled meanwhile) must not be
+    judged against the graph read before (an enabled listener, which would be ERROR)."""
+    hm = world.manager()
+    world.driver.answer = world.rows()
+    hm.poll_once()
+    assert world.tree()[world.listener] == c.ONLINE
+
+    def disable() -> None:
+        _set_listener(world, False)
+        world.driver.answer = _disabled(world)
+
+    world.driver.meanwhile = disable
+    hm.poll_once()
+    assert world.tree()[world.listener] == c.ONLINE  # was ERROR; nothing written
+    hm.poll_once()  # the new graph, read again, with a reading of it
+    assert world.tree()[world.listener] == c.OFFLINE
