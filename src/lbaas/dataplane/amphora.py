@@ -123,6 +123,7 @@ esac
 
 RETIRED_KEEP = 8  # retired workers whose last counters are kept (retired-stats.json)
 DEAD_RECHECK = 0.05  # seconds before a process found dead is looked at again
+LISTING_SETTLE = 1.0  # seconds a directory's mtime must be old before its listing is kept
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,12 @@ class Amphorae:
         # retired-stats.json as last parsed, by path: ((inode, mtime, size), readings).
         self._retired_cache: dict[Path, tuple[tuple[int, int, int],
                                               tuple[runtime.WorkerStats, ...]]] = {}
+        # spec.json as last parsed, by path: ((inode, mtime, size), spec).
+        self._spec_cache: dict[Path, tuple[tuple[int, int, int], LoadBalancerSpec]] = {}
+        # lb_ids() as last listed, with the base directory's mtime then (ns).
+        self._listed: tuple[int, list[str]] | None = None
+        # The units of SINGLE load balancers, for readings (paths built once).
+        self._units: dict[str, _Unit] = {}
 
     def _install_script(self, name: str, text: str) -> Path:
         path = self.settings.base_path / name
@@ -272,15 +279,30 @@ class Amphorae:
     def lb_ids(self) -> list[str]:
         """Load balancers with a directory on this host that holds a configuration, a spec
         or a pid file, or amphorae that do (a directory left by a first start that failed
-        has none)."""
+        has none).
+
+        Supervision and heartbeats ask every few seconds: the last listing is
+        kept while the base directory's mtime stays what it was (a directory
+        made or removed changes it) and is over :data:`LISTING_SETTLE` seconds
+        old (changes within one timestamp tick are not told apart). Files that
+        appear later in a directory listed without them (an apply's) are not
+        seen until the next listing: the agent knows what it applied.
+        """
         try:
+            mtime = os.stat(self.settings.base_path).st_mtime_ns
+            listed = self._listed
+            if listed is not None and listed[0] == mtime:
+                return list(listed[1])
             entries = list(os.scandir(self.settings.base_path))
         except OSError:
             return []
         # Plain os calls: supervision looks at every directory every few seconds.
-        return sorted(e.name for e in entries
-                      if render.ID_RE.match(e.name) and (_holds_files(e.path)
-                                                         or self.amphora_ids(e.name)))
+        ids = sorted(e.name for e in entries
+                     if render.ID_RE.match(e.name) and (_holds_files(e.path)
+                                                        or self.amphora_ids(e.name)))
+        settled = time.time_ns() - mtime > LISTING_SETTLE * 1e9
+        self._listed = (mtime, ids) if settled else None
+        return list(ids)
 
     def amphora_ids(self, lb_id: str) -> list[str]:
         """The amphorae of ACTIVE_STANDBY ``lb_id`` with a directory on this host."""
@@ -293,11 +315,24 @@ class Amphorae:
                       and _holds_files(e.path))
 
     def last_spec(self, lb_id: str, amphora_id: str | None = None) -> LoadBalancerSpec | None:
-        """The spec last applied to ``lb_id`` (to its amphora ``amphora_id``), or None."""
+        """The spec last applied to ``lb_id`` (to its amphora ``amphora_id``), or None.
+
+        Parsed again only when ``spec.json`` changed (inode, mtime, size: it is
+        replaced whole by each apply); heartbeats ask for every adopted load
+        balancer's every few seconds.
+        """
+        path = self.files(lb_id, amphora_id).spec
         try:
-            return specs.from_json(self.files(lb_id, amphora_id).spec.read_bytes())
+            st = os.stat(path)
+            version = (st.st_ino, st.st_mtime_ns, st.st_size)
+            cached = self._spec_cache.get(path)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            lb = specs.from_json(path.read_bytes())
         except (OSError, ValueError):
             return None
+        self._spec_cache[path] = (version, lb)
+        return lb
 
     def vrrp_state(self, lb_id: str, amphora_id: str) -> str | None:
         """What amphora ``amphora_id``'s keepalived last reported (MASTER, BACKUP, FAULT,
@@ -714,9 +749,11 @@ class Amphorae:
             self.process(lb_id).stop()
         self.placement.teardown(lb_id)
         shutil.rmtree(f.root, ignore_errors=True)
-        for path in [p for p in self._retired_cache if p.is_relative_to(f.root)]:
-            del self._retired_cache[path]
-        for root in [r for r in self._applied if r.is_relative_to(f.root)]:
+        for cache in (self._retired_cache, self._spec_cache):
+            for path in [p for p in list(cache) if p.is_relative_to(f.root)]:
+                del cache[path]
+        self._units.pop(lb_id, None)
+        for root in [r for r in list(self._applied) if r.is_relative_to(f.root)]:
             del self._applied[root]
         return existed
 
@@ -814,7 +851,10 @@ class Amphorae:
         """
         amphora_ids = self.amphora_ids(lb_id) if master is None else []
         if not amphora_ids:
-            return self._haproxy_stats(self._unit(lb_id), master)
+            unit = self._units.get(lb_id)
+            if unit is None:
+                unit = self._units[lb_id] = self._unit(lb_id)
+            return self._haproxy_stats(unit, master)
         lb = self.last_spec(lb_id)
         readings = []
         for amphora_id in amphora_ids:
@@ -904,8 +944,12 @@ def _may_have_old_workers(master: int) -> bool:
     Reading ``/proc/<pid>/task/<pid>/children`` costs far less than a master
     CLI round trip, and old workers exist only for a while after a reload.
     """
-    try:
-        return len(Path(f"/proc/{master}/task/{master}/children").read_text().split()) > 1
+    try:  # plain os calls: a health poll reads it for every load balancer every few seconds
+        fd = os.open(f"/proc/{master}/task/{master}/children", os.O_RDONLY)
+        try:
+            return len(os.read(fd, 4096).split()) > 1
+        finally:
+            os.close(fd)
     except OSError:
         return True  # unknown here: ask the master
 
