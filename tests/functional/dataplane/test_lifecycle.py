@@ -388,8 +388,10 @@ def test_a_killed_haproxy_comes_back_from_its_spec_not_from_the_files(
         wait_for(lambda: amphorae.pids("lb1")[0] not in (None, first.master_pid))
         wait_for(lambda: answers(port))
         f = amphorae.files("lb1")
+        # HAProxy answers before the agent keeps what it started (last good, then spec).
+        wait_for(lambda: f.good.exists() and f.good.read_text() == amphorae.render(lb)
+                 and amphorae.last_spec("lb1") == lb)
         assert f.cfg.read_text() == f.good.read_text() == amphorae.render(lb)
-        assert amphorae.last_spec("lb1") == lb
     finally:
         agent.stop()
 
