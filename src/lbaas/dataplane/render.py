@@ -57,6 +57,7 @@ reports the same refusals to the API first).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 import re
@@ -637,8 +638,23 @@ def _backend(listener: ListenerSpec, listener_mode: str, pool: PoolSpec, paths: 
                             "timeout_member_connect"),
         timeout_server=_ms(listener.timeout_member_data, tuning.timeout_member_data,
                            "timeout_member_data"),
-        servers=tuple(_server(pool, m, hm, tls_listener) for m in pool.members),
+        servers=_servers(pool, hm, tls_listener),
     )
+
+
+def _servers(pool: PoolSpec, monitor: HealthMonitorSpec | None,
+             listener_tls: bool) -> tuple[ServerView, ...]:
+    """The server lines of ``pool``'s members; each decided once per distinct member and
+    pool settings (cached): a change of one member of a thousand renders them all again
+    (issue 12)."""
+    settings = dataclasses.replace(pool, members=())
+    return tuple(_cached_server(settings, m, monitor, listener_tls) for m in pool.members)
+
+
+@functools.lru_cache(maxsize=16384)  # about 1 KiB an entry
+def _cached_server(settings: PoolSpec, member: MemberSpec, monitor: HealthMonitorSpec | None,
+                   listener_tls: bool) -> ServerView:
+    return _server(settings, member, monitor, listener_tls)
 
 
 def _acl(rule: L7RuleSpec, tls: bool) -> AclView:
