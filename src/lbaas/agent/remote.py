@@ -112,10 +112,11 @@ class AgentConnection:
         return _HEALTH.validate_json(self._call("GET", f"/v1/loadbalancers/{lb_id}/health",
                                                 timeout=5.0).content)
 
-    def heartbeat(self) -> tuple[Heartbeat, str | None]:
-        """The agent's heartbeat and the common name of the certificate it presented."""
+    def heartbeat(self, timeout: float = 10.0) -> tuple[Heartbeat, str | None]:
+        """The agent's heartbeat and the common name of the certificate it presented
+        (``timeout`` in seconds: a heartbeat slower than this is a missed one)."""
         try:
-            with self._client.stream("GET", "/v1/heartbeat", timeout=10.0) as response:
+            with self._client.stream("GET", "/v1/heartbeat", timeout=timeout) as response:
                 stream = response.extensions["network_stream"]
                 peer = stream.get_extra_info("ssl_object").getpeercert()
                 response.read()

@@ -281,6 +281,9 @@ class AgentPoller:
         self.claims = claims
         self._periodic = Periodic(self.round, interval, "lbaas-agent-poller",
                                   "agent heartbeats")
+        self._lock = threading.Lock()
+        self._asking: set[str] = set()  # endpoints whose heartbeat is being asked for
+        self._pool: ThreadPoolExecutor | None = None
 
     def poll(self, endpoint: str) -> bool | None:
         """One heartbeat of the agent at ``endpoint``, recorded and answered. True if so,
@@ -292,7 +295,7 @@ class AgentPoller:
             conn = self.connect(endpoint)
             asked = time.monotonic()
             try:
-                hb, name = conn.heartbeat()
+                hb, name = conn.heartbeat(timeout=min(10.0, self.registry.heartbeat_timeout))
             except exc.DriverError as e:
                 LOG.debug("agent %s: %s", endpoint, e.reason)
                 return False
@@ -308,14 +311,29 @@ class AgentPoller:
             return True
 
     def round(self) -> None:
-        """Poll every agent (in parallel), then declare dead those that did not answer
-        and were silent for ``heartbeat_timeout`` seconds."""
-        with ThreadPoolExecutor(max(1, min(8, len(self.endpoints)))) as pool:
-            outcomes = list(pool.map(self._safe_poll, self.endpoints))
-        unreachable = [e for e, outcome in zip(self.endpoints, outcomes, strict=True)
-                       if outcome is False]
-        if unreachable:
-            self.registry.declare_dead(unreachable)
+        """Ask every agent that is not being asked already, each in a thread of its own
+        (returns at once): a dead or slow agent delays no other agent's heartbeat. One
+        that did not answer and was silent for ``heartbeat_timeout`` seconds is then
+        declared dead."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max(1, len(self.endpoints)),
+                                                thread_name_prefix="lbaas-agent-poll")
+            asking = [e for e in self.endpoints if e not in self._asking]
+            self._asking.update(asking)
+            pool = self._pool
+        for endpoint in asking:
+            pool.submit(self._ask, endpoint)
+
+    def _ask(self, endpoint: str) -> None:
+        try:
+            if self._safe_poll(endpoint) is False:
+                self.registry.declare_dead([endpoint])
+        except Exception:
+            LOG.exception("agent %s: declaring it dead failed", endpoint)
+        finally:
+            with self._lock:
+                self._asking.discard(endpoint)
 
     def _safe_poll(self, endpoint: str) -> bool | None:
         try:
@@ -329,5 +347,9 @@ class AgentPoller:
         self._periodic.start()
 
     def stop(self) -> None:
-        """Stop polling (waits for a round in progress)."""
+        """Stop polling (heartbeats being asked for finish in their threads)."""
         self._periodic.stop()
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -374,7 +374,7 @@ class _Agent:
     def __init__(self, heartbeat: Heartbeat) -> None:
         self.heartbeat_ = heartbeat
 
-    def heartbeat(self) -> tuple[Heartbeat, str]:
+    def heartbeat(self, timeout: float = 10.0) -> tuple[Heartbeat, str]:
         return self.heartbeat_, self.heartbeat_.host
 
     def reply(self, reply: HeartbeatReply) -> None:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import threading
+import time
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from lbaas.agent.heartbeat import Heartbeat, Held, spec_digest
 from lbaas.common import constants as c
+from lbaas.common import exceptions as exc
 from lbaas.dataplane.runtime import LoadBalancerStats
 from lbaas.db import models as m
 from lbaas.db.models import utcnow
 from lbaas.network.local import LocalNetwork
 from lbaas.worker import graph
-from lbaas.worker.agents import AgentRegistry, endpoint_of
+from lbaas.worker.agents import AgentPoller, AgentRegistry, endpoint_of
+from lbaas.worker.claims import LocalClaims
 from lbaas.worker.scheduler import Scheduler
 
 NETWORK = LocalNetwork("127.1.0.0/16", ("127.1.0.1", "127.1.255.254"))
@@ -157,3 +161,62 @@ def test_a_silent_agent_is_declared_dead_once_and_its_load_balancers_fail_over(
     assert reply.delete == (active,)
     with sessions() as session:
         assert session.scalars(select(m.Agent).where(m.Agent.host == "dead")).one().alive
+
+
+class _Hung:
+    """An agent whose host is gone: its heartbeat hangs until ``release`` (as a request on
+    a kept-alive connection to an unplugged host waits for its timeout)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def heartbeat(self, timeout: float = 10.0) -> tuple[Heartbeat, str]:
+        self.release.wait(timeout)
+        raise exc.DriverError("agent unreachable: ReadTimeout")
+
+
+class _Alive:
+    def __init__(self, host: str) -> None:
+        self.hb = beat(host)
+
+    def heartbeat(self, timeout: float = 10.0) -> tuple[Heartbeat, str]:
+        return self.hb, self.hb.host
+
+    def reply(self, reply: object) -> None:
+        pass
+
+
+def test_a_hung_agent_delays_no_other_agent_s_heartbeat(
+        sessions: sessionmaker[Session]) -> None:
+    """Rounds do not wait for a dead agent's heartbeat (before: the others' heartbeats
+    went unrecorded until it timed out, every agent looked silent, and a failover found no
+    agent to go to)."""
+    registry = AgentRegistry(sessions, NETWORK, heartbeat_timeout=5.0)
+    hung = _Hung()
+    agents = {"https://h0:1": hung, "https://h1:1": _Alive("h1")}
+    poller = AgentPoller(registry, agents.__getitem__,  # type: ignore[arg-type]
+                         tuple(agents), interval=60.0, claims=LocalClaims())
+    def round() -> None:
+        started = time.monotonic()
+        poller.round()
+        assert time.monotonic() - started < 2.0  # the hung heartbeat is not waited for
+
+    try:
+        round()
+        seen: list[datetime] = []
+        for _ in range(3):
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                with sessions() as session:
+                    stamp = session.scalars(select(m.Agent.heartbeat_timestamp)
+                                            .where(m.Agent.host == "h1")).one_or_none()
+                if stamp is not None and stamp not in seen:
+                    break
+                time.sleep(0.01)
+            assert stamp is not None and stamp not in seen  # recorded again
+            seen.append(stamp)
+            round()  # h0 is still being asked: not asked twice
+        assert len(seen) == 3
+    finally:
+        hung.release.set()
+        poller.stop()
