@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -347,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=2,
                         help="tempest workers per run (default 2)")
     parser.add_argument("--parallel", action="store_true",
-                        help="start the runs side by side instead of one after another")
+                        help="start the runs side by side instead of one after another "
+                             "(each prints its report when it ends)")
     parser.add_argument("--regex", default=None,
                         help="only the tests matching this (instead of the run's own)")
     parser.add_argument("--work", type=Path, default=None,
@@ -377,9 +379,20 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [(name, RUNS[name], f"Region{i}") for i, name in enumerate(names, 1)]
         if args.parallel:
             results: dict[str, Outcome] = {}
-            threads = [threading.Thread(target=lambda n=n, r=r, g=g: results.__setitem__(
-                n, run_one(n, r, keystone, work, args.concurrency, args.regex, g)))
-                for n, r, g in jobs]
+            printing = threading.Lock()
+
+            def one(n: str, r: Run, g: str) -> None:
+                """Run ``n`` and print its report, in one block, as soon as it ends."""
+                try:
+                    results[n] = run_one(n, r, keystone, work, args.concurrency,
+                                         args.regex, g)
+                    report = results[n].report()
+                except Exception:  # reported; the run counts as failed (no outcome)
+                    report = f"tempest {n}: did not run\n{traceback.format_exc()}"
+                with printing:
+                    print(report, flush=True)
+
+            threads = [threading.Thread(target=one, args=job) for job in jobs]
             for t in threads:
                 t.start()
             for t in threads:
@@ -393,9 +406,6 @@ def main(argv: list[str] | None = None) -> int:
         if barbican is not None:
             barbican.stop()
         keystone.stop()
-    if args.parallel:
-        for outcome in outcomes:
-            print(outcome.report())
     ok = len(outcomes) == len(args.runs or RUNS) and all(o.ok() for o in outcomes)
     print(f"tempest: {'all runs passed' if ok else 'FAILED'} in "
           f"{time.monotonic() - began:.0f} s (logs: {work})")
