@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from lbaas.cli.main import app
 from lbaas.testing.keystone import Keystone
-from tests.support.serve import Serve
+from tests.support.serve import Serve, clouds_yaml, keystone_serve, region_of
 
 OS_VARS = ("OS_CLOUD", "OS_AUTH_URL", "OS_TOKEN", "OS_USERNAME", "OS_PASSWORD",
            "OS_PROJECT_NAME", "OS_CLIENT_CONFIG_FILE", "LBAAS_URL")
@@ -22,12 +23,16 @@ OS_VARS = ("OS_CLOUD", "OS_AUTH_URL", "OS_TOKEN", "OS_USERNAME", "OS_PASSWORD",
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory, keystone: Keystone) -> Iterator[Serve]:
-    s = Serve(tmp_path_factory.mktemp("cli-ks") / "state",
-              config="[api_settings]\nauth_strategy = keystone\n" + keystone.authtoken_config())
-    s.start()
-    keystone.add_endpoint("load-balancer", s.url)
+    # In a catalog region of its own: under xdist each worker has its own lbaas serve.
+    s = keystone_serve(tmp_path_factory.mktemp("cli-ks") / "state", keystone,
+                       ("load-balancer",))
     yield s
     s.stop()
+
+
+def openrc(keystone: Keystone, serve: Serve, user: str) -> dict[str, str]:
+    """``OS_*`` variables for ``user`` in ``serve``'s catalog region."""
+    return {**keystone.openrc(user), "OS_REGION_NAME": region_of(serve)}
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +48,7 @@ def run(*args: str, env: dict[str, str] | None = None, ok: bool = True) -> Resul
 
 
 def test_os_variables_and_the_catalog(serve: Serve, keystone: Keystone) -> None:
-    env = keystone.openrc("lb-one-member")
+    env = openrc(keystone, serve, "lb-one-member")
     lb = json.loads(run("loadbalancer", "create", "--name", "by-env", "-f", "json",
                         env=env).stdout)
     assert lb["project_id"] == keystone.info["projects"]["lb-one"]
@@ -51,12 +56,12 @@ def test_os_variables_and_the_catalog(serve: Serve, keystone: Keystone) -> None:
                                                 env=env).stdout)]
     assert names == ["by-env"]
     # Another project's member sees none of it.
-    other = keystone.openrc("lb-two-member")
+    other = openrc(keystone, serve, "lb-two-member")
     assert json.loads(run("loadbalancer", "list", "-f", "json", env=other).stdout) == []
 
 
-def test_clouds_yaml(serve: Serve, keystone: Keystone) -> None:
-    env = {"OS_CLIENT_CONFIG_FILE": str(keystone.dir / "clouds.yaml")}
+def test_clouds_yaml(serve: Serve, keystone: Keystone, tmp_path: Path) -> None:
+    env = {"OS_CLIENT_CONFIG_FILE": str(clouds_yaml(keystone, serve, tmp_path / "clouds.yaml"))}
     out = run("--os-cloud", "lb-one-reader", "loadbalancer", "list", "-f", "json", env=env)
     assert isinstance(json.loads(out.stdout), list)
     refused = run("--os-cloud", "lb-one-reader", "loadbalancer", "create", env=env, ok=False)
@@ -78,6 +83,6 @@ def test_without_credentials_a_keystone_lbaas_says_401(serve: Serve) -> None:
 
 
 def test_wrong_password_is_one_line(serve: Serve, keystone: Keystone) -> None:
-    env = {**keystone.openrc("lb-one-member"), "OS_PASSWORD": "wrong"}
+    env = {**openrc(keystone, serve, "lb-one-member"), "OS_PASSWORD": "wrong"}
     out = run("loadbalancer", "list", env=env, ok=False)
     assert out.output.startswith("Error: Keystone:"), out.output

@@ -23,24 +23,17 @@ from lbaas.service import Service
 from lbaas.testing.keystone import Keystone
 from tests.api.base import HeldNoopDriver, wait_for
 from tests.conftest import fresh_database, make_settings
-from tests.support.serve import Serve, free_port
+from tests.support.serve import Serve, free_port, keystone_serve, region_of
 
 LBS = "/v2/lbaas/loadbalancers"
 CIDR = "198.18.40.0/24"
 POOL = ("198.18.40.10", "198.18.40.11")
 
 
-def region_of(serve: Serve) -> str:
-    return f"RegionNeutron{serve.port}"
-
-
 @pytest.fixture(scope="module")
 def neutron(tmp_path_factory: pytest.TempPathFactory, keystone: Keystone) -> Iterator[Serve]:
     """lbaas's Neutron-shaped API playing Neutron, in the catalog as ``network``."""
-    s = Serve(tmp_path_factory.mktemp("neutron") / "state",
-              config="[api_settings]\nauth_strategy = keystone\n" + keystone.authtoken_config())
-    s.start()
-    keystone.add_endpoint("network", s.url, region=region_of(s))
+    s = keystone_serve(tmp_path_factory.mktemp("neutron") / "state", keystone, ("network",))
     yield s
     s.stop()
 

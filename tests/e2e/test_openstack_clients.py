@@ -21,23 +21,16 @@ import openstack
 import pytest
 
 from lbaas.testing.keystone import REPO, Keystone
-from tests.support.serve import Serve
+from tests.support.serve import Serve, clouds_yaml, keystone_serve
 
 SUBNET = "lb-vip-subnet"  # lbaas's default subnet, by name
 OPENSTACK = Path(os.environ.get("LBAAS_TEMPEST_VENV", REPO / ".venv-tempest")) / "bin" / "openstack"
 
 
-def region_of(serve: Serve) -> str:
-    return f"RegionClients{serve.port}"
-
-
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory, keystone: Keystone) -> Iterator[Serve]:
-    s = Serve(tmp_path_factory.mktemp("os-clients") / "state",
-              config="[api_settings]\nauth_strategy = keystone\n" + keystone.authtoken_config())
-    s.start()
-    keystone.add_endpoint("load-balancer", s.url, region=region_of(s))
-    keystone.add_endpoint("network", s.url, region=region_of(s))
+    s = keystone_serve(tmp_path_factory.mktemp("os-clients") / "state", keystone,
+                       ("load-balancer", "network"))
     yield s
     s.stop()
 
@@ -46,12 +39,8 @@ def serve(tmp_path_factory: pytest.TempPathFactory, keystone: Keystone) -> Itera
 def clouds(tmp_path_factory: pytest.TempPathFactory, keystone: Keystone,
            serve: Serve) -> Path:
     """The Keystone's clouds.yaml with every cloud in ``serve``'s region."""
-    config = json.loads((keystone.dir / "clouds.yaml").read_text())
-    for cloud in config["clouds"].values():
-        cloud["region_name"] = region_of(serve)
-    path = tmp_path_factory.mktemp("os-clients-config") / "clouds.yaml"
-    path.write_text(json.dumps(config))
-    return path
+    return clouds_yaml(keystone, serve,
+                       tmp_path_factory.mktemp("os-clients-config") / "clouds.yaml")
 
 
 def openstack_cli(clouds: Path, cloud: str, *args: str, json_format: bool = True) -> object:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from lbaas.testing.keystone import Keystone
 
 
 def free_port() -> int:
@@ -88,3 +94,36 @@ class Serve:
 
     def client(self, **headers: str) -> httpx.Client:
         return httpx.Client(base_url=self.url + "/v2/lbaas", headers=headers, timeout=10)
+
+
+def keystone_serve(state_dir: Path, keystone: Keystone, services: Sequence[str]) -> Serve:
+    """A started ``lbaas serve`` (noop provider) with ``auth_strategy = keystone``
+    against ``keystone``, in its catalog as each of ``services`` (``load-balancer``,
+    ``network``) in a region of its own, :func:`region_of`: xdist workers share the
+    run's Keystone, and one region would let a worker's clients reach the other's
+    lbaas. The caller stops it."""
+    serve = Serve(state_dir, config="[api_settings]\nauth_strategy = keystone\n"
+                                    + keystone.authtoken_config())
+    serve.start()
+    try:
+        for service in services:
+            keystone.add_endpoint(service, serve.url, region=region_of(serve))
+    except BaseException:
+        serve.stop()
+        raise
+    return serve
+
+
+def region_of(serve: Serve) -> str:
+    """The catalog region of a :func:`keystone_serve`."""
+    return f"RegionLbaas{serve.port}"
+
+
+def clouds_yaml(keystone: Keystone, serve: Serve, path: Path) -> Path:
+    """``path``, written: the Keystone's clouds.yaml with every cloud in ``serve``'s
+    region (:func:`region_of`)."""
+    config = json.loads((keystone.dir / "clouds.yaml").read_text())
+    for cloud in config["clouds"].values():
+        cloud["region_name"] = region_of(serve)
+    path.write_text(json.dumps(config))
+    return path
