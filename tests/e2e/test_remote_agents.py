@@ -6,9 +6,12 @@ VIP subnet's wire joining the hosts' bridges), and two ``lbaas serve``
 processes (no agent inside) on the run's PostgreSQL, both polling the three
 agents over HTTPS with mutual TLS (certificates from ``lbaas agent
 certificate issue``). Load balancers made through either API are spread
-over the three hosts (fewest first) and serve traffic; when a host dies
-(unplugged, every process of it killed) its load balancers are rebuilt on
-the others and serve again: the time from the death to traffic served is
+over the three hosts (fewest first) and serve traffic, and an
+ACTIVE_STANDBY one has its MASTER and BACKUP on two hosts, keepalived's
+VRRP between them. When a host dies (unplugged, every process of it
+killed) its SINGLE load balancer is rebuilt on another and serves again,
+the ACTIVE_STANDBY VIP moves to the BACKUP's host by itself, and the lost
+amphora is placed again on the third host: the times from the death are
 printed (``name value unit``).
 """
 
