@@ -218,6 +218,49 @@ def test_other_projects_objects_are_403(api: Api) -> None:
     assert len(api.get("/loadbalancers", project="p1").json()["loadbalancers"]) == 1
 
 
+def test_list_bodies_are_the_shows_and_page_filter_and_select(api: Api) -> None:
+    # The list writes its bodies its own way (issue 12): each must be its show, in
+    # the same order of keys, with listeners, pools and tags in their order.
+    full = api.create_lb(name="full", tags=["b", "a"])
+    first = api.create_listener(full["id"], protocol_port=81)
+    second = api.create_listener(full["id"], protocol_port=82)
+    pool = api.create_pool(loadbalancer_id=full["id"])
+    bare = api.create_lb(name=None, description=None, tags=["a"])
+    other = api.create_lb(name="other", _project="p1")
+    listed = api.get("/loadbalancers").json()
+    assert [lb["id"] for lb in listed["loadbalancers"]] == [full["id"], bare["id"], other["id"]]
+    assert listed["loadbalancers_links"] == []
+    for lb in listed["loadbalancers"]:
+        shown = api.show("loadbalancers", "loadbalancer", lb["id"])
+        assert list(lb.items()) == list(shown.items())
+    assert listed["loadbalancers"][0]["listeners"] == [{"id": first["id"]},
+                                                       {"id": second["id"]}]
+    assert listed["loadbalancers"][0]["pools"] == [{"id": pool["id"]}]
+    assert listed["loadbalancers"][0]["tags"] == ["a", "b"]
+    assert listed["loadbalancers"][1]["name"] == ""
+    assert listed["loadbalancers"][1]["listeners"] == []
+
+    def ids(**params: object) -> list[str]:
+        return [lb["id"] for lb in api.get("/loadbalancers", params=params)
+                .json()["loadbalancers"]]
+
+    page = api.get("/loadbalancers", params={"limit": 1, "marker": full["id"]}).json()
+    assert [lb["id"] for lb in page["loadbalancers"]] == [bare["id"]]
+    assert {link["rel"] for link in page["loadbalancers_links"]} == {"previous", "next"}
+    assert ids(limit=1, marker=other["id"], page_reverse="true") == [bare["id"]]
+    assert ids(sort="name:desc") == [other["id"], full["id"], bare["id"]]
+    assert ids(tags="a,b") == [full["id"]]
+    assert ids(**{"tags-any": "a"}) == [full["id"], bare["id"]]
+    assert ids(**{"not-tags-any": "b"}) == [bare["id"], other["id"]]
+    assert ids(project_id="p1") == [other["id"]]
+    assert ids(name="full", fields="id") == [full["id"]]
+    some = api.get("/loadbalancers", params={"fields": "listeners,id", "name": "full"}).json()
+    assert some["loadbalancers"] == [{"id": full["id"], "listeners": [{"id": first["id"]},
+                                                                      {"id": second["id"]}]}]
+    assert api.get("/loadbalancers", params={"name": "none"}).json() == {
+        "loadbalancers": [], "loadbalancers_links": []}
+
+
 def test_admin_and_global_observer_see_every_project(api: Api) -> None:
     api.create_lb(_project="p1")
     api.create_lb(_project="p2")

@@ -47,7 +47,6 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
-from sqlalchemy.engine import Row
 
 from lbaas.common import constants as c
 from lbaas.common import validate
@@ -180,8 +179,9 @@ def _alpn(value: str) -> str:
 
 def _timestamp(value: datetime | None) -> str | None:
     # isoformat: the same text as strftime("%Y-%m-%dT%H:%M:%S") for the naive UTC times
-    # stored, at half the cost (a list writes two per object).
-    return value.isoformat(timespec="seconds") if value is not None else None
+    # stored, at half the cost (a list writes two per object); its arguments passed by
+    # position cost a quarter less again.
+    return value.isoformat("T", "seconds") if value is not None else None
 
 
 UUIDStr = Annotated[str, AfterValidator(_uuid), Field(json_schema_extra={"format": "uuid"})]
@@ -269,7 +269,7 @@ class RequestModel(BaseModel):
 
 
 class ResponseModel(BaseModel):
-    """Base of response bodies, read from ORM rows (or result rows, or dicts)."""
+    """Base of response bodies, read from ORM rows or dicts (result rows: :meth:`row_dumper`)."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -284,19 +284,7 @@ class ResponseModel(BaseModel):
         object by object (issue 12). The values are the database's, of the
         annotated types; the schema tests check the bodies against the models.
         """
-        fields = _FIELDS.get(cls)
-        if fields is None:
-            writers = {name: _writer(info.annotation, info.metadata)
-                       for name, info in cls.model_fields.items()}
-            fields = _FIELDS[cls] = (
-                tuple((name, _REQUIRED if info.is_required() else info.get_default())
-                      for name, info in cls.model_fields.items()),
-                tuple((name, write) for name, write in writers.items() if write is not None),
-                tuple((name, info.wrapped_property.fget, _writer(info.return_type))
-                      for name, info in cls.model_computed_fields.items()))
-        plain, written, computed = fields
-        if type(obj) is not dict and isinstance(obj, Row):  # a result row: as a dict
-            obj = dict(zip(obj._fields, obj, strict=True))
+        plain, written, computed = cls._fields()
         if isinstance(obj, dict):
             source = {**obj, **given} if given else obj
             values = {name: source[name] if default is _REQUIRED else source.get(name, default)
@@ -315,6 +303,80 @@ class ResponseModel(BaseModel):
                 value = compute(model)
                 out[name] = value if write is None else write(value)
         return out
+
+    @classmethod
+    def row_dumper(cls, names: Sequence[str], given: Sequence[str] = (),
+                   ) -> Callable[[Sequence[Any]], dict[str, Any]]:
+        """What :meth:`dump` makes of a result row, for a page of many rows: the plan
+        (which value goes where, how it is written) made once, not once a row.
+
+        The function made takes a sequence of the values named ``names`` (a row's
+        columns, in order) followed by those of the fields ``given``, which are
+        bodies already and written as they are (a list's children, built by the
+        caller). A field named in neither takes its default; raises KeyError
+        (when the dumper is made) for a required one.
+        """
+        plain, written, computed = cls._fields()
+        where = {name: i for i, name in enumerate(names)}
+        where.update({name: len(names) + i for i, name in enumerate(given)})
+        for name, default in plain:
+            if default is _REQUIRED and name not in where:
+                raise KeyError(name)
+        picks = tuple((name, where[name]) for name, _ in plain if name in where)
+        # A field the row lacks takes its default, in its place among the fields.
+        placed = tuple((name, where.get(name), default) for name, default in plain)
+        complete = len(picks) == len(placed)
+        writes = tuple((name, write) for name, write in written if name not in given)
+
+        def dump_row(values: Sequence[Any]) -> dict[str, Any]:
+            if complete:
+                out = {name: values[i] for name, i in picks}
+            else:
+                out = {name: default if i is None else values[i] for name, i, default in placed}
+            if not computed:
+                for name, write in writes:
+                    out[name] = write(out[name])
+                return out
+            # Computed fields read the values as read (as dump's do), and come last.
+            late = [(name, compute(_Read(out)), write) for name, compute, write in computed]
+            for name, write in writes:
+                out[name] = write(out[name])
+            for name, value, write in late:
+                out[name] = value if write is None else write(value)
+            return out
+
+        return dump_row
+
+    @classmethod
+    def _fields(cls) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, Any], ...],
+                              tuple[tuple[str, Any, Writer], ...]]:
+        """The class's plan (:data:`_FIELDS`), made on first use."""
+        fields = _FIELDS.get(cls)
+        if fields is None:
+            writers = {name: _writer(info.annotation, info.metadata)
+                       for name, info in cls.model_fields.items()}
+            fields = _FIELDS[cls] = (
+                tuple((name, _REQUIRED if info.is_required() else info.get_default())
+                      for name, info in cls.model_fields.items()),
+                tuple((name, write) for name, write in writers.items() if write is not None),
+                tuple((name, info.wrapped_property.fget, _writer(info.return_type))
+                      for name, info in cls.model_computed_fields.items()))
+        return fields
+
+
+class _Read:
+    """A body's values as read, as attributes (what a computed field's property reads)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 _REQUIRED = object()
