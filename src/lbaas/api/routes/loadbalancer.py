@@ -53,19 +53,18 @@ def list_load_balancers(ctx: Ctx, listing: Listing) -> JSONResponse:
     # Per load balancer: its listeners, pools and tags, in the order of _CHILDREN.
     children: dict[str, tuple[list[Any], list[Any], list[Any]]] = {
         row[ident]: ([], [], []) for row in page.rows}
-    if page.query is not None:
-        # The page's ids as a subquery (the page's query again): no list of bound ids.
-        listed = select(page.query.subquery().c.id)
-        for i, model in ((0, m.Listener), (1, m.Pool)):
-            for parent, child in listing.session.execute(
-                    select(model.load_balancer_id, model.id)
-                    .where(model.load_balancer_id.in_(listed))
-                    .order_by(model.created_at, model.id)):
-                children[parent][i].append({"id": child})
-        for resource_id, tag in listing.session.execute(
-                select(m.Tag.resource_id, m.Tag.tag).where(m.Tag.resource_id.in_(listed))
-                .order_by(m.Tag.resource_id, m.Tag.tag)):
-            children[resource_id][2].append(tag)
+    listed = page.ids()  # (a subquery: no list of bound ids)
+    conn = listing.session.connection()  # plain rows, as Core (as the page's)
+    for i, model in ((0, m.Listener), (1, m.Pool)):
+        for parent, child in conn.execute(
+                select(model.load_balancer_id, model.id)
+                .where(model.load_balancer_id.in_(listed))
+                .order_by(model.created_at, model.id)):
+            children[parent][i].append({"id": child})
+    for resource_id, tag in conn.execute(
+            select(m.Tag.resource_id, m.Tag.tag).where(m.Tag.resource_id.in_(listed))
+            .order_by(m.Tag.resource_id, m.Tag.tag)):
+        children[resource_id][2].append(tag)
     dump = s.LoadBalancerResponse.row_dumper(names, _CHILDREN)
     return listing.answer("loadbalancers", [dump((*row, *children[row[ident]]))
                                             for row in page.rows], page)

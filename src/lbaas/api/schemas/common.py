@@ -338,7 +338,8 @@ class ResponseModel(BaseModel):
                     out[name] = write(out[name])
                 return out
             # Computed fields read the values as read (as dump's do), and come last.
-            late = [(name, compute(_Read(out)), write) for name, compute, write in computed]
+            read = types.SimpleNamespace(**out)  # (cheaper than any proxy of ``out``)
+            late = [(name, compute(read), write) for name, compute, write in computed]
             for name, write in writes:
                 out[name] = write(out[name])
             for name, value, write in late:
@@ -362,21 +363,6 @@ class ResponseModel(BaseModel):
                 tuple((name, info.wrapped_property.fget, _writer(info.return_type))
                       for name, info in cls.model_computed_fields.items()))
         return fields
-
-
-class _Read:
-    """A body's values as read, as attributes (what a computed field's property reads)."""
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self._values = values
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 _REQUIRED = object()
