@@ -8,6 +8,7 @@ HTTP API in the shape of ``openstack loadbalancer ...``:
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import sys
@@ -132,6 +133,12 @@ def serve(config_file: tuple[Path, ...], host: str | None, port: int | None,
     except AlreadyRunning as e:
         raise CliError(f"lbaas serve not starting: {e}") from None
     service.start()
+    # What the start made lives as long as the process: kept out of every later garbage
+    # collection (gc.freeze), a full collection walks only what requests made since. In
+    # process, 1,000 load balancers listed 30 times: the full collections 450 -> 110 ms,
+    # the list's p95 150 -> 54 ms (issue 12).
+    gc.collect()
+    gc.freeze()
     server = _Server(uvicorn.Config(service.app, host=settings.host, port=settings.port,
                                     log_level=log_level, lifespan="off"))
     try:
