@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.e2e.test_control_planes import database, two  # noqa: F401 (fixtures)
+from tests.e2e.test_control_planes import two  # noqa: F401 (fixture; database is in tests/e2e/conftest.py)
 from tests.support.serve import Serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
