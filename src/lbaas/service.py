@@ -193,7 +193,8 @@ class Service:
         a = settings.agents
         self.network = make_network_driver(settings)
         self.registry = AgentRegistry(self.sessions, self.network,
-                                      heartbeat_timeout=a.heartbeat_timeout)
+                                      heartbeat_timeout=a.heartbeat_timeout,
+                                      read_sessions=self.read_sessions)
         claims = make_claims(self.engine)
         scheduler: Scheduler | None = None
         self.heartbeater: Heartbeater | None = None

@@ -24,6 +24,19 @@ marked dead, once, by whichever control-plane process gets there first
 amphorae loses its agent and its load balancer is rebuilt by the worker on
 another agent (:func:`~lbaas.worker.status.begin_agent_failover` then
 :class:`~lbaas.worker.scheduler.Scheduler`).
+
+A failover that finds no enabled and alive agent (every other agent
+disabled or dead too, or none in the load balancer's availability zone)
+leaves the load balancer in ERROR, its reason saying so, and its amphorae
+without an agent (ERROR, :func:`~lbaas.worker.amphorae.lost`).
+:meth:`AgentRegistry.retry_failovers`, run every poll round of every
+control-plane process, fails such a load balancer over again as soon as
+agents that can take it exist (an agent enabled again, a dead one whose
+heartbeats resume, a new one), as Octavia's health manager keeps failing
+over amphorae whose heartbeats are stale. A dead agent that comes back is
+an agent like any other: it is told to delete what it still holds (its
+load balancers are the database's, rebuilt from their spec wherever the
+scheduler puts them, possibly on it again).
 """
 
 from __future__ import annotations
@@ -38,7 +51,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from lbaas.agent.heartbeat import Heartbeat, HeartbeatReply, spec_digest
 from lbaas.agent.remote import AgentConnection
@@ -49,11 +62,16 @@ from lbaas.dataplane.runtime import LoadBalancerStats, combine
 from lbaas.db import models as m
 from lbaas.db.models import utcnow
 from lbaas.network.base import NetworkDriver
-from lbaas.worker import graph, status
+from lbaas.worker import amphorae, graph, status
 from lbaas.worker.claims import Claims
-from lbaas.worker.scheduler import put_on
+from lbaas.worker.scheduler import agent_zone, put_on, usable_agents
 
 LOG = logging.getLogger(__name__)
+
+# A failover retried by AgentRegistry.retry_failovers that fails again (with agents able
+# to take it) is retried after this many seconds, doubled each time up to the maximum.
+FAILOVER_RETRY_BACKOFF = 5.0
+FAILOVER_RETRY_BACKOFF_MAX = 300.0
 
 
 def endpoint_of(heartbeat: Heartbeat, source: str | None) -> str | None:
@@ -84,18 +102,24 @@ class AgentRegistry:
 
     ``network`` gives VIP subnets (to build specs as the worker does);
     ``notify`` wakes the worker after load balancers were marked for it.
+    ``read_sessions`` (default ``sessions``) serve the scans that only read
+    (:meth:`retry_failovers`'s, every poll round).
     """
 
     def __init__(self, sessions: sessionmaker[Session], network: NetworkDriver,
                  heartbeat_timeout: float = 20.0,
-                 notify: Callable[[], None] = lambda: None) -> None:
+                 notify: Callable[[], None] = lambda: None,
+                 read_sessions: sessionmaker[Session] | None = None) -> None:
         self._sessions = sessions
+        self._read_sessions = read_sessions or sessions
         self._network = network
         self.heartbeat_timeout = heartbeat_timeout
         self.notify = notify
         # lb id -> host -> (monotonic time, reading): an ACTIVE_STANDBY load balancer's
         # two amphorae may be on two agents, each reporting its own.
         self._observed: dict[str, dict[str, tuple[float, LoadBalancerStats]]] = {}
+        # lb id -> (failovers retried, monotonic time before which not to retry again)
+        self._retries: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
     # -- heartbeats ----------------------------------------------------------
@@ -261,6 +285,75 @@ class AgentRegistry:
             self.notify()
         return hosts
 
+    def _lost_load_balancers(self) -> tuple[list[str], set[str]]:
+        """The ids of ERROR load balancers with amphorae that lost their agent: those
+        that agents can take now (by id), and those that none can."""
+        lost = select(m.Amphora.load_balancer_id).where(amphorae.LOST)
+        ready: list[str] = []
+        stuck: set[str] = set()
+        zones: dict[str | None, list[str]] = {}  # agents' zone -> usable agents' ids
+        with self._read_sessions() as session:
+            for lb in session.scalars(select(m.LoadBalancer).where(
+                    m.LoadBalancer.provisioning_status == c.ERROR,
+                    m.LoadBalancer.id.in_(lost)).order_by(m.LoadBalancer.id)
+                    .options(selectinload(m.LoadBalancer.amphorae))):
+                zone = agent_zone(session, lb.availability_zone)
+                if zone not in zones:
+                    zones[zone] = [a.id for a in usable_agents(session, self.heartbeat_timeout,
+                                                               zone)]
+                placed = {a.agent_id for a in lb.amphorae if a.agent_id is not None}
+                free = [agent_id for agent_id in zones[zone] if agent_id not in placed]
+                if len(free) >= sum(amphorae.lost(a) for a in lb.amphorae):
+                    ready.append(lb.id)
+                else:
+                    stuck.add(lb.id)
+        return ready, stuck
+
+    def retry_failovers(self) -> list[str]:
+        """Fail over again the load balancers whose failover found no agent, if agents
+        can take them now. Returns the ids of those begun.
+
+        Candidates are ERROR load balancers with an amphora that lost its agent
+        (:data:`~lbaas.worker.amphorae.LOST`); one is begun
+        (:func:`~lbaas.worker.status.begin_agent_failover`: PENDING_UPDATE, then the
+        worker) when its availability zone has as many enabled and alive agents
+        (:func:`~lbaas.worker.scheduler.usable_agents`), not hosting its other
+        amphora, as it has lost amphorae: nothing is retried while there is no
+        capacity. Every control-plane process calls this (each poll round); the
+        conditional update of the load balancer row lets exactly one begin each
+        retry, the others skip it. A retry that fails again while agents could take
+        it waits ``FAILOVER_RETRY_BACKOFF`` seconds, doubled each time up to
+        ``FAILOVER_RETRY_BACKOFF_MAX`` (kept in this process, forgotten after that
+        long); one that found no capacity is retried as soon as there is some.
+        """
+        now = time.monotonic()
+        ready, stuck = self._lost_load_balancers()
+        with self._lock:
+            for lb_id, (_, not_before) in list(self._retries.items()):
+                if lb_id in stuck or now - not_before > FAILOVER_RETRY_BACKOFF_MAX:
+                    del self._retries[lb_id]  # no capacity: at once when there is; or old
+            due = [lb_id for lb_id in ready if self._retries.get(lb_id, (0, 0.0))[1] <= now]
+        begun = []
+        for lb_id in due:
+            try:
+                with self._sessions() as session, session.begin():
+                    found = session.get(m.LoadBalancer, lb_id)
+                    if found is None or found.provisioning_status != c.ERROR:
+                        continue
+                    status.begin_agent_failover(session, found)
+            except exc.ImmutableObject:
+                continue  # another process began it, or a change did
+            begun.append(lb_id)
+            with self._lock:
+                tries = self._retries.get(lb_id, (0, 0.0))[0]
+                self._retries[lb_id] = (tries + 1, now + min(
+                    FAILOVER_RETRY_BACKOFF_MAX, FAILOVER_RETRY_BACKOFF * 2 ** tries))
+        if begun:
+            LOG.warning("failing over again %d load balancer(s) whose failover found no "
+                        "agent, now that agents can take them: %s", len(begun), ", ".join(begun))
+            self.notify()
+        return begun
+
 
 class AgentPoller:
     """Pulls the heartbeats of the remote agents at ``endpoints`` every ``interval``
@@ -314,7 +407,8 @@ class AgentPoller:
         """Ask every agent that is not being asked already, each in a thread of its own
         (returns at once): a dead or slow agent delays no other agent's heartbeat. One
         that did not answer and was silent for ``heartbeat_timeout`` seconds is then
-        declared dead."""
+        declared dead. Then failovers that found no agent are retried if agents can take
+        them now (:meth:`AgentRegistry.retry_failovers`)."""
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max(1, len(self.endpoints)),
@@ -324,6 +418,7 @@ class AgentPoller:
             pool = self._pool
         for endpoint in asking:
             pool.submit(self._ask, endpoint)
+        self.registry.retry_failovers()
 
     def _ask(self, endpoint: str) -> None:
         try:

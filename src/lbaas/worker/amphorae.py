@@ -8,14 +8,30 @@ reported); the priority says what each was built as, and the amphora that
 replaces a failed one is built as the same, on the same port, so that its
 peer's configuration does not change. Their ``status`` is
 :mod:`lbaas.worker.status`'s.
+
+Any topology: an amphora *lost* its agent when that agent was declared dead
+(:func:`lost`, :data:`LOST`): it was placed on a remote agent once (it has an
+``lb_network_ip``, the agent's address) and has no agent now.
 """
 
 from __future__ import annotations
 
 import socket
 
+from sqlalchemy import ColumnElement, and_
+
 from lbaas.common import constants as c
 from lbaas.db import models as m
+
+# SQL: the amphorae that lost their agent (see the module docstring).
+LOST: ColumnElement[bool] = and_(m.Amphora.agent_id.is_(None),
+                                 m.Amphora.lb_network_ip.is_not(None))
+
+
+def lost(amphora: m.Amphora) -> bool:
+    """True if ``amphora`` lost its agent: it was placed on a remote agent that was declared
+    dead, and on none since (:data:`LOST` in SQL)."""
+    return amphora.agent_id is None and amphora.lb_network_ip is not None
 
 
 def built_as(amphora: m.Amphora) -> str:

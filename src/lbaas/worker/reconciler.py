@@ -44,6 +44,7 @@ from lbaas.db import models as m
 from lbaas.drivers.base import ProviderDriver
 from lbaas.network.base import NetworkDriver
 from lbaas.worker import graph, status, tls
+from lbaas.worker.amphorae import lost
 from lbaas.worker.claims import Claims, LocalClaims
 from lbaas.worker.scheduler import NoAgentAvailable, Scheduler
 
@@ -277,6 +278,8 @@ class Reconciler:
                     amphorae = self._scheduler.place(session, lb)
                 except NoAgentAvailable as e:
                     error = e.reason
+                    if any(lost(a) for a in lb.amphorae):  # AgentRegistry.retry_failovers
+                        error += "; failed over again as soon as an agent can take it"
             spec = graph.spec_of(session, lb, self._network, amphorae)
 
         started = time.monotonic()

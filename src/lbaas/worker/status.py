@@ -20,6 +20,9 @@ Transitions::
     ACTIVE|ERROR  -> PENDING_UPDATE (LB)     failover, then finish as above
     PENDING_CREATE|PENDING_UPDATE            unchanged; the change in flight rebuilds it
 
+    begin (agent registry: a failover found no agent, and one can take it now)
+    ERROR         -> PENDING_UPDATE (LB)     failover again, then finish as above
+
 Unlike Octavia, a load balancer in ERROR may be changed (not only deleted or
 failed over): a failed apply leaves it in ERROR with the reason, and the
 tenant fixes it by changing or deleting the object that broke it.
@@ -32,7 +35,8 @@ amphora that serves the previous configuration ALLOCATED). An ACTIVE_STANDBY
 failover marks the amphorae to rebuild PENDING_DELETE (:func:`begin_failover`);
 the worker replaces each in turn (:func:`replace_amphora`: the old row goes,
 a new one, PENDING_CREATE, takes its port), and one not replaced when the
-failover fails is ALLOCATED again (it still serves). A health monitor, an L7
+failover fails is ALLOCATED again (it still serves) unless it lost its agent
+(:func:`~lbaas.worker.amphorae.lost`: ERROR, it serves nowhere). A health monitor, an L7
 policy or an L7 rule that settles ACTIVE also gets its ``operating_status``
 here, ONLINE if enabled else OFFLINE, as Octavia's ``MarkHealthMonitorActiveInDB``,
 ``MarkL7PolicyActiveInDB`` and ``MarkL7RuleActiveInDB`` do for every provider;
@@ -164,6 +168,10 @@ def begin_agent_failover(session: Session, lb: models.LoadBalancer) -> bool:
     a change in flight keeps its status and the change rebuilds it when it
     runs (again); one being deleted is left alone (there is nothing to
     rebuild). Returns True if the worker has something to do.
+
+    Also the retry of a failover that found no agent (the load balancer in
+    ERROR, its amphorae still lost): :meth:`~lbaas.worker.agents.AgentRegistry.retry_failovers`.
+    Raises ImmutableObject if another process began it first.
     """
     lost = [a for a in lb.amphorae if a.agent_id is None]
     for amphora in lost:
@@ -305,6 +313,8 @@ def finish(session: Session, lb: models.LoadBalancer, error: str | None) -> bool
     for amphora in lb.amphorae:
         if ok:
             amphora.status = c.AMPHORA_ALLOCATED
+        elif amphorae.lost(amphora):
+            amphora.status = c.AMPHORA_ERROR  # its agent is dead, and none took it
         elif amphora.status == c.AMPHORA_PENDING_DELETE and lb.failover_requested:
             amphora.status = c.AMPHORA_ALLOCATED  # not replaced: it still serves
         elif amphora.status in (c.AMPHORA_PENDING_CREATE, c.AMPHORA_PENDING_DELETE):

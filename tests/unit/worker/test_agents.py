@@ -15,10 +15,13 @@ from lbaas.common import exceptions as exc
 from lbaas.dataplane.runtime import LoadBalancerStats
 from lbaas.db import models as m
 from lbaas.db.models import utcnow
+from lbaas.db.session import make_sessionmaker
+from lbaas.drivers.noop import NoopDriver
 from lbaas.network.local import LocalNetwork
-from lbaas.worker import graph
+from lbaas.worker import graph, status
 from lbaas.worker.agents import AgentPoller, AgentRegistry, endpoint_of
 from lbaas.worker.claims import LocalClaims
+from lbaas.worker.reconciler import Reconciler
 from lbaas.worker.scheduler import Scheduler
 
 NETWORK = LocalNetwork("127.1.0.0/16", ("127.1.0.1", "127.1.255.254"))
@@ -161,6 +164,66 @@ def test_a_silent_agent_is_declared_dead_once_and_its_load_balancers_fail_over(
     assert reply.delete == (active,)
     with sessions() as session:
         assert session.scalars(select(m.Agent).where(m.Agent.host == "dead")).one().alive
+
+
+def test_a_failover_that_found_no_agent_is_retried_once_an_agent_can_take_it(
+        sessions: sessionmaker[Session]) -> None:
+    """Before: the load balancer stayed in ERROR, its amphora on no agent, forever."""
+    read_only = make_sessionmaker(sessions.kw["bind"], read_only=True)
+    registry = AgentRegistry(sessions, NETWORK, heartbeat_timeout=5, read_sessions=read_only)
+    woken = []
+    registry.notify = lambda: woken.append(1)
+    worker = Reconciler(sessions, {c.PROVIDER_HAPROXY: NoopDriver()}, NETWORK,
+                        scheduler=Scheduler(heartbeat_timeout=5))
+    dead_id = registry.heartbeat(beat("dead"), source="198.18.5.11").agent_id
+    spare_id = registry.heartbeat(beat("spare"), source="198.18.5.12").agent_id
+    lb_id, created = placed_lb(sessions, dead_id), placed_lb(sessions, dead_id, c.ERROR)
+    with sessions() as session, session.begin():
+        session.get(m.Agent, spare_id).admin_state_up = False  # type: ignore[union-attr]
+        session.get(m.Agent, dead_id).heartbeat_timestamp = \
+            utcnow() - timedelta(seconds=6)  # type: ignore[union-attr]
+        never_placed = session.get(m.LoadBalancer, created)
+        assert never_placed is not None
+        never_placed.amphorae[0].agent_id = never_placed.amphorae[0].lb_network_ip = None
+    assert registry.declare_dead() == ["dead"]
+    worker.process(lb_id)
+
+    def state() -> tuple[str, str | None, bool, list[tuple[str | None, str]]]:
+        with sessions() as session:
+            lb = session.get(m.LoadBalancer, lb_id)
+            assert lb is not None
+            return (lb.provisioning_status, lb.provisioning_status_reason,
+                    lb.failover_requested, [(a.agent_id, a.status) for a in lb.amphorae])
+
+    assert state() == (c.ERROR, "no enabled and alive agent in any zone; failed over again "
+                       "as soon as an agent can take it", False, [(None, c.AMPHORA_ERROR)])
+    woken.clear()
+    assert registry.retry_failovers() == []  # no capacity: nothing to do
+    assert state()[0] == c.ERROR and not woken
+
+    def enable(up: bool) -> None:
+        with sessions() as session, session.begin():
+            session.get(m.Agent, spare_id).admin_state_up = up  # type: ignore[union-attr]
+
+    enable(True)
+    # only the load balancer that lost its agent; one never placed is not failed over
+    assert registry.retry_failovers() == [lb_id] and woken
+    assert state()[0] == c.PENDING_UPDATE and state()[2]
+    assert registry.retry_failovers() == []  # begun once
+    assert provisioning(sessions, created) == c.ERROR
+
+    # a retry that fails again while an agent could take it waits before the next
+    with sessions() as session, session.begin():
+        lb = graph.load_graph(session, lb_id)
+        assert lb is not None
+        status.finish(session, lb, "the agent failed")
+    assert registry.retry_failovers() == []  # FAILOVER_RETRY_BACKOFF seconds later
+    enable(False)
+    assert registry.retry_failovers() == []
+    enable(True)  # capacity again after none: at once
+    assert registry.retry_failovers() == [lb_id]
+    worker.process(lb_id)
+    assert state() == (c.ACTIVE, None, False, [(spare_id, c.AMPHORA_ALLOCATED)])
 
 
 class _Hung:
