@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lbaas.agent import pki
 from tests.support.serve import Serve
 
 SLOW_NOOP = "[provider_noop]\napply_delay = 1.5\n"
@@ -90,6 +92,33 @@ def test_sigterm_finishes_in_flight_work_and_exits_cleanly(serve: Serve) -> None
     serve.start()
     with serve.client() as c:
         assert _statuses(c)[lb_id] == "ACTIVE"
+
+
+def test_sigterm_is_prompt_while_an_agent_does_not_answer(tmp_path: Path) -> None:
+    """An agent whose host is gone: its heartbeat hangs (here a socket that takes the
+    connection and never answers the TLS handshake). Before: the exit waited for that
+    heartbeat's timeout (10 s)."""
+    ca_dir = tmp_path / "ca"
+    pki.issue(ca_dir, "controller")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        serve = Serve(tmp_path / "state", provider="haproxy", config=(
+            "[controller_worker]\namphora_driver = amphora_haproxy_rest_driver\n"
+            f"agent_endpoints = https://127.0.0.1:{silent.getsockname()[1]}\n"
+            f"[haproxy_amphora]\nclient_cert = {ca_dir / 'controller.pem'}\n"
+            f"server_ca = {ca_dir / pki.CA_CERT}\n"
+            "[health_manager]\nheartbeat_interval = 0.2\nheartbeat_timeout = 20\n"))
+        try:
+            serve.start()
+            time.sleep(1.0)  # its heartbeat asked for, and waiting
+            started = time.monotonic()
+            assert serve.terminate() == 0
+            stopped_in = time.monotonic() - started
+            print(f"\nserve_sigterm_with_a_hung_agent {stopped_in:.2f} s")
+            assert stopped_in < 3.0
+        finally:
+            serve.stop()
 
 
 def test_two_instances_side_by_side(tmp_path: Path) -> None:

@@ -46,7 +46,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -376,7 +375,6 @@ class AgentPoller:
                                   "agent heartbeats")
         self._lock = threading.Lock()
         self._asking: set[str] = set()  # endpoints whose heartbeat is being asked for
-        self._pool: ThreadPoolExecutor | None = None
 
     def poll(self, endpoint: str) -> bool | None:
         """One heartbeat of the agent at ``endpoint``, recorded and answered. True if so,
@@ -410,14 +408,12 @@ class AgentPoller:
         declared dead. Then failovers that found no agent are retried if agents can take
         them now (:meth:`AgentRegistry.retry_failovers`)."""
         with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max(1, len(self.endpoints)),
-                                                thread_name_prefix="lbaas-agent-poll")
             asking = [e for e in self.endpoints if e not in self._asking]
             self._asking.update(asking)
-            pool = self._pool
         for endpoint in asking:
-            pool.submit(self._ask, endpoint)
+            # a daemon: a heartbeat hung on a host that is gone never delays the exit
+            threading.Thread(target=self._ask, args=(endpoint,), daemon=True,
+                             name=f"lbaas-agent-poll {endpoint}").start()
         self.registry.retry_failovers()
 
     def _ask(self, endpoint: str) -> None:
@@ -442,9 +438,7 @@ class AgentPoller:
         self._periodic.start()
 
     def stop(self) -> None:
-        """Stop polling (heartbeats being asked for finish in their threads)."""
+        """Stop polling; returns at once (heartbeats being asked for finish in their
+        daemon threads, or end with the process: one hung on an agent whose host is
+        gone waits for no timeout)."""
         self._periodic.stop()
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)

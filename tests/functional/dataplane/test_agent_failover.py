@@ -102,8 +102,7 @@ def agents(base_path: Path) -> Iterator[tuple[Serve, Agent, Agent]]:
         serve.start(120)
         yield serve, pair[0], pair[1]
     finally:
-        if serve.proc is not None and serve.proc.poll() is None:
-            serve.kill()  # an orderly stop waits for the polls of a dead agent
+        serve.stop()
         for agent in pair:
             if agent.proc is not None and agent.proc.poll() is None:
                 agent.proc.send_signal(signal.SIGTERM)
