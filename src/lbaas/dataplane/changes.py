@@ -104,8 +104,11 @@ def plan(old: LoadBalancerView, new: LoadBalancerView) -> RuntimePlan | None:
         before = {s.name: s for s in old_be.servers}
         after = {s.name: s for s in new_be.servers}
         for name, server in after.items():
-            step = _add(new_be, server) if name not in before \
-                else _change(new_be, before[name], server)
+            old_server = before.get(name)
+            if old_server == server:  # most of a pool of thousands (cached views: the same)
+                continue
+            step = _add(new_be, server) if old_server is None \
+                else _change(new_be, old_server, server)
             if step is None:
                 return None
             commands += step
