@@ -300,11 +300,11 @@ def check_provider(state: ApiState, lb: m.LoadBalancer,
     session = object_session(lb)
     subnet = state.network.vip_subnet(session, lb.vip_subnet_id) \
         if session and lb.vip_subnet_id else None
-    by_pool: dict[str, list[m.Member]] | None = None
+    by_pool: dict[str, list[graph.MemberRow]] | None = None
     if members is not None:
         by_pool = {}
         for member in members:
-            by_pool.setdefault(member.pool_id, []).append(member)
+            by_pool.setdefault(member.pool_id, []).append(graph.member_row(member))
     call_provider(lb.provider, driver.validate,
                   graph.build_spec(lb, subnet, lb.amphorae, by_pool))
 

@@ -31,9 +31,17 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, synonym
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    configure_mappers,
+    mapped_column,
+    relationship,
+    synonym,
+)
 
 from lbaas.common import constants as c
 
@@ -104,6 +112,17 @@ class _Provisioned(_Resource):
     operating_status: Mapped[str] = mapped_column(String(16), default=c.OFFLINE)
     tags: AssociationProxy[list[str]] = association_proxy(
         "_tags", "tag", creator=lambda t: Tag(tag=t))
+
+
+@event.listens_for(Base, "init", propagate=True)
+def _new_row_has_no_tags(target: Base, args: Any, kwargs: Any) -> None:
+    """A row made here (not loaded) has no tags yet: its collection starts loaded and
+    empty, so that reading it after the commit (the API's response) asks the database
+    nothing, which would open a transaction and, on SQLite, take the write lock that
+    the worker's next change waits for (issue 12, member add -> traffic)."""
+    if isinstance(target, _Provisioned):
+        configure_mappers()  # this may run before the mapper's own first-use configure
+        target._tags = []  # type: ignore[attr-defined]  # each model declares its _tags
 
 
 class LoadBalancer(_Provisioned, Base):
