@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -206,10 +207,14 @@ def test_a_failover_that_found_no_agent_is_retried_once_an_agent_can_take_it(
             session.get(m.Agent, spare_id).admin_state_up = up  # type: ignore[union-attr]
 
     enable(True)
-    # only the load balancer that lost its agent; one never placed is not failed over
-    assert registry.retry_failovers() == [lb_id] and woken
+    # only the load balancer that lost its agent, by one of two control planes at once;
+    # one never placed is not failed over
+    other = AgentRegistry(sessions, NETWORK, heartbeat_timeout=5, read_sessions=read_only)
+    with ThreadPoolExecutor(2) as pool:
+        begun = list(pool.map(lambda r: r.retry_failovers(), (registry, other)))
+    assert sorted(begun) == [[], [lb_id]]
     assert state()[0] == c.PENDING_UPDATE and state()[2]
-    assert registry.retry_failovers() == []  # begun once
+    assert registry.retry_failovers() == other.retry_failovers() == []  # begun once
     assert provisioning(sessions, created) == c.ERROR
 
     # a retry that fails again while an agent could take it waits before the next
@@ -221,7 +226,8 @@ def test_a_failover_that_found_no_agent_is_retried_once_an_agent_can_take_it(
     enable(False)
     assert registry.retry_failovers() == []
     enable(True)  # capacity again after none: at once
-    assert registry.retry_failovers() == [lb_id]
+    woken.clear()
+    assert registry.retry_failovers() == [lb_id] and woken
     worker.process(lb_id)
     assert state() == (c.ACTIVE, None, False, [(spare_id, c.AMPHORA_ALLOCATED)])
 
