@@ -145,9 +145,10 @@ def test_a_failover_without_an_agent_is_retried_when_an_agent_is_back_or_enabled
     def all_served() -> bool:
         return all(served(lb) for lb in vips)
 
-    def settled(state: str) -> dict[str, dict[str, Any]] | None:
+    def settled(state: str, field: str = "provisioning_status",
+                ) -> dict[str, dict[str, Any]] | None:
         now = lbs()
-        return now if {lb["provisioning_status"] for lb in now.values()} == {state} else None
+        return now if {lb[field] for lb in now.values()} == {state} else None
 
     try:
         def two_alive() -> dict[str, dict[str, Any]] | None:
@@ -177,7 +178,8 @@ def test_a_failover_without_an_agent_is_retried_when_an_agent_is_back_or_enabled
 
         # agent-1's host dies; agent-2 is disabled: the failover finds no agent
         one.die()
-        failed = _wait_for("ERROR", lambda: settled("ERROR"))
+        _wait_for("ERROR", lambda: settled("ERROR"))
+        failed = _wait_for("operating_status ERROR", lambda: settled("ERROR", "operating_status"))
         for lb in failed.values():
             assert lb["provisioning_status_reason"] == (
                 "no enabled and alive agent in any zone; failed over again as soon as an "
@@ -207,6 +209,7 @@ def test_a_failover_without_an_agent_is_retried_when_an_agent_is_back_or_enabled
         served_after_enable = time.monotonic() - enabled
         _wait_for("ACTIVE on agent-2", lambda: settled("ACTIVE"))
         assert hosts() == {"agent-2"}
+        _wait_for("ONLINE", lambda: settled("ONLINE", "operating_status"))
         assert {a["status"] for a in admin.get("/v2/octavia/amphorae").json()["amphorae"]} \
             == {"ALLOCATED"}
         print(f"\nagent_enabled_to_served {served_after_enable:.2f} s (2 load balancers, "
