@@ -170,8 +170,9 @@ class ListRequest:
     def answer(self, key: str, bodies: list[dict[str, Any]], page: Page,
                links_key: str | None = None) -> JSONResponse:
         """``{key: bodies, key_links: page's links}`` with ``fields=`` applied."""
-        return JSONBody({key: [select_fields(body, self.query.fields) for body in bodies],
-                         links_key or f"{key}_links": page.links})
+        if self.query.fields:
+            bodies = [select_fields(body, self.query.fields) for body in bodies]
+        return JSONBody({key: bodies, links_key or f"{key}_links": page.links})
 
 
 class JSONBody(JSONResponse):
@@ -181,7 +182,10 @@ class JSONBody(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         """``content`` as JSON bytes."""
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        try:  # (keys that are all strings, the usual: written at half the cost)
+            return orjson.dumps(content)
+        except orjson.JSONEncodeError:
+            return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
 def get_listing(request: Request, state: State, db: Db) -> ListRequest:
