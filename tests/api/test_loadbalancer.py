@@ -263,6 +263,23 @@ def test_list_bodies_are_the_shows_and_page_filter_and_select(api: Api) -> None:
     some = api.get("/loadbalancers", params={"fields": "listeners,id", "name": "full"}).json()
     assert some["loadbalancers"] == [{"id": full["id"], "listeners": [{"id": first["id"]},
                                                                       {"id": second["id"]}]}]
+    # fields= selects columns and children (timestamps written by the database, tenant_id
+    # without project_id): each body is its show's selection, in the show's order.
+    order = [full["id"], bare["id"], other["id"]]
+    for selection in ("tenant_id,created_at", "updated_at,tags,name", "pools,tenant_id,id",
+                      "bogus", "tags"):
+        some_bodies = api.get("/loadbalancers", params={"fields": selection}).json()
+        shown_some = [api.get(f"/loadbalancers/{i}", params={"fields": selection})
+                      .json()["loadbalancer"] for i in order]
+        assert [list(b.items()) for b in some_bodies["loadbalancers"]] == [
+            list(b.items()) for b in shown_some]
+    # Filtered pages: the children of exactly the load balancers listed.
+    for params in ({"tags": "a"}, {"tags-any": "b", "not-tags": "x"},
+                   {"limit": 1, "marker": full["id"]},
+                   {"sort": "created_at:desc", "limit": 2, "marker": other["id"]}):
+        for lb in api.get("/loadbalancers", params=params).json()["loadbalancers"]:
+            assert lb == api.show("loadbalancers", "loadbalancer", lb["id"])
+    assert ids(sort="created_at:desc", limit=2, marker=other["id"]) == [bare["id"], full["id"]]
     assert api.get("/loadbalancers", params={"name": "none"}).json() == {
         "loadbalancers": [], "loadbalancers_links": []}
 

@@ -28,9 +28,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
-from sqlalchemy import Select, and_, case, false, inspect, or_, select
+from sqlalchemy import Select, String, and_, case, false, func, inspect, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute, Session
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, Subquery
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
@@ -163,6 +166,10 @@ def _null_default(attr: InstrumentedAttribute[Any]) -> Any:
 
 
 def _sortable_expr(attr: InstrumentedAttribute[Any]) -> ColumnElement[Any]:
+    """``attr`` as sorted and compared: NULL as its type's least value (Octavia's order),
+    a column that holds no NULL as it is (which an index can serve)."""
+    if getattr(attr.expression, "nullable", True) is False:
+        return attr.expression
     return case((attr.is_not(None), attr), else_=_null_default(attr))
 
 
@@ -176,12 +183,12 @@ class Page:
     # filters alone (no order, no limit: nothing for the database to sort).
     source: Select[Any] | None = None
 
-    def ids(self) -> Select[Any]:
-        """A select of the ids of ``rows``, to query their children with (a subquery:
-        no list of bound ids)."""
+    def ids(self) -> Subquery:
+        """The ids of ``rows`` as a subquery (column ``id``), to join or match their
+        children to (no list of bound ids)."""
         if self.source is None:
             raise ValueError("a page made without its statement")
-        return select(self.source.subquery().c.id)
+        return self.source.with_only_columns(self.source.selected_columns.id).subquery()
 
 
 def paginate(session: Session, request: Request, q: ListQuery, stmt: Select[Any],
@@ -216,11 +223,13 @@ def paginate(session: Session, request: Request, q: ListQuery, stmt: Select[Any]
     backwards = q.page_reverse and q.marker is not None
     if q.marker is not None:
         id_attr = getattr(model, "id", None)
-        found = _fetch(session, stmt.where(id_attr == q.marker), model) \
-            if id_attr is not None else []
-        if not found:
+        keys = list(dict.fromkeys(attr for attr, _ in attrs))
+        # The marker's sort keys as stored (the page's columns may be written for the API).
+        found = session.execute(stmt.with_only_columns(*keys).where(id_attr == q.marker)
+                                ).first() if id_attr is not None else None
+        if found is None:
             raise exc.InvalidMarker(key=q.marker)
-        stmt = stmt.where(_after(found[0], attrs, backwards))
+        stmt = stmt.where(_after(dict(zip(keys, found, strict=True)), attrs, backwards))
 
     unordered = stmt
     for attr, direction in attrs:
@@ -250,17 +259,19 @@ def _fetch(session: Session, stmt: Select[Any], model: type[m.Base]) -> list[Any
     return list(session.connection().execute(stmt).all())
 
 
-def _after(marker: Any, attrs: list[tuple[InstrumentedAttribute[Any], str]],
+def _after(marker: Mapping[InstrumentedAttribute[Any], Any],
+           attrs: list[tuple[InstrumentedAttribute[Any], str]],
            backwards: bool) -> ColumnElement[bool]:
-    """Rows strictly after ``marker`` in the sort order (before it if ``backwards``)."""
+    """Rows strictly after the row whose sort keys are ``marker`` (attribute -> value) in
+    the sort order (before it if ``backwards``)."""
     criteria = []
     for i, (attr, direction) in enumerate(attrs):
         clause = []
         for prev, _ in attrs[:i]:
-            value = getattr(marker, prev.key)
+            value = marker[prev]
             clause.append(_sortable_expr(prev) == (value if value is not None
                                                    else _null_default(prev)))
-        value = getattr(marker, attr.key)
+        value = marker[attr]
         value = value if value is not None else _null_default(attr)
         greater = (direction == c.SORT_ASC) != backwards
         expr = _sortable_expr(attr)
@@ -291,6 +302,29 @@ def _apply_tags(stmt: Select[Any], model: type[m.Base], tags: dict[str, list[str
         stmt = stmt.where(~ident.in_(
             select(m.Tag.resource_id).where(m.Tag.tag.in_(tags["not-tags-any"]))))
     return stmt
+
+
+class api_timestamp(FunctionElement[str]):
+    """A timestamp column written by the database as the API writes it
+    (:func:`lbaas.api.schemas.common._timestamp`: ``2017-02-28T00:41:44``, to the second,
+    truncated; NULL stays NULL): a list of a thousand rows parses and prints two
+    thousand timestamps fewer in Python (issue 12). SQLite and PostgreSQL.
+    """
+
+    type = String()
+    name = "api_timestamp"
+    inherit_cache = True
+
+
+@compiles(api_timestamp)
+def _api_timestamp_sqlite(element: api_timestamp, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite stores DateTime as text ("2017-02-28 00:41:44.123456").
+    return compiler.process(func.strftime("%Y-%m-%dT%H:%M:%S", *element.clauses), **kw)
+
+
+@compiles(api_timestamp, "postgresql")
+def _api_timestamp_postgresql(element: api_timestamp, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(func.to_char(*element.clauses, 'YYYY-MM-DD"T"HH24:MI:SS'), **kw)
 
 
 def _links(request: Request, q: ListQuery, rows: list[Any], base_uri: str) -> list[dict[str, str]]:
