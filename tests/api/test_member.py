@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from lbaas.common import constants as c
 from tests.api.base import GHOST, Api, create_network, create_subnet, held
@@ -31,6 +33,28 @@ def _members(api: Api, pool: dict[str, Any]) -> dict[tuple[str, int], dict[str, 
 
 
 # -- create ----------------------------------------------------------------------
+
+def test_create_asks_the_database_little(api: Api, lb: dict[str, Any]) -> None:
+    """A member add reads the pool with what the change needs (its load balancer, health
+    monitor and listeners, not their tags), flushes once, and reads nothing after the
+    commit (issue 12: 24 statements before, on SQLite)."""
+    listener = api.create_listener(lb["id"])
+    pool = api.create_pool(listener_id=listener["id"])
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not threading.current_thread().name.startswith("lbaas-"):  # not the worker's
+            statements.append(statement)
+
+    event.listen(api.service.engine, "before_cursor_execute", count)
+    try:
+        api.create_member(pool["id"], wait=False, address="127.0.0.21", protocol_port=80)
+    finally:
+        event.remove(api.service.engine, "before_cursor_execute", count)
+    api.wait_idle()
+    assert len(statements) <= 17, "\n".join(statements)
+    assert not any(s.lstrip().upper().startswith("SELECT TAG") for s in statements)
+
 
 def test_create_has_octavia_shape_and_marks_parents(api: Api, lb: dict[str, Any]) -> None:
     listener = api.create_listener(lb["id"])

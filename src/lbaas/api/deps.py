@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, object_session, sessionmaker
+from sqlalchemy.orm.interfaces import ORMOption
 
 from lbaas.api import auth
 from lbaas.api.policy import Policy, RequestContext
@@ -258,16 +259,17 @@ def get_or_404(db: Session, model: type[Row], key: str, shown_as: str | None = N
 
 
 def get_visible(db: Session, ctx: RequestContext, model: type[Row], obj_id: str,
-                **parent: str) -> Row:
+                options: Sequence[ORMOption] = (), **parent: str) -> Row:
     """Object ``obj_id`` of a load balancer's graph, else NotFound (404).
 
     Found means: it exists, is not DELETED, and its attributes named in
     ``parent`` have the values given (a member of the pool in the path:
     ``pool_id=pool.id``). Whose it is does not matter here: as in Octavia,
     the handler's policy check on the object's project follows, and another
-    project's existing object is a 403, not a 404.
+    project's existing object is a 403, not a 404. ``options``: loader
+    options for the query (what the handler reads of it, loaded with it).
     """
-    obj = db.get(model, obj_id)
+    obj = db.get(model, obj_id, options=options)
     row: Any = obj
     if (obj is None or row.provisioning_status == c.DELETED
             or any(getattr(row, k) != v for k, v in parent.items())):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import inspect, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, joinedload, lazyload, object_session, selectinload
 
 from lbaas.api import deps
 from lbaas.api.deps import ApiState, Ctx, Db, Fields, Listing, State
@@ -49,11 +49,31 @@ BATCH_IF_GIVEN = ("name", "tags", "subnet_id")
 NULL_DEFAULTS = {"weight": c.DEFAULT_WEIGHT, "backup": False}
 
 
-def _pool_and_member(db: Session, ctx: RequestContext, pool_id: str,
-                     member_id: str) -> tuple[m.Pool, m.Member]:
-    """The pool in the path and its member, else NotFound (404), also for
-    another pool's member."""
-    pool = deps.get_visible(db, ctx, m.Pool, pool_id)
+# What a member change reads of the pool in the path, loaded with it: its load balancer
+# and health monitor (joined), the listeners that use it (marked PENDING_UPDATE), and
+# not their tags (issue 12: five queries less, a fifth of a member add's API time).
+POOL_OF_A_CHANGE = (
+    lazyload(m.Pool._tags),
+    joinedload(m.Pool.load_balancer).lazyload(m.LoadBalancer._tags),
+    joinedload(m.Pool.health_monitor).lazyload(m.HealthMonitor._tags),
+    selectinload(m.Pool.default_listeners).lazyload(m.Listener._tags),
+    selectinload(m.Pool.l7policies).options(
+        lazyload(m.L7Policy._tags),
+        joinedload(m.L7Policy.listener).lazyload(m.Listener._tags)),
+)
+
+
+def _changed_pool(db: Session, ctx: RequestContext, pool_id: str) -> m.Pool:
+    """The pool in the path of a member change (:data:`POOL_OF_A_CHANGE`), else NotFound."""
+    return deps.get_visible(db, ctx, m.Pool, pool_id, options=POOL_OF_A_CHANGE)
+
+
+def _pool_and_member(db: Session, ctx: RequestContext, pool_id: str, member_id: str,
+                     changing: bool = True) -> tuple[m.Pool, m.Member]:
+    """The pool in the path (``changing``: of a member change) and its member, else
+    NotFound (404), also for another pool's member."""
+    pool = _changed_pool(db, ctx, pool_id) if changing \
+        else deps.get_visible(db, ctx, m.Pool, pool_id)
     return pool, deps.get_visible(db, ctx, m.Member, member_id, pool_id=pool.id)
 
 
@@ -194,14 +214,18 @@ def list_members(pool_id: str, ctx: Ctx, db: Db, listing: Listing) -> JSONRespon
 def create_member(pool_id: str, body: s.MemberCreateRoot, ctx: Ctx, db: Db,
                   state: State) -> JSONResponse:
     """Create a member (PENDING_CREATE) in a pool."""
-    pool = deps.get_visible(db, ctx, m.Pool, pool_id)
+    pool = _changed_pool(db, ctx, pool_id)
     ctx.authorize(RESOURCE, "post", pool.project_id)
     member = build_member(db, ctx, state, pool, body.member)
     # The duplicate check ran before the load balancer was locked: a request
     # that added the same address and port meanwhile is caught by the table's key.
+    # One flush (not one more before the lock's UPDATE): each costs a sort of the
+    # unit of work's dependencies, a tenth of the request (issue 12).
     with deps.conflicts_as(db, exc.DuplicateMemberEntry(ip_address=member.address,
                                                         port=member.protocol_port)):
-        status.begin_create(db, pool.load_balancer_id, [member], [pool, *pool.listeners])
+        with db.no_autoflush:
+            status.begin_create(db, pool.load_balancer_id, [member],
+                                [pool, *pool.listeners])
         db.flush()
     deps.check_provider(state, pool.load_balancer, [member])
     deps.commit(db, state)
@@ -219,7 +243,7 @@ def batch_update_members(pool_id: str, body: s.MembersBatchRoot, ctx: Ctx, db: D
     Raises ValidationError (400) if one member is listed twice,
     DuplicateMemberEntry (409) if a new address+port is listed twice.
     """
-    pool = deps.get_visible(db, ctx, m.Pool, pool_id)
+    pool = _changed_pool(db, ctx, pool_id)
     ctx.authorize(RESOURCE, "post", pool.project_id)
     ctx.authorize(RESOURCE, "put", pool.project_id)
     if not additive_only:
@@ -299,7 +323,7 @@ def _apply_batch_entry(member: m.Member, data: s.MemberCreate) -> None:
 def show_member(pool_id: str, member_id: str, fields: Fields, ctx: Ctx,
                 db: Db) -> JSONResponse:
     """Show one member."""
-    _pool, member = _pool_and_member(db, ctx, pool_id, member_id)
+    _pool, member = _pool_and_member(db, ctx, pool_id, member_id, changing=False)
     ctx.authorize(RESOURCE, "get_one", member.project_id)
     return deps.respond("member", s.MemberResponse.dump(member), fields=fields)
 
