@@ -369,7 +369,7 @@ def _row_plan(cls: type[ResponseModel], names: tuple[str, ...], written: tuple[s
     (writers ``w<n>``, defaults ``d<n>``; the children's lookups ``c<i>`` are the
     caller's, in the order of ``children``)."""
     plain, writes, computed = cls._fields()
-    where = {name: f"v[{i}]" for i, name in enumerate(names)}
+    where = {name: f"v{i}" for i, name in enumerate(names)}
     ident = where.get("id")
     for i, name in enumerate(children):
         if ident is None:
@@ -401,7 +401,10 @@ def _row_plan(cls: type[ResponseModel], names: tuple[str, ...], written: tuple[s
             raise TypeError(f"{cls.__name__}.{name} is computed: no row dumper")
         if fields is None or name in fields:
             items.append(f"{name!r}: {value_of(source, defaults[source], write)}")
-    text = "def dump_row(v):\n    return {" + ", ".join(items) + "}\n"
+    # The row unpacked once into locals: a result row's items read one by one cost more.
+    unpack = "".join(f"v{i}, " for i in range(len(names)))
+    text = (f"def dump_row(v):\n    {unpack} = v\n"
+            "    return {" + ", ".join(items) + "}\n")
     made: dict[str, Any] = {}
     exec(compile(text, f"<row dumper of {cls.__name__}>", "exec"), made)
     return made["dump_row"].__code__, env
