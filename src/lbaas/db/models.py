@@ -26,6 +26,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -127,6 +128,8 @@ def _new_row_has_no_tags(target: Base, args: Any, kwargs: Any) -> None:
 
 class LoadBalancer(_Provisioned, Base):
     __tablename__ = "load_balancer"
+    # The default order of lists (created_at, id), read from the index, not sorted.
+    __table_args__ = (Index("ix_load_balancer_created_at_id", "created_at", "id"),)
 
     description: Mapped[str | None] = mapped_column(String(255))
     provider: Mapped[str] = mapped_column(String(64), default=c.PROVIDER_HAPROXY)
