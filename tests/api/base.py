@@ -8,16 +8,19 @@ status code, and offers ``create_*`` factories that wait for ACTIVE.
 from __future__ import annotations
 
 import base64
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from lbaas.common import constants as c
 from lbaas.dataplane.spec import LoadBalancerSpec
 from lbaas.db import models as m
 from lbaas.drivers.noop import NoopDriver
@@ -68,8 +71,11 @@ class Api:
 
     # -- waiting and poking -----------------------------------------------
     def wait_idle(self, timeout: float = 10.0) -> None:
-        """Wait until the worker has settled every PENDING_* load balancer."""
-        assert self.service.reconciler.wait_idle(timeout), "worker did not settle"
+        """Wait until the worker has settled every PENDING_* load balancer; if it does not
+        in ``timeout`` seconds, fail with what the worker was doing (:func:`worker_report`)."""
+        if not self.service.reconciler.wait_idle(timeout):
+            raise AssertionError(f"worker did not settle in {timeout} s\n"
+                                 f"{worker_report(self.service)}")
 
     def show(self, collection: str, key: str, obj_id: str) -> dict[str, Any]:
         """The body of ``GET /<collection>/<obj_id>`` (which must answer 200) under ``key``."""
@@ -166,6 +172,39 @@ def _identity(fields: dict[str, Any]) -> dict[str, Any]:
     if "_roles" in fields:
         ident["roles"] = fields.pop("_roles")
     return ident
+
+
+def worker_report(service: Service) -> str:
+    """Why the worker is not idle: the PENDING_* load balancers in the database, the
+    reconciler's in-flight set, queue, held claims and threads, the provider calls
+    made, and the stack of every thread of this process."""
+    lines = []
+    try:
+        with service.read_sessions() as session:
+            rows = session.execute(
+                select(m.LoadBalancer.id, m.LoadBalancer.provisioning_status,
+                       m.LoadBalancer.provider, m.LoadBalancer.updated_at)
+                .where(m.LoadBalancer.provisioning_status.in_(c.PENDING_STATUSES))).all()
+        lines.append(f"pending load balancers: {[tuple(map(str, r)) for r in rows]}")
+    except Exception as e:  # the database itself may be what is stuck
+        lines.append(f"pending load balancers: unreadable ({type(e).__name__}: {e})")
+    state = service.reconciler.state()
+    lines.append(f"in flight: {list(state.in_flight)}; queued: {state.queued}; "
+                 f"claims held: {list(state.claims_held)}; stopping: {state.stopping}")
+    lines.append("reconciler threads: " + ", ".join(
+        f"{name} {'alive' if alive else 'DEAD'}" for name, alive, _ in state.threads))
+    for name, driver in service.drivers.items():
+        calls = getattr(driver, "calls", None)
+        if calls is not None:
+            lines.append(f"driver {name}: last calls {calls[-5:]}")
+    names = {t.ident: t.name for t in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        if ident == threading.get_ident():
+            continue
+        lines.append(f"--- thread {names.get(ident, ident)}, innermost frames:")
+        lines.append("".join(traceback.format_list(traceback.extract_stack(frame)[-8:]))
+                     .rstrip())
+    return "\n".join(lines)
 
 
 def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.01) -> None:

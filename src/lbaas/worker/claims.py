@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Final, Protocol
 
@@ -55,14 +56,48 @@ class Claims(Protocol):
         """
         ...
 
+    def held(self) -> frozenset[str]:
+        """The ids whose claim this process holds now (a stuck worker's report)."""
+        ...
+
+
+class _Held:
+    """The ids whose claim is held, safe across worker threads."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def holding(self, lb_id: str) -> Iterator[None]:
+        with self._lock:
+            self._ids.add(lb_id)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._ids.discard(lb_id)
+
+    def held(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._ids)
+
 
 class LocalClaims:
     """One process per database (SQLite): every claim is granted."""
 
+    def __init__(self) -> None:
+        self._held = _Held()
+
     @contextlib.contextmanager
     def claim(self, lb_id: str) -> Iterator[bool]:
         """Always True."""
-        yield True
+        with self._held.holding(lb_id):
+            yield True
+
+    def held(self) -> frozenset[str]:
+        """The ids whose claim is held (a change of theirs runs)."""
+        return self._held.held()
 
 
 class AdvisoryClaims:
@@ -70,6 +105,7 @@ class AdvisoryClaims:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._held = _Held()
 
     @contextlib.contextmanager
     def claim(self, lb_id: str) -> Iterator[bool]:
@@ -87,12 +123,17 @@ class AdvisoryClaims:
             if not got:
                 yield False
                 return
-            try:
-                yield True
-            finally:
-                self._release(conn, key, lb_id)
+            with self._held.holding(lb_id):
+                try:
+                    yield True
+                finally:
+                    self._release(conn, key, lb_id)
         finally:
             conn.close()
+
+    def held(self) -> frozenset[str]:
+        """The ids whose advisory lock this process holds (taken, not yet released)."""
+        return self._held.held()
 
     @staticmethod
     def _release(conn: Connection, key: int, lb_id: str) -> None:

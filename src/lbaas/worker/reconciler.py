@@ -32,6 +32,7 @@ import queue
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -49,6 +50,23 @@ from lbaas.worker.claims import Claims, LocalClaims
 from lbaas.worker.scheduler import NoAgentAvailable, Scheduler
 
 LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    """What the reconciler is doing at one moment (:meth:`Reconciler.state`).
+
+    ``in_flight``: ids queued or being changed; ``queued``: how many of them
+    wait for a worker thread; ``claims_held``: ids whose claim this process
+    holds; ``threads``: (name, alive, thread ident) of the dispatcher and each
+    worker thread; ``stopping``: :meth:`Reconciler.stop` was called.
+    """
+
+    in_flight: tuple[str, ...]
+    queued: int
+    claims_held: tuple[str, ...]
+    threads: tuple[tuple[str, bool, int | None], ...]
+    stopping: bool
 
 
 class Reconciler:
@@ -160,6 +178,16 @@ class Reconciler:
             self._wake.set()
             time.sleep(0.01)
         return False
+
+    def state(self) -> WorkerState:
+        """A snapshot of the in-flight set, queue, claims and threads (why a wait failed)."""
+        with self._lock:
+            in_flight = tuple(sorted(self._in_flight))
+        threads = [t for t in (self._dispatcher, *self._workers) if t is not None]
+        return WorkerState(in_flight=in_flight, queued=self._queue.qsize(),
+                           claims_held=tuple(sorted(self._claims.held())),
+                           threads=tuple((t.name, t.is_alive(), t.ident) for t in threads),
+                           stopping=self._stopping.is_set())
 
     # -- scanning ----------------------------------------------------------
     def pending_ids(self) -> list[str]:
