@@ -12,14 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from lbaas import __version__
 from lbaas.api import errors, keymanager
 from lbaas.api.auth import Authenticate
-from lbaas.api.deps import ApiState, refuse_nul_in_url
+from lbaas.api.deps import ApiState, State, refuse_nul_in_url
 from lbaas.api.middleware import BodySizeLimit
 from lbaas.api.routes import (
     agent,
@@ -86,18 +87,98 @@ API_VERSIONS = [
 ]
 
 
+# Swagger UI's files, as fastapi-offline ships and mounts them.
+STATIC_DOCS = "/static-offline-docs"
+
+# The routes of the app itself: version discovery and the API's documentation.
+# Every endpoint is a module-level function that finds the service through the
+# request (lbaas.api.deps.get_state), never a function made per app: FastAPI keeps
+# the last 4,096 endpoint callables it examined in module-level caches
+# (fastapi.dependencies.models), and one made per app (a closure over the app or
+# its state, as fastapi-offline's /docs) kept every app of a process alive with
+# its service's engine, worker and drivers (a test process builds hundreds: millions
+# of objects, full garbage collections of seconds; tests/api/test_app_lifetime.py).
+root = APIRouter()
+
+
+@root.get(keymanager.PREFIX, tags=["Key manager (secrets)"])
+def key_manager_version(request: Request, state: State) -> JSONResponse:
+    """Barbican's API v1 description (python-barbicanclient's version discovery)."""
+    base = keymanager.base_url(request, state)
+    return JSONResponse({"version": keymanager.version_info(
+        base, microversions=keymanager.wants_microversions(request))})
+
+
+@root.get("/", tags=["Versions"])
+def versions(request: Request, state: State) -> JSONResponse:
+    """API version discovery (api-ref "List API versions"); Barbican's version list
+    when the request asks for a key-manager microversion (lbaas.api.keymanager)."""
+    if keymanager.asks_for_key_manager(request):
+        return keymanager.versions_document(request, state)
+    base = str(request.base_url)
+    last = len(API_VERSIONS) - 1
+    return JSONResponse({"versions": [
+        {"id": vid, "status": "CURRENT" if i == last else "SUPPORTED", "updated": when,
+         "links": [{"href": f"{base}v2", "rel": "self"}]}
+        for i, (vid, when) in enumerate(API_VERSIONS)]})
+
+
+@root.get("/v2.0", tags=["Versions"])
+@root.get("/v2.0/", tags=["Versions"], include_in_schema=False)
+def network_version(request: Request) -> JSONResponse:
+    """The networking API's version document, for keystoneauth's discovery.
+
+    Neutron lists its resources here; lbaas also names the version
+    (``version``, status CURRENT, a self link to ``/v2.0/``), because its
+    root ``/`` is Octavia's version list: keystoneauth, given a network
+    endpoint ``http://HOST:PORT/v2.0/`` (an endpoint override, or a
+    catalog entry of type ``network`` to which openstacksdk appends
+    ``v2.0``), reads this document first and would otherwise fall back to
+    the root and pick Octavia's ``/v2``.
+    """
+    base = f"{request.base_url}v2.0"
+    return JSONResponse({
+        "version": {"id": "v2.0", "status": "CURRENT",
+                    "links": [{"href": f"{base}/", "rel": "self"}]},
+        "resources": [{"name": name, "collection": collection,
+                       "links": [{"href": f"{base}/{collection}", "rel": "self"}]}
+                      for name, collection in NETWORK_RESOURCES]})
+
+
+@root.get("/docs", include_in_schema=False)
+def swagger_ui(request: Request) -> HTMLResponse:
+    """Swagger UI over the app's OpenAPI document, its files from :data:`STATIC_DOCS`."""
+    app: FastAPI = request.app
+    prefix = request.scope.get("root_path", "")
+    static = f"{prefix}{STATIC_DOCS}"
+    return get_swagger_ui_html(
+        openapi_url=f"{prefix}{app.openapi_url}", title=f"{app.title} - Swagger UI",
+        oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
+        swagger_js_url=f"{static}/swagger-ui-bundle.js",
+        swagger_css_url=f"{static}/swagger-ui.css",
+        swagger_favicon_url=f"{static}/favicon.png",
+        swagger_ui_parameters=app.swagger_ui_parameters)
+
+
+@root.get("/docs/oauth2-redirect", include_in_schema=False)
+def swagger_ui_redirect() -> HTMLResponse:
+    """Swagger UI's OAuth2 redirect page (FastAPI's ``swagger_ui_oauth2_redirect_url``)."""
+    return get_swagger_ui_oauth2_redirect_html()
+
+
 def create_app(state: ApiState) -> FastAPI:
     """The API application serving ``state`` (settings, sessions, policy, drivers).
 
     Request bodies larger than ``[oslo_middleware] max_request_body_size``
     are refused with 413 (:class:`lbaas.api.middleware.BodySizeLimit`).
     """
-    # /docs is Swagger UI from files fastapi-offline ships (under /static-offline-docs):
-    # it renders with no network, as on a host that reaches no CDN.
+    # /docs is Swagger UI from files fastapi-offline ships (under STATIC_DOCS): it
+    # renders with no network, as on a host that reaches no CDN. fastapi-offline's own
+    # /docs route is a closure over the app: the module's `root` router serves it.
     app = FastAPIOffline(title="lbaas", version=__version__,
                          description="Load balancing as a service: the OpenStack Octavia v2 "
                                      "API over HAProxy processes.",
-                         docs_url="/docs", redoc_url=None,
+                         docs_url=None, redoc_url=None, static_url=STATIC_DOCS,
                          dependencies=[Depends(refuse_nul_in_url)])
     app.add_middleware(BodySizeLimit, limit=(state.settings if state is not None
                                              else Settings()).max_request_body_size)
@@ -119,48 +200,7 @@ def create_app(state: ApiState) -> FastAPI:
         app.include_router(router, prefix=keymanager.PREFIX)
     app.include_router(metrics.router)  # /metrics (Prometheus), outside the versioned API
     app.include_router(healthcheck.router)  # /healthcheck, likewise
-
-    @app.get(keymanager.PREFIX, tags=["Key manager (secrets)"])
-    def key_manager_version(request: Request) -> JSONResponse:
-        """Barbican's API v1 description (python-barbicanclient's version discovery)."""
-        base = keymanager.base_url(request, state)
-        return JSONResponse({"version": keymanager.version_info(
-            base, microversions=keymanager.wants_microversions(request))})
-
-    @app.get("/", tags=["Versions"])
-    def versions(request: Request) -> JSONResponse:
-        """API version discovery (api-ref "List API versions"); Barbican's version list
-        when the request asks for a key-manager microversion (lbaas.api.keymanager)."""
-        if keymanager.asks_for_key_manager(request):
-            return keymanager.versions_document(request, state)
-        base = str(request.base_url)
-        last = len(API_VERSIONS) - 1
-        return JSONResponse({"versions": [
-            {"id": vid, "status": "CURRENT" if i == last else "SUPPORTED", "updated": when,
-             "links": [{"href": f"{base}v2", "rel": "self"}]}
-            for i, (vid, when) in enumerate(API_VERSIONS)]})
-
-    @app.get("/v2.0", tags=["Versions"])
-    @app.get("/v2.0/", tags=["Versions"], include_in_schema=False)
-    def network_version(request: Request) -> JSONResponse:
-        """The networking API's version document, for keystoneauth's discovery.
-
-        Neutron lists its resources here; lbaas also names the version
-        (``version``, status CURRENT, a self link to ``/v2.0/``), because its
-        root ``/`` is Octavia's version list: keystoneauth, given a network
-        endpoint ``http://HOST:PORT/v2.0/`` (an endpoint override, or a
-        catalog entry of type ``network`` to which openstacksdk appends
-        ``v2.0``), reads this document first and would otherwise fall back to
-        the root and pick Octavia's ``/v2``.
-        """
-        base = f"{request.base_url}v2.0"
-        return JSONResponse({
-            "version": {"id": "v2.0", "status": "CURRENT",
-                        "links": [{"href": f"{base}/", "rel": "self"}]},
-            "resources": [{"name": name, "collection": collection,
-                           "links": [{"href": f"{base}/{collection}", "rel": "self"}]}
-                          for name, collection in NETWORK_RESOURCES]})
-
+    app.include_router(root)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
