@@ -142,7 +142,10 @@ def _built_as(amphora: m.Amphora) -> str:
 def put_on(amphora: m.Amphora, agent: m.Agent) -> None:
     """Place ``amphora`` on ``agent``: its agent, zone, compute id (the host, and the
     load balancer's namespace in namespace placement) and management address."""
-    amphora.agent_id, amphora.cached_zone = agent.id, agent.availability_zone
+    # the relationship too: graph.load_graph loads it with the amphora (None before the
+    # first placement), and the spec reads the agent's host from it
+    amphora.agent, amphora.agent_id = agent, agent.id
+    amphora.cached_zone = agent.availability_zone
     amphora.compute_id = agent.host
     if (agent.configurations or {}).get("placement") == "namespace":
         amphora.compute_id += f":{c.AMPHORA_NAMESPACE_PREFIX}{amphora.id}" \

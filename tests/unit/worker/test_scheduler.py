@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lbaas.common import constants as c
 from lbaas.db import models as m
 from lbaas.db.models import utcnow
+from lbaas.worker import graph
 from lbaas.worker.scheduler import NoAgentAvailable, Scheduler
 
 SCHEDULER = Scheduler(heartbeat_timeout=10)
@@ -140,3 +141,22 @@ def test_the_in_process_agent_hosts_everything(sessions: sessionmaker[Session]) 
 def test_only_agent_providers_are_placed() -> None:
     assert SCHEDULER.applies_to("haproxy") and SCHEDULER.applies_to("amphora")
     assert not SCHEDULER.applies_to("noop")
+
+
+def test_the_spec_of_a_graph_placed_now_names_each_amphora_s_host(
+        sessions: sessionmaker[Session]) -> None:
+    """The worker loads the graph (each amphora with its agent: none yet), places it, then
+    builds the spec (before: the agents' hosts were None, and the two agents of an
+    ACTIVE_STANDBY pair could not tell their amphorae apart)."""
+    with sessions() as session, session.begin():
+        add_agent(session, "a")
+        add_agent(session, "b")
+        lb = add_lb(session, c.TOPOLOGY_ACTIVE_STANDBY)
+        lb.amphorae.extend(m.Amphora(id=m.new_id(), role=role, vrrp_priority=priority)
+                           for role, priority in c.AMPHORA_ROLE_PRIORITY.items())
+        lb_id = lb.id
+    with sessions() as session, session.begin():
+        lb = graph.load_graph(session, lb_id)
+        assert lb is not None and [a.agent for a in lb.amphorae] == [None, None]
+        spec = graph.build_spec(lb, None, SCHEDULER.place(session, lb))
+        assert sorted(a.host or "" for a in spec.amphorae) == ["a", "b"]
