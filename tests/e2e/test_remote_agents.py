@@ -126,7 +126,7 @@ def _wait_active(c: httpx.Client, lb_id: str, timeout: float = 60.0) -> dict[str
         lb = c.get(f"/loadbalancers/{lb_id}").json()["loadbalancer"]
         if lb["provisioning_status"] == "ACTIVE":
             return dict(lb)
-        assert lb["provisioning_status"] != "ERROR", lb
+        assert lb["provisioning_status"] != "ERROR", (lb["name"], lb["provisioning_status_reason"])
         time.sleep(0.05)
     raise AssertionError(f"{lb_id} not ACTIVE")
 

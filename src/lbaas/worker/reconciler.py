@@ -303,7 +303,8 @@ class Reconciler:
             if self._scheduler is not None and not deleting and \
                     self._scheduler.applies_to(provider):
                 try:
-                    amphorae = self._scheduler.place(session, lb)
+                    with session.begin_nested():  # a placement that fails places nothing
+                        amphorae = self._scheduler.place(session, lb)
                 except NoAgentAvailable as e:
                     error = e.reason
                     if any(lost(a) for a in lb.amphorae):  # AgentRegistry.retry_failovers

@@ -19,7 +19,7 @@ from lbaas.db.models import utcnow
 from lbaas.db.session import make_sessionmaker
 from lbaas.drivers.noop import NoopDriver
 from lbaas.network.local import LocalNetwork
-from lbaas.worker import graph, status
+from lbaas.worker import amphorae, graph, status
 from lbaas.worker.agents import AgentPoller, AgentRegistry, endpoint_of
 from lbaas.worker.claims import LocalClaims
 from lbaas.worker.reconciler import Reconciler
@@ -209,27 +209,73 @@ def test_a_failover_that_found_no_agent_is_retried_once_an_agent_can_take_it(
     enable(True)
     # only the load balancer that lost its agent, by one of two control planes at once;
     # one never placed is not failed over
-    other = AgentRegistry(sessions, NETWORK, heartbeat_timeout=5, read_sessions=read_only)
+    other = AgentRegistry(sessions, NETWORK, heartbeat_timeout=5, read_sessions=read_only,
+                          notify=registry.notify)
     with ThreadPoolExecutor(2) as pool:
         begun = list(pool.map(lambda r: r.retry_failovers(), (registry, other)))
     assert sorted(begun) == [[], [lb_id]]
     assert state()[0] == c.PENDING_UPDATE and state()[2]
     assert registry.retry_failovers() == other.retry_failovers() == []  # begun once
     assert provisioning(sessions, created) == c.ERROR
+    winner = registry if begun[0] else other  # its backoff (each process keeps its own)
 
     # a retry that fails again while an agent could take it waits before the next
     with sessions() as session, session.begin():
         lb = graph.load_graph(session, lb_id)
         assert lb is not None
         status.finish(session, lb, "the agent failed")
-    assert registry.retry_failovers() == []  # FAILOVER_RETRY_BACKOFF seconds later
+    assert winner.retry_failovers() == []  # FAILOVER_RETRY_BACKOFF seconds later
     enable(False)
-    assert registry.retry_failovers() == []
+    assert winner.retry_failovers() == []
     enable(True)  # capacity again after none: at once
     woken.clear()
-    assert registry.retry_failovers() == [lb_id] and woken
+    assert winner.retry_failovers() == [lb_id] and woken
     worker.process(lb_id)
     assert state() == (c.ACTIVE, None, False, [(spare_id, c.AMPHORA_ALLOCATED)])
+
+
+def test_an_active_standby_pair_on_dead_agents_waits_for_two_agents(
+        sessions: sessionmaker[Session]) -> None:
+    registry = AgentRegistry(sessions, NETWORK, heartbeat_timeout=5)
+    worker = Reconciler(sessions, {c.PROVIDER_HAPROXY: NoopDriver()}, NETWORK,
+                        scheduler=Scheduler(heartbeat_timeout=5))
+    first = registry.heartbeat(beat("a1"), source="198.18.5.11").agent_id
+    second = registry.heartbeat(beat("a2"), source="198.18.5.12").agent_id
+    with sessions() as session, session.begin():
+        lb = m.LoadBalancer(id=m.new_id(), project_id="p", provisioning_status=c.ACTIVE,
+                            vip_address="127.1.0.9", topology=c.TOPOLOGY_ACTIVE_STANDBY)
+        session.add(lb)
+        session.flush()
+        for i, role in enumerate((c.AMPHORA_ROLE_MASTER, c.AMPHORA_ROLE_BACKUP)):
+            lb.amphorae.append(amphorae.new_amphora(lb, m.new_id(), role, f"127.1.0.{20 + i}",
+                                                    None))
+        Scheduler(heartbeat_timeout=5).place(session, lb)
+        assert {a.agent_id for a in lb.amphorae} == {first, second}
+        lb_id = lb.id
+        for agent in session.scalars(select(m.Agent)):
+            agent.heartbeat_timestamp = utcnow() - timedelta(seconds=6)
+    assert sorted(registry.declare_dead()) == ["a1", "a2"]
+
+    def state() -> tuple[str, list[tuple[str | None, str]]]:
+        with sessions() as session:
+            lb = session.get(m.LoadBalancer, lb_id)
+            assert lb is not None
+            return lb.provisioning_status, [(a.agent_id, a.status) for a in lb.amphorae]
+
+    registry.heartbeat(beat("a1"), source="198.18.5.11")  # back, but one for two amphorae
+    worker.process(lb_id)
+    # before: the MASTER placed on a1 (and ALLOCATED) though the failover failed
+    assert state() == (c.ERROR, [(None, c.AMPHORA_ERROR)] * 2)
+    assert registry.retry_failovers() == []
+    registry.heartbeat(beat("spare"), source="198.18.5.13")
+    assert registry.retry_failovers() == [lb_id]  # both to be replaced
+    assert state() == (c.PENDING_UPDATE, [(None, c.AMPHORA_PENDING_DELETE)] * 2)
+    with sessions() as session, session.begin():
+        for agent in session.scalars(select(m.Agent)):
+            agent.admin_state_up = False  # gone again before the worker got to it
+    worker.process(lb_id)
+    # before: ALLOCATED ("not replaced: it still serves"), though they run nowhere
+    assert state() == (c.ERROR, [(None, c.AMPHORA_ERROR)] * 2)
 
 
 class _Hung:
