@@ -32,8 +32,9 @@ def _tuple(value: list[str] | None) -> tuple[str, ...] | None:
 
 def load_graph(session: Session, lb_id: str, members: str = "all") -> m.LoadBalancer | None:
     """Load ``lb_id`` with its whole graph in a few queries (None if gone): its VRRP
-    group joined to it, each pool's health monitor to the pools, each amphora's agent
-    to the amphorae (a query less for each: a fifth of the time; issue 12).
+    group and amphorae (with their agents) joined to it, each listener's L7 policies
+    to the listeners, each pool's health monitor to the pools (a query less for each:
+    three queries instead of eight, and the L7 rules' if there are policies; issue 12).
 
     Tags are not part of a spec: they are loaded only if used (a delete
     cascading to them), not with every object of the graph (issue 12: half
@@ -46,7 +47,7 @@ def load_graph(session: Session, lb_id: str, members: str = "all") -> m.LoadBala
     time of ORM objects).
     """
     listeners = selectinload(m.LoadBalancer.listeners)
-    policies = listeners.selectinload(m.Listener.l7policies)
+    policies = listeners.joinedload(m.Listener.l7policies)
     pools = selectinload(m.LoadBalancer.pools)
     if members == "none":
         member_option = pools.raiseload(m.Pool.members)
@@ -63,9 +64,9 @@ def load_graph(session: Session, lb_id: str, members: str = "all") -> m.LoadBala
             pools.lazyload(m.Pool._tags),
             member_option,
             pools.joinedload(m.Pool.health_monitor).lazyload(m.HealthMonitor._tags),
-            selectinload(m.LoadBalancer.amphorae).joinedload(m.Amphora.agent),
+            joinedload(m.LoadBalancer.amphorae).joinedload(m.Amphora.agent),
             joinedload(m.LoadBalancer.vrrp_group),
-        )).one_or_none()
+        )).unique().one_or_none()
 
 
 def build_spec(lb: m.LoadBalancer, subnet: Subnet | None = None,

@@ -91,3 +91,35 @@ def test_a_new_row_reads_its_tags_without_asking_the_database(
                      lambda *args: statements.append(args[2]))
         assert member.tags == []
     assert statements == []
+
+
+def test_the_graph_of_a_change_is_read_in_four_queries(
+        sessions: sessionmaker[Session]) -> None:
+    """Load balancer with its VRRP group and amphorae, listeners with their L7 policies,
+    the policies' rules, pools with their health monitors: four SELECTs (members read
+    apart, as rows; nine before)."""
+    lb_id, pool_id = pool_of(sessions, 2)
+    with sessions() as session, session.begin():
+        lb = session.get(m.LoadBalancer, lb_id)
+        pool = session.get(m.Pool, pool_id)
+        assert lb is not None and pool is not None
+        listener = m.Listener(id=m.new_id(), project_id="p", protocol="HTTP",
+                              protocol_port=80, load_balancer=lb, default_pool=pool)
+        session.add_all([
+            listener,
+            m.L7Policy(id=m.new_id(), project_id="p", listener=listener, action="REJECT",
+                       position=1),
+            m.HealthMonitor(id=m.new_id(), project_id="p", pool=pool, type="TCP", delay=1,
+                            timeout=1, max_retries=1, max_retries_down=1),
+            m.Amphora(id=m.new_id(), load_balancer=lb, role=c.AMPHORA_ROLE_STANDALONE,
+                      status=c.AMPHORA_ALLOCATED)])
+    statements: list[str] = []
+    with sessions() as session:
+        event.listen(session.get_bind(), "before_cursor_execute",
+                     lambda *args: statements.append(args[2]))
+        lb = graph.load_graph(session, lb_id, members="none")
+        assert lb is not None
+        assert [len(li.l7policies) for li in lb.listeners] == [1]
+        assert [p.health_monitor is not None for p in lb.pools] == [True]
+        assert len(lb.amphorae) == 1 and lb.vrrp_group is None
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 4
