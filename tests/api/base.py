@@ -8,6 +8,7 @@ status code, and offers ``create_*`` factories that wait for ACTIVE.
 from __future__ import annotations
 
 import base64
+import gc
 import sys
 import threading
 import time
@@ -177,7 +178,7 @@ def _identity(fields: dict[str, Any]) -> dict[str, Any]:
 def worker_report(service: Service) -> str:
     """Why the worker is not idle: the PENDING_* load balancers in the database, the
     reconciler's in-flight set, queue, held claims and threads, the provider calls
-    made, and the stack of every thread of this process."""
+    made, the size of the heap and the stack of every thread of this process."""
     lines = []
     try:
         with service.read_sessions() as session:
@@ -197,6 +198,9 @@ def worker_report(service: Service) -> str:
         calls = getattr(driver, "calls", None)
         if calls is not None:
             lines.append(f"driver {name}: last calls {calls[-5:]}")
+    # A heap of millions of objects means full collections of seconds, during which
+    # nothing runs (the cause of this failure once: tests/api/test_app_lifetime.py).
+    lines.append(f"objects tracked by the garbage collector: {len(gc.get_objects())}")
     names = {t.ident: t.name for t in threading.enumerate()}
     for ident, frame in sys._current_frames().items():
         if ident == threading.get_ident():

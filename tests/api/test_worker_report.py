@@ -25,6 +25,7 @@ def test_a_worker_that_does_not_settle_says_why(api: Api) -> None:
     assert f"('{lb['id']}', 'PENDING_CREATE', 'noop'" in report
     assert f"in flight: ['{lb['id']}']; queued: 0; claims held: ['{lb['id']}']" in report
     assert "lbaas-dispatcher alive" in report and "lbaas-worker-3 alive" in report
+    assert "objects tracked by the garbage collector: " in report
     assert "in apply\n    self.open.wait(10)" in report  # where the worker thread waits
     assert api.lb_status(lb["id"]) == "ACTIVE"  # settled once let go
 
