@@ -8,16 +8,35 @@ of a stuck worker explains itself.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from tests.api.base import Api, held, wait_for
+from lbaas.dataplane.spec import LoadBalancerSpec
+from tests.api.base import Api, HeldNoopDriver, held
 
 
-def test_a_worker_that_does_not_settle_says_why(api: Api) -> None:
+class EnteredDriver(HeldNoopDriver):
+    """A held noop driver that tells when an apply has begun."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+
+    def apply(self, lb: LoadBalancerSpec) -> None:
+        self.entered.set()
+        super().apply(lb)
+
+
+@pytest.fixture
+def noop() -> EnteredDriver:
+    return EnteredDriver()
+
+
+def test_a_worker_that_does_not_settle_says_why(api: Api, noop: EnteredDriver) -> None:
     with held(api):
         lb = api.create_lb(wait=False)
-        # the change runs (claimed), stopped inside the driver's apply
-        wait_for(lambda: lb["id"] in api.service.reconciler.state().claims_held)
+        assert noop.entered.wait(10)  # the change runs (claimed), held inside the apply
         with pytest.raises(AssertionError) as failed:
             api.wait_idle(timeout=0.1)
     report = str(failed.value)
