@@ -98,8 +98,13 @@ def test_the_in_process_agent_hosts_every_amphora_and_deletes_what_the_database_
             session.execute(delete(m.Port).where(m.Port.device_id == forgotten))
             session.execute(delete(m.LoadBalancer).where(m.LoadBalancer.id == forgotten))
         assert service.agent is not None
+        # The agent stops the HAProxy, then removes its directory: wait for both.
+        def gone() -> bool:
+            assert service.agent is not None
+            return not service.agent.health(forgotten).alive and \
+                not (settings.haproxy_base_path / forgotten).exists()
         deadline = time.monotonic() + 10
-        while service.agent.health(forgotten).alive and time.monotonic() < deadline:
+        while not gone() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not service.agent.health(forgotten).alive
         assert not (settings.haproxy_base_path / forgotten).exists()
