@@ -75,7 +75,7 @@ def test_reads_do_not_wait_for_a_writer(client: Api, svc: Service) -> None:
         for _ in range(20):
             client.get("/loadbalancers", status=200)
             assert client.show("loadbalancers", "loadbalancer", lb["id"])["name"] == "lb"
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 25  # one read that waited would take 30 s
         r = client.post("/loadbalancers", {"loadbalancer": {}}, status=503)
         assert client.fault(r) == ("The database cannot be written: database is locked. "
                                    "Nothing was changed.")

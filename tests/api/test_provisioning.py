@@ -75,21 +75,28 @@ def test_failed_apply_is_error_with_the_reason_and_can_be_fixed(api: Api,
     assert shown["provisioning_status_reason"] is None
 
 
-def test_noop_create_is_active_within_a_second(api: Api) -> None:
-    lb = api.create_lb(wait=False)
-    started = time.monotonic()
-    while api.lb_status(lb["id"]) != c.ACTIVE:
-        assert time.monotonic() - started < 1.0
-        time.sleep(0.005)
+def test_a_create_wakes_the_worker_without_waiting_for_its_poll(tmp_path: Path,
+                                                               db_url: str) -> None:
+    """The commit of a change wakes the worker: with a poll an hour apart, a noop create
+    is ACTIVE within the 20 s this test waits (a worker that only polled would not be)."""
+    svc = Service(make_settings(tmp_path, database_url=db_url, worker_poll_interval=3600.0))
+    svc.start()
+    try:
+        with TestClient(svc.app, raise_server_exceptions=False) as client:
+            api = Api(client, svc)
+            lb = api.create_lb(wait=False)
+            deadline = time.monotonic() + 20
+            while api.lb_status(lb["id"]) != c.ACTIVE:
+                assert time.monotonic() < deadline, "not ACTIVE: the worker was not woken"
+                time.sleep(0.01)
+    finally:
+        svc.stop()
 
 
 def test_one_change_per_load_balancer_many_in_parallel(api: Api, flaky: FlakyDriver) -> None:
     flaky.apply_delay = 0.2
     ids = [api.create_lb(wait=False)["id"] for _ in range(8)]
-    started = time.monotonic()
-    api.wait_idle(timeout=10)
-    elapsed = time.monotonic() - started
+    api.wait_idle(timeout=30)
     assert all(api.lb_status(i) == c.ACTIVE for i in ids)
     assert flaky.max_parallel_same_lb == 1
-    assert flaky.max_parallel > 1
-    assert elapsed < 8 * 0.2  # parallel across load balancers (4 worker threads)
+    assert flaky.max_parallel > 1  # parallel across load balancers (4 worker threads)

@@ -314,7 +314,8 @@ def test_a_hung_agent_delays_no_other_agent_s_heartbeat(
     def round() -> None:
         started = time.monotonic()
         poller.round()
-        assert time.monotonic() - started < 2.0  # the hung heartbeat is not waited for
+        # not waited for: the hung heartbeat holds its thread for 10 s
+        assert time.monotonic() - started < 5.0
 
     try:
         round()
