@@ -150,6 +150,18 @@ def test_specs_cross_the_agent_boundary_as_json() -> None:
     assert s.from_json(s.to_json(lb)) == lb
 
 
+def test_spec_json_is_ascii_and_the_same_for_equal_specs() -> None:
+    # spec.json and the agents' spec digests compare texts: equal specs, equal text,
+    # whatever the order they were built in; written as ASCII whatever the locale.
+    lb = dataclasses.replace(with_pool(LB, health_monitor=HM), project_id="projet-\u00e9")
+    again = s.from_json(json.loads(s.to_json(lb)))
+    assert again == lb and again is not lb
+    text = s.to_json(lb)
+    assert s.to_json(again) == text
+    assert text.isascii() and "projet-\\u00e9" in text
+    assert s.from_json(text) == lb
+
+
 def test_active_standby_specs_cross_the_agent_boundary_as_json() -> None:
     lb = dataclasses.replace(
         LB, topology="ACTIVE_STANDBY",
