@@ -289,30 +289,42 @@ def used_by(db: Session, column: InstrumentedAttribute[Any], value: Any) -> bool
 
 # -- checks ----------------------------------------------------------------------
 
-def check_provider(state: ApiState, lb: m.LoadBalancer,
-                   members: Sequence[m.Member] | None = None) -> None:
+def check_provider(state: ApiState, lb: m.LoadBalancer) -> None:
     """Ask ``lb``'s provider whether it can realise ``lb`` as now in the session.
 
-    ``members``: a change of these members only; the provider is shown the
-    pools with just them (a member's configuration does not depend on its
-    siblings', which were accepted before), so that a pool of thousands is not
-    loaded for it. Raises ProviderNotFound (501) if no driver is loaded for it
-    (it need not be enabled still: it serves load balancers made while it
-    was), and the errors of :func:`call_provider` with the provider's reason.
+    Raises ProviderNotFound (501) if no driver is loaded for it (it need not
+    be enabled still: it serves load balancers made while it was), and the
+    errors of :func:`call_provider` with the provider's reason.
     """
-    driver = state.drivers.get(driver_name(lb.provider))
-    if driver is None:
-        raise exc.ProviderNotFound(prov=lb.provider)
+    driver = _driver_of(state, lb)
     session = object_session(lb)
     subnet = state.network.vip_subnet(session, lb.vip_subnet_id) \
         if session and lb.vip_subnet_id else None
-    by_pool: dict[str, list[graph.MemberRow]] | None = None
-    if members is not None:
-        by_pool = {}
-        for member in members:
-            by_pool.setdefault(member.pool_id, []).append(graph.member_row(member))
-    call_provider(lb.provider, driver.validate,
-                  graph.build_spec(lb, subnet, lb.amphorae, by_pool))
+    call_provider(lb.provider, driver.validate, graph.build_spec(lb, subnet, lb.amphorae))
+
+
+def check_members(state: ApiState, pool: m.Pool, members: Sequence[m.Member]) -> None:
+    """Ask ``pool``'s provider whether it can realise a change of ``members`` (new or
+    updated members of ``pool``), as now in the session.
+
+    The provider sees only what a member change can make unrealisable
+    (:func:`lbaas.worker.graph.member_change_spec`, built from what the
+    handler loaded: no query), through ``validate_members``; the rest of the
+    load balancer was accepted before and a member does not change it
+    (issue 12: checking the whole load balancer was a quarter of a member
+    add's API time). Raises as :func:`check_provider`.
+    """
+    lb = pool.load_balancer
+    call_provider(lb.provider, _driver_of(state, lb).validate_members,
+                  graph.member_change_spec(pool, members))
+
+
+def _driver_of(state: ApiState, lb: m.LoadBalancer) -> ProviderDriver:
+    """``lb``'s provider driver; ProviderNotFound (501) if none is loaded."""
+    driver = state.drivers.get(driver_name(lb.provider))
+    if driver is None:
+        raise exc.ProviderNotFound(prov=lb.provider)
+    return driver
 
 
 QUOTA_MODELS: dict[str, type[m.Base]] = {

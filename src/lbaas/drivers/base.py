@@ -25,6 +25,12 @@ class ProviderDriver(Protocol):
     def validate(self, lb: LoadBalancerSpec) -> None:
         """Raise ``UnsupportedOption(user_msg)`` if ``lb`` asks for what this provider lacks."""
 
+    def validate_members(self, lb: LoadBalancerSpec) -> None:
+        """Raise ``UnsupportedOption(user_msg)`` if the members in ``lb``'s pools cannot be
+        realised; ``lb`` is the part of a load balancer a member change touches
+        (:func:`lbaas.worker.graph.member_change_spec`), the rest was validated before
+        (as Octavia's provider drivers check a member alone in ``member_create``)."""
+
     def apply(self, lb: LoadBalancerSpec) -> None:
         """Make the data plane serve exactly ``lb``; raise ``DriverError(reason)`` on failure.
 

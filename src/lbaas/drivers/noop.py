@@ -42,6 +42,9 @@ class NoopDriver:
     def validate(self, lb: LoadBalancerSpec) -> None:
         """Everything is accepted."""
 
+    def validate_members(self, lb: LoadBalancerSpec) -> None:
+        """Every member is accepted."""
+
     def apply(self, lb: LoadBalancerSpec) -> None:
         """Record ``lb`` as applied."""
         self._record("apply", lb)

@@ -76,9 +76,7 @@ def build_spec(lb: m.LoadBalancer, subnet: Subnet | None = None,
     """The desired state of ``lb``; ``subnet`` is its VIP subnet, if known; ``amphorae``
     where it runs (:meth:`lbaas.worker.scheduler.Scheduler.place`). ``members``: if
     given, each pool's members by pool id (rows of :data:`MEMBER_COLUMNS`; a pool
-    left out has none) instead of the pools' own (not loaded then):
-    :func:`member_rows`, or the API's provider check of a member change
-    (:func:`lbaas.api.deps.check_provider`, through :func:`member_row`)."""
+    left out has none) instead of the pools' own (not loaded then): :func:`member_rows`."""
     return s.LoadBalancerSpec(
         id=lb.id,
         project_id=lb.project_id,
@@ -103,6 +101,30 @@ def build_spec(lb: m.LoadBalancer, subnet: Subnet | None = None,
         pools=tuple(_pool(p, members) for p in _live(lb.pools)),
         amphorae=_amphorae(lb, amphorae),
         vrrp=_vrrp(lb),
+    )
+
+
+def member_change_spec(pool: m.Pool, members: Sequence[m.Member]) -> s.LoadBalancerSpec:
+    """What a change of ``members`` (members of ``pool``, in the session) can make a
+    provider refuse, for its ``validate_members``: ``pool``'s load balancer (its VIP
+    address, no subnet, amphorae or additional VIPs), each listener using ``pool``
+    shown with ``pool`` as its default pool and no L7 policies (a member's server
+    line depends on the listener and the pool, not on how one reaches the other),
+    and ``pool`` holding just ``members``.
+
+    Reads only what a member change's handler loads with the pool
+    (:data:`lbaas.api.routes.member.POOL_OF_A_CHANGE`): no query (issue 12).
+    """
+    lb = pool.load_balancer
+    return s.LoadBalancerSpec(
+        id=lb.id,
+        project_id=lb.project_id,
+        admin_state_up=lb.admin_state_up,
+        provider=lb.provider,
+        topology=lb.topology,
+        vip=s.VipSpec(address=lb.vip_address or ""),
+        listeners=tuple(_listener(li, only_pool=pool.id) for li in _live(pool.listeners)),
+        pools=(_pool(pool, {pool.id: [member_row(mb) for mb in members]}),),
     )
 
 
@@ -134,10 +156,16 @@ def _vrrp(lb: m.LoadBalancer) -> s.VrrpSpec | None:
                       advert_int=group.advert_int)
 
 
-def _listener(li: m.Listener) -> s.ListenerSpec:
-    default_pool = li.default_pool
-    default_pool_id = (default_pool.id if default_pool is not None
-                       and default_pool.provisioning_status != c.PENDING_DELETE else None)
+def _listener(li: m.Listener, only_pool: str | None = None) -> s.ListenerSpec:
+    """``li``'s spec; ``only_pool``: shown with that pool as its default pool and no L7
+    policies, neither of its own read (:func:`member_change_spec`)."""
+    default_pool_id = only_pool
+    l7policies: Sequence[m.L7Policy] = ()
+    if only_pool is None:
+        l7policies = li.l7policies
+        default_pool = li.default_pool
+        if default_pool is not None and default_pool.provisioning_status != c.PENDING_DELETE:
+            default_pool_id = default_pool.id
     return s.ListenerSpec(
         id=li.id,
         protocol=li.protocol,
@@ -151,7 +179,7 @@ def _listener(li: m.Listener) -> s.ListenerSpec:
         timeout_tcp_inspect=li.timeout_tcp_inspect,
         insert_headers=tuple(sorted((k, str(v)) for k, v in (li.insert_headers or {}).items())),
         allowed_cidrs=tuple(li.allowed_cidrs or ()),
-        l7policies=tuple(_l7policy(p) for p in sorted(_live(li.l7policies),
+        l7policies=tuple(_l7policy(p) for p in sorted(_live(l7policies),
                                                         key=lambda p: p.position)),
         default_tls_container_ref=li.default_tls_container_ref,
         sni_container_refs=tuple(li.sni_container_refs or ()),

@@ -96,6 +96,21 @@ def test_refused(driver: HaproxyDriver, lb: s.LoadBalancerSpec, reason: str) -> 
         driver.validate(lb)
 
 
+def test_a_member_change_is_checked_without_the_agent() -> None:
+    # A member change's part of a load balancer (graph.member_change_spec): its server
+    # line is rendered; the placement (VIPs, listener ports, amphorae) is not asked again.
+    agent = FakeAgent()
+    driver = HaproxyDriver(agent, ping_available=True)
+    driver.validate_members(with_pool(LB, health_monitor=HM, members=(
+        member("m2", 8002, monitor_address="127.0.0.2", monitor_port=9000),)))
+    with pytest.raises(UnsupportedOption, match="member address"):
+        driver.validate_members(with_pool(LB, members=(member("m2", 8002, address="x y"),)))
+    with pytest.raises(UnsupportedOption, match="monitor_address"):
+        driver.validate_members(with_pool(LB, health_monitor=HM, members=(
+            member("m2", 8002, monitor_address="127.0.0.2\nbind"),)))
+    assert agent.calls == []
+
+
 def test_tls_is_realised(driver: HaproxyDriver) -> None:
     rule = s.L7RuleSpec(id="r", type="SSL_CONN_HAS_CERT", compare_type="EQUAL_TO", value="True")
     lb = with_listener(LB, protocol="TERMINATED_HTTPS", default_tls_container_ref="ref",

@@ -123,3 +123,52 @@ def test_the_graph_of_a_change_is_read_in_four_queries(
         assert [p.health_monitor is not None for p in lb.pools] == [True]
         assert len(lb.amphorae) == 1 and lb.vrrp_group is None
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 4
+
+
+def test_a_member_change_spec_is_built_from_the_pool_without_a_query(
+        sessions: sessionmaker[Session]) -> None:
+    """What the API's provider check of a member change shows the provider: the listeners
+    using the pool (as default pool or through an L7 policy), each with the pool as its
+    default pool, and the pool with just the changed members; from what the handler
+    loaded with the pool (POOL_OF_A_CHANGE), no query."""
+    from lbaas.api.routes.member import POOL_OF_A_CHANGE
+
+    lb_id, pool_id = pool_of(sessions, 3)
+    with sessions() as session, session.begin():
+        lb = session.get(m.LoadBalancer, lb_id)
+        pool = session.get(m.Pool, pool_id)
+        assert lb is not None and pool is not None
+        other = m.Pool(id=m.new_id(), project_id="p", protocol="HTTP",
+                       lb_algorithm="ROUND_ROBIN", load_balancer=lb)
+        by_default = m.Listener(id=m.new_id(), project_id="p", protocol="HTTP",
+                                protocol_port=80, load_balancer=lb, default_pool=pool,
+                                timeout_member_connect=1234)
+        by_policy = m.Listener(id=m.new_id(), project_id="p", protocol="TCP",
+                               protocol_port=81, load_balancer=lb, default_pool=other)
+        unrelated = m.Listener(id=m.new_id(), project_id="p", protocol="HTTP",
+                               protocol_port=82, load_balancer=lb, default_pool=other)
+        session.add_all([other, by_default, by_policy, unrelated,
+                         m.L7Policy(id=m.new_id(), project_id="p", listener=by_policy,
+                                    action="REDIRECT_TO_POOL", redirect_pool=pool, position=1),
+                         m.HealthMonitor(id=m.new_id(), project_id="p", pool=pool, type="TCP",
+                                         delay=1, timeout=1, max_retries=1,
+                                         max_retries_down=1)])
+        ids = {"default": by_default.id, "policy": by_policy.id}
+        member_id = next(mb.id for mb in pool.members if mb.address == "127.3.0.1")
+    statements: list[str] = []
+    with sessions() as session:
+        pool = session.get(m.Pool, pool_id, options=POOL_OF_A_CHANGE)
+        member = session.get(m.Member, member_id)
+        assert pool is not None and member is not None
+        event.listen(session.get_bind(), "before_cursor_execute",
+                     lambda *args: statements.append(args[2]))
+        spec = graph.member_change_spec(pool, [member])
+    assert statements == []
+    assert spec.id == lb_id and spec.vip.address == "127.1.0.9"
+    assert [p.id for p in spec.pools] == [pool_id]
+    assert [mb.address for mb in spec.pools[0].members] == ["127.3.0.1"]
+    assert spec.pools[0].health_monitor is not None
+    assert sorted(li.id for li in spec.listeners) == sorted(ids.values())
+    assert all(li.default_pool_id == pool_id and li.l7policies == () for li in spec.listeners)
+    assert {li.id: li.timeout_member_connect for li in spec.listeners}[ids["default"]] == 1234
+    assert spec.amphorae == () and spec.vrrp is None

@@ -227,7 +227,7 @@ def create_member(pool_id: str, body: s.MemberCreateRoot, ctx: Ctx, db: Db,
             status.begin_create(db, pool.load_balancer_id, [member],
                                 [pool, *pool.listeners])
         db.flush()
-    deps.check_provider(state, pool.load_balancer, [member])
+    deps.check_members(state, pool, [member])
     deps.commit(db, state)
     return deps.respond("member", s.MemberResponse.dump(member), 201)
 
@@ -341,7 +341,7 @@ def update_member(pool_id: str, member_id: str, body: s.MemberUpdateRoot, ctx: C
     status.begin_update(db, pool.load_balancer_id, member, [pool, *pool.listeners])
     deps.apply_changes(member, {k: NULL_DEFAULTS[k] if v is None and k in NULL_DEFAULTS else v
                                 for k, v in changes.items()})
-    deps.check_provider(state, pool.load_balancer, [member])
+    deps.check_members(state, pool, [member])
     deps.commit(db, state)
     return deps.respond("member", s.MemberResponse.dump(member))
 

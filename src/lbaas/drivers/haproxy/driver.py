@@ -115,6 +115,16 @@ class HaproxyDriver:
             raise UnsupportedOption(e.reason) from None
         self.agent.validate(lb)
 
+    def validate_members(self, lb: LoadBalancerSpec) -> None:
+        """Raise ``UnsupportedOption`` if a member of ``lb`` (a member change's part of a
+        load balancer) cannot be written as an HAProxy ``server``: its pools' backends
+        are rendered for the listeners shown; no placement or agent is asked (a
+        member changes neither the VIPs nor the listeners)."""
+        try:
+            render.build_view(lb)
+        except RenderError as e:
+            raise UnsupportedOption(e.reason) from None
+
     def apply(self, lb: LoadBalancerSpec) -> None:
         """Serve ``lb``; ``DriverError`` with HAProxy's message on failure (old config serves)."""
         self.agent.apply(lb)
