@@ -6,7 +6,7 @@ import pytest
 
 from lbaas.common import constants as c
 from lbaas.db import models as m
-from tests.api.base import Api, held
+from tests.api.base import GHOST, Api, held
 
 LB_FIELDS = {
     "tenant_id",
@@ -226,7 +226,10 @@ def test_list_bodies_are_the_shows_and_page_filter_and_select(api: Api) -> None:
     second = api.create_listener(full["id"], protocol_port=82)
     pool = api.create_pool(loadbalancer_id=full["id"])
     bare = api.create_lb(name=None, description=None, tags=["a"])
-    other = api.create_lb(name="other", _project="p1")
+    # Disabled, with security groups: a boolean and JSON (in SQLite 0 and text, read
+    # by the list from the driver's rows as SQLAlchemy would).
+    other = api.create_lb(name="other", _project="p1", admin_state_up=False,
+                          vip_sg_ids=[GHOST])
     listed = api.get("/loadbalancers").json()
     assert [lb["id"] for lb in listed["loadbalancers"]] == [full["id"], bare["id"], other["id"]]
     assert listed["loadbalancers_links"] == []
@@ -239,6 +242,8 @@ def test_list_bodies_are_the_shows_and_page_filter_and_select(api: Api) -> None:
     assert listed["loadbalancers"][0]["tags"] == ["a", "b"]
     assert listed["loadbalancers"][1]["name"] == ""
     assert listed["loadbalancers"][1]["listeners"] == []
+    assert listed["loadbalancers"][2]["admin_state_up"] is False
+    assert listed["loadbalancers"][2]["vip_sg_ids"] == [GHOST]
 
     def ids(**params: object) -> list[str]:
         return [lb["id"] for lb in api.get("/loadbalancers", params=params)

@@ -21,17 +21,30 @@ Octavia's messages.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter, itemgetter
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
-from sqlalchemy import Select, String, and_, case, false, func, inspect, or_, select
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Select,
+    String,
+    and_,
+    case,
+    false,
+    func,
+    inspect,
+    or_,
+    select,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute, Session
-from sqlalchemy.sql import ColumnElement, Subquery
+from sqlalchemy.sql import ColumnElement, Executable, Subquery
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -175,7 +188,8 @@ def _sortable_expr(attr: InstrumentedAttribute[Any]) -> ColumnElement[Any]:
 
 @dataclass
 class Page:
-    """One page of rows and the Octavia links that go with it."""
+    """One page of rows and the Octavia links that go with it: ``model`` objects, or for
+    a select of columns the database driver's tuples (:func:`raw_rows`)."""
 
     rows: list[Any]
     links: list[dict[str, str]]
@@ -236,7 +250,10 @@ def paginate(session: Session, request: Request, q: ListQuery, stmt: Select[Any]
         ascending = (direction == c.SORT_ASC) != backwards
         expr = _sortable_expr(attr)
         stmt = stmt.order_by(expr.asc() if ascending else expr.desc())
-    rows = _fetch(session, stmt if q.limit is None else stmt.limit(q.limit + 1), model)
+    entity = _selects_entity(stmt, model)
+    limited = stmt if q.limit is None else stmt.limit(q.limit + 1)
+    rows: list[Any] = (list(session.scalars(limited).unique()) if entity
+                       else raw_rows(session.connection(), limited))
     # One row more than the page tells whether the page holds all that the filters match
     # (then its source is the filters alone, for Page.ids).
     whole = q.marker is None and (q.limit is None or len(rows) <= q.limit)
@@ -245,18 +262,42 @@ def paginate(session: Session, request: Request, q: ListQuery, stmt: Select[Any]
         stmt = stmt.limit(q.limit)
     if backwards:
         rows.reverse()
-    return Page(rows=rows, links=_links(request, q, rows, base_uri),
+    id_of = attrgetter("id") if entity else itemgetter(stmt.selected_columns.keys().index("id"))
+    return Page(rows=rows, links=_links(request, q, rows, id_of, base_uri),
                 source=unordered if whole else stmt)
 
 
-def _fetch(session: Session, stmt: Select[Any], model: type[m.Base]) -> list[Any]:
-    """The rows of ``stmt``: ``model`` objects if it selects the entity, else result rows
-    (a select of columns: no ORM objects to build, for long lists; run by the session's
-    connection, as Core, whose rows cost a fifth less than the ORM's)."""
+def _selects_entity(stmt: Select[Any], model: type[m.Base]) -> bool:
     described = stmt.column_descriptions
-    if len(described) == 1 and described[0]["expr"] is model:
-        return list(session.scalars(stmt).unique())
-    return list(session.connection().execute(stmt).all())
+    return len(described) == 1 and described[0]["expr"] is model
+
+
+def raw_rows(conn: Connection, stmt: Executable) -> list[Any]:
+    """The rows of ``stmt`` (a select of columns) as the database driver returns them:
+    tuples of values not yet read as their columns' types (:func:`column_readers`
+    says what is left to do: SQLite's booleans are 0 or 1 and its JSON is text).
+
+    No ORM objects, and no result rows either: a list of a thousand load balancers
+    (21 columns) builds its page in a quarter less time (issue 12). The statement is
+    still compiled (and cached) and run by SQLAlchemy, on ``conn``.
+    """
+    result = conn.execute(stmt)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
+
+
+def column_readers(stmt: Select[Any], dialect: Dialect) -> dict[str, Callable[[Any], Any]]:
+    """What SQLAlchemy does to the driver's value of each selected column of ``stmt``
+    (its type's result processor for ``dialect``), by column name, for the columns
+    that need it: the reading :func:`raw_rows` leaves to its caller."""
+    readers: dict[str, Callable[[Any], Any]] = {}
+    for col in stmt.selected_columns:
+        read = col.type.dialect_impl(dialect).result_processor(dialect, None)
+        if read is not None and col.key is not None:
+            readers[col.key] = read
+    return readers
 
 
 def _after(marker: Mapping[InstrumentedAttribute[Any], Any],
@@ -318,8 +359,11 @@ class api_timestamp(FunctionElement[str]):
 
 @compiles(api_timestamp)
 def _api_timestamp_sqlite(element: api_timestamp, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLite stores DateTime as text ("2017-02-28 00:41:44.123456").
-    return compiler.process(func.strftime("%Y-%m-%dT%H:%M:%S", *element.clauses), **kw)
+    # SQLite stores DateTime as SQLAlchemy writes it, text to the microsecond
+    # ("2017-02-28 00:41:44.123456"): its first 19 characters, the space a "T", are the
+    # API's text (strftime, which parses the date first, cost a list of a thousand 3 ms).
+    return compiler.process(
+        func.replace(func.substr(*element.clauses, 1, 19), " ", "T"), **kw)
 
 
 @compiles(api_timestamp, "postgresql")
@@ -327,7 +371,8 @@ def _api_timestamp_postgresql(element: api_timestamp, compiler: SQLCompiler, **k
     return compiler.process(func.to_char(*element.clauses, 'YYYY-MM-DD"T"HH24:MI:SS'), **kw)
 
 
-def _links(request: Request, q: ListQuery, rows: list[Any], base_uri: str) -> list[dict[str, str]]:
+def _links(request: Request, q: ListQuery, rows: list[Any], id_of: Callable[[Any], str],
+           base_uri: str) -> list[dict[str, str]]:
     if not rows:
         return []
     path = (base_uri.rstrip("/") + request.url.path) if base_uri else \
@@ -337,10 +382,10 @@ def _links(request: Request, q: ListQuery, rows: list[Any], base_uri: str) -> li
     base = [("limit", str(q.limit))] if q.limit is not None else []
     links = []
     if q.marker is not None:
-        prev = [*base, *keep, ("marker", rows[0].id), ("page_reverse", "True")]
+        prev = [*base, *keep, ("marker", id_of(rows[0])), ("page_reverse", "True")]
         links.append({"href": f"{path}?{urlencode(prev)}", "rel": "previous"})
     if q.limit is not None and len(rows) >= q.limit:
-        nxt = [*base, *keep, ("marker", rows[-1].id)]
+        nxt = [*base, *keep, ("marker", id_of(rows[-1]))]
         links.append({"href": f"{path}?{urlencode(nxt)}", "rel": "next"})
     return links
 

@@ -22,7 +22,7 @@ from sqlalchemy.sql import Subquery
 from lbaas.api import deps
 from lbaas.api.deps import Ctx, Db, Fields, Listing, State
 from lbaas.api.policy import RequestContext
-from lbaas.api.query import api_timestamp, columns_of
+from lbaas.api.query import api_timestamp, column_readers, columns_of, raw_rows
 from lbaas.api.routes import amphora, fully_populated
 from lbaas.api.schemas import loadbalancer as s
 from lbaas.api.schemas.common import Stats, StatsRoot
@@ -59,10 +59,11 @@ def list_load_balancers(ctx: Ctx, listing: Listing) -> JSONResponse:
     if not page.rows:
         return listing.answer("loadbalancers", [], page)
     listed = page.ids()
-    conn = listing.session.connection()  # plain rows, as Core (as the page's)
+    conn = listing.session.connection()  # the driver's rows, as the page's
     dump = s.LoadBalancerResponse.row_dumper(
         [col.key for col in shown] + stamps, written=stamps, fields=fields,
-        children={name: _children_of(conn, make(listed), ref) for name, make, ref in children})
+        children={name: _children_of(conn, make(listed), ref) for name, make, ref in children},
+        readers=column_readers(stmt, conn.dialect))
     return listing.answer("loadbalancers", [dump(row) for row in page.rows], page)
 
 
@@ -89,11 +90,11 @@ _CHILDREN: list[tuple[str, Callable[[Subquery], Select[str, str]], bool]] = [
 
 
 def _children_of(conn: Connection, stmt: Select[str, str], ref: bool) -> dict[str, list[Any]]:
-    """The rows of ``stmt`` (parent id, child) as parent id -> its children in the
-    statement's order, each ``{"id": child}`` if ``ref``, else as it is (a parent with
-    none is absent)."""
+    """The rows of ``stmt`` (parent id, child: text, which the driver's rows hold as
+    they are) as parent id -> its children in the statement's order, each
+    ``{"id": child}`` if ``ref``, else as it is (a parent with none is absent)."""
     grouped: defaultdict[str, list[Any]] = defaultdict(list)
-    rows = conn.execute(stmt).all()
+    rows = raw_rows(conn, stmt)
     if ref:
         for parent, child in rows:
             grouped[parent].append({"id": child})

@@ -309,11 +309,14 @@ class ResponseModel(BaseModel):
     def row_dumper(cls, names: Sequence[str], written: Sequence[str] = (),
                    children: Mapping[str, Mapping[Any, Any]] | None = None,
                    fields: Sequence[str] | None = None,
+                   readers: Mapping[str, Callable[[Any], Any]] | None = None,
                    ) -> Callable[[Sequence[Any]], dict[str, Any]]:
         """What :meth:`dump` makes of a result row, for a page of many rows: the plan
         (which value goes where, how it is written) made once, not once a row.
 
-        The function made takes a row: the values named ``names``, in order. Those
+        The function made takes a row: the values named ``names``, in order, each
+        first read by its function in ``readers`` if it has one (a database driver's
+        row: :func:`lbaas.api.query.column_readers`). Those
         named in ``written`` are written already (timestamps the database wrote:
         :class:`lbaas.api.query.api_timestamp`); ``children`` gives the value of
         other fields (a list's children, written already) by the row's ``id``,
@@ -329,11 +332,13 @@ class ResponseModel(BaseModel):
         third of the time of a loop over the fields (issue 12).
         """
         children = children or {}
+        readers = readers or {}
         code, env = _row_plan(cls, tuple(names), tuple(written), tuple(children),
-                              None if fields is None else tuple(fields))
+                              None if fields is None else tuple(fields), tuple(readers))
         lookups = {f"c{i}": got.get for i, got in enumerate(children.values())}
+        reads = {f"r{i}": read for i, read in enumerate(readers.values())}
         return cast(Callable[[Sequence[Any]], dict[str, Any]],
-                    types.FunctionType(code, {**env, **lookups}))
+                    types.FunctionType(code, {**env, **lookups, **reads}))
 
     @classmethod
     def _fields(cls) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, Any], ...],
@@ -364,12 +369,14 @@ _FIELDS: dict[type[ResponseModel], tuple[tuple[tuple[str, Any], ...],
 @functools.lru_cache(maxsize=64)  # a plan per (class, columns, fields=): a few in use
 def _row_plan(cls: type[ResponseModel], names: tuple[str, ...], written: tuple[str, ...],
               children: tuple[str, ...], fields: tuple[str, ...] | None,
+              read: tuple[str, ...] = (),
               ) -> tuple[types.CodeType, dict[str, Any]]:
     """The code of :meth:`ResponseModel.row_dumper`'s function and the globals it reads
-    (writers ``w<n>``, defaults ``d<n>``; the children's lookups ``c<i>`` are the
-    caller's, in the order of ``children``)."""
+    (writers ``w<n>``, defaults ``d<n>``; the children's lookups ``c<i>`` and the
+    readers ``r<i>`` are the caller's, in the order of ``children`` and ``read``)."""
     plain, writes, computed = cls._fields()
-    where = {name: f"v{i}" for i, name in enumerate(names)}
+    where = {name: f"r{read.index(name)}(v{i})" if name in read else f"v{i}"
+             for i, name in enumerate(names)}
     ident = where.get("id")
     for i, name in enumerate(children):
         if ident is None:
