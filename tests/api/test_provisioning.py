@@ -93,6 +93,40 @@ def test_a_create_wakes_the_worker_without_waiting_for_its_poll(tmp_path: Path,
         svc.stop()
 
 
+def test_a_member_change_goes_to_a_worker_without_the_dispatchers_scan(
+        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member change hands its load balancer to a worker thread at commit (issue 12:
+    no dispatcher hop): with a poll an hour apart and scans that find nothing, a member
+    add, update and delete are still applied (before, they stayed PENDING)."""
+    svc = Service(make_settings(tmp_path, database_url=db_url, worker_poll_interval=3600.0))
+    svc.start()
+    try:
+        with TestClient(svc.app, raise_server_exceptions=False) as client:
+            api = Api(client, svc)
+            lb = api.create_lb()
+            pool = api.create_pool(listener_id=api.create_listener(lb["id"])["id"])
+            monkeypatch.setattr(svc.reconciler, "pending_ids", lambda: [])
+
+            def settled(what: str) -> None:
+                deadline = time.monotonic() + 20
+                while api.lb_status(lb["id"]) != c.ACTIVE:
+                    assert time.monotonic() < deadline, f"{what}: not applied"
+                    time.sleep(0.01)
+
+            member = api.create_member(pool["id"], wait=False)
+            settled("add")
+            path = f"/pools/{pool['id']}/members/{member['id']}"
+            api.put(path, {"member": {"weight": 7}}, status=200)
+            settled("update")
+            assert api.status_of(f"pools/{pool['id']}/members", "member",
+                                 member["id"]) == c.ACTIVE
+            api.delete(path, status=204)
+            settled("delete")
+            api.get(path, status=404)
+    finally:
+        svc.stop()
+
+
 def test_one_change_per_load_balancer_many_in_parallel(api: Api, flaky: FlakyDriver) -> None:
     flaky.apply_delay = 0.2
     ids = [api.create_lb(wait=False)["id"] for _ in range(8)]

@@ -64,7 +64,7 @@ class ApiState:
     sessions: sessionmaker[Session]
     policy: Policy
     drivers: Mapping[str, ProviderDriver]
-    notify: Callable[[], None]
+    notify: Callable[[str | None], None]  # the worker's; a load balancer's id, or None
     network: NetworkDriver
     authenticator: auth.Authenticator
     certificates: CertManager  # checks certificate references (lbaas.api.tls)
@@ -217,10 +217,12 @@ def listed_rows(ctx: RequestContext, listing: ListRequest, resource: str, stmt: 
     return stmt.where(model.project_id == ctx.project_id)
 
 
-def commit(session: Session, state: ApiState) -> None:
-    """Commit the request's transaction, then wake the provisioning worker."""
+def commit(session: Session, state: ApiState, lb_id: str | None = None) -> None:
+    """Commit the request's transaction, then wake the provisioning worker; ``lb_id``:
+    the load balancer the change marked PENDING_*, handed to a worker thread at once
+    (:meth:`lbaas.worker.reconciler.Reconciler.notify`)."""
     session.commit()
-    state.notify()
+    state.notify(lb_id)
 
 
 def resolve_project(ctx: RequestContext, requested: str | None) -> str:

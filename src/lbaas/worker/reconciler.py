@@ -2,7 +2,8 @@
 
 Level-triggered: the database says which load balancers wait (any PENDING_*
 status); the API also calls :meth:`Reconciler.notify` after it commits, so
-that work starts at once instead of on the next scan. Each load balancer has
+that work starts at once instead of on the next scan (with the load
+balancer's id, straight to a worker thread). Each load balancer has
 at most one change in flight; different load balancers proceed in parallel on
 ``threads`` worker threads. Every step is safe to re-run: after a crash the
 next start finds the same PENDING_* rows and applies the same spec again.
@@ -137,8 +138,23 @@ class Reconciler:
         with self._lock:
             return sorted(self._in_flight)
 
-    def notify(self) -> None:
-        """Tell the reconciler that something changed (cheap; call after commit)."""
+    def notify(self, lb_id: str | None = None) -> None:
+        """Tell the reconciler that something changed (cheap; call after commit).
+
+        ``lb_id``: the load balancer the change marked PENDING_*: handed to a
+        worker thread at once, not through the dispatcher's scan (issue 12: a
+        thread hop and a query less per change); if it is in flight already
+        (or stopping), the dispatcher is woken instead and finds it when the
+        change in flight is done.
+        """
+        if lb_id is not None and not self._stopping.is_set():
+            with self._lock:
+                queued = lb_id not in self._in_flight
+                if queued:
+                    self._in_flight.add(lb_id)
+            if queued:
+                self._queue.put(lb_id)
+                return
         self._wake.set()
 
     def reapply(self, lb_id: str) -> bool:

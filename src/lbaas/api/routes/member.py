@@ -228,7 +228,7 @@ def create_member(pool_id: str, body: s.MemberCreateRoot, ctx: Ctx, db: Db,
                                 [pool, *pool.listeners])
         db.flush()
     deps.check_members(state, pool, [member])
-    deps.commit(db, state)
+    deps.commit(db, state, pool.load_balancer_id)
     return deps.respond("member", s.MemberResponse.dump(member), 201)
 
 
@@ -267,7 +267,7 @@ def batch_update_members(pool_id: str, body: s.MembersBatchRoot, ctx: Ctx, db: D
             _apply_batch_entry(member, data)
         db.flush()
     deps.check_provider(state, lb)
-    deps.commit(db, state)
+    deps.commit(db, state, lb.id)
     return Response(status_code=202)
 
 
@@ -342,7 +342,7 @@ def update_member(pool_id: str, member_id: str, body: s.MemberUpdateRoot, ctx: C
     deps.apply_changes(member, {k: NULL_DEFAULTS[k] if v is None and k in NULL_DEFAULTS else v
                                 for k, v in changes.items()})
     deps.check_members(state, pool, [member])
-    deps.commit(db, state)
+    deps.commit(db, state, pool.load_balancer_id)
     return deps.respond("member", s.MemberResponse.dump(member))
 
 
@@ -353,5 +353,5 @@ def delete_member(pool_id: str, member_id: str, ctx: Ctx, db: Db, state: State) 
     pool, member = _pool_and_member(db, ctx, pool_id, member_id)
     ctx.authorize(RESOURCE, "delete", member.project_id)
     status.begin_delete(db, pool.load_balancer_id, member, [pool, *pool.listeners])
-    deps.commit(db, state)
+    deps.commit(db, state, pool.load_balancer_id)
     return deps.no_content()
