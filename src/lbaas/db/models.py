@@ -238,11 +238,14 @@ class VrrpGroup(Base):
 
 class Listener(_Provisioned, Base):
     __tablename__ = "listener"
-    __table_args__ = (UniqueConstraint("load_balancer_id", "protocol", "protocol_port"),)
+    # A load balancer's listeners in their order (created_at, id), read from the index.
+    __table_args__ = (UniqueConstraint("load_balancer_id", "protocol", "protocol_port"),
+                      Index("ix_listener_load_balancer_id_created_at_id",
+                            "load_balancer_id", "created_at", "id"))
 
     description: Mapped[str | None] = mapped_column(String(255))
     load_balancer_id: Mapped[str] = mapped_column(
-        ForeignKey("load_balancer.id", ondelete="CASCADE"), index=True)
+        ForeignKey("load_balancer.id", ondelete="CASCADE"))
     protocol: Mapped[str] = mapped_column(String(32))
     protocol_port: Mapped[int] = mapped_column(Integer)
     connection_limit: Mapped[int] = mapped_column(Integer, default=c.DEFAULT_CONNECTION_LIMIT)
@@ -282,10 +285,13 @@ class Listener(_Provisioned, Base):
 
 class Pool(_Provisioned, Base):
     __tablename__ = "pool"
+    # A load balancer's pools in their order (created_at, id), read from the index.
+    __table_args__ = (Index("ix_pool_load_balancer_id_created_at_id",
+                            "load_balancer_id", "created_at", "id"),)
 
     description: Mapped[str | None] = mapped_column(String(255))
     load_balancer_id: Mapped[str] = mapped_column(
-        ForeignKey("load_balancer.id", ondelete="CASCADE"), index=True)
+        ForeignKey("load_balancer.id", ondelete="CASCADE"))
     protocol: Mapped[str] = mapped_column(String(32))
     lb_algorithm: Mapped[str] = mapped_column(String(255))
     # {"type": ..., "cookie_name": ..., "persistence_timeout": ...,
