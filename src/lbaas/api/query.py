@@ -196,6 +196,9 @@ class Page:
     # A statement that selects ``rows``: when they are all that the filters match, the
     # filters alone (no order, no limit: nothing for the database to sort).
     source: Select[Any] | None = None
+    # The rows are every row of their table (no filter, one page): what belongs to
+    # them needs no matching to them (to Page.ids).
+    every_row: bool = False
 
     def ids(self) -> Subquery:
         """The ids of ``rows`` as a subquery (column ``id``), to join or match their
@@ -263,8 +266,10 @@ def paginate(session: Session, request: Request, q: ListQuery, stmt: Select[Any]
     if backwards:
         rows.reverse()
     id_of = attrgetter("id") if entity else itemgetter(stmt.selected_columns.keys().index("id"))
+    every_row = (whole and unordered.whereclause is None
+                 and len(unordered.get_final_froms()) == 1)
     return Page(rows=rows, links=_links(request, q, rows, id_of, base_uri),
-                source=unordered if whole else stmt)
+                source=unordered if whole else stmt, every_row=every_row)
 
 
 def _selects_entity(stmt: Select[Any], model: type[m.Base]) -> bool:
