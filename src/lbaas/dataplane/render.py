@@ -61,7 +61,7 @@ import dataclasses
 import functools
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -363,7 +363,14 @@ def _finalize(value: Any) -> Any:
     return value
 
 
-def environment(**filters: Callable[[str], str]) -> jinja2.Environment:
+def words(values: Iterable[Any]) -> str:
+    """``values`` as words joined by single spaces: what Jinja's ``join(" ")`` makes,
+    without its wrapper that looks for an async environment on every call (issue 12:
+    half the rendering time of a pool of 1,000 servers, 1.9 -> 1.0 ms)."""
+    return " ".join(map(str, values))
+
+
+def environment(**filters: Callable[..., str]) -> jinja2.Environment:
     """The Jinja2 environment of every configuration template here (``templates/``):
     no autoescape, ``StrictUndefined``, no value spanning lines, and ``filters``."""
     env = jinja2.Environment(
@@ -379,7 +386,7 @@ def environment(**filters: Callable[[str], str]) -> jinja2.Environment:
     return env
 
 
-_ENV = environment(q=cfg_word, logfmt=log_format)
+_ENV = environment(q=cfg_word, logfmt=log_format, words=words)
 
 
 # -- checks ------------------------------------------------------------------
