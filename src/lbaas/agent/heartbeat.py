@@ -107,6 +107,8 @@ class HeartbeatReply:
     taken_at: float | None = None
 
 
+_NOTHING = Held()  # a load balancer held, with no reading and no digest (shared: frozen)
+
 HEARTBEAT: TypeAdapter[Heartbeat] = TypeAdapter(Heartbeat)
 REPLY: TypeAdapter[HeartbeatReply] = TypeAdapter(HeartbeatReply)
 
@@ -155,14 +157,24 @@ class Heartbeater:
         return reply
 
     def take(self) -> Heartbeat:
-        """This agent's heartbeat now (with ``resync`` when reconciliation is due)."""
+        """This agent's heartbeat now (with ``resync`` when reconciliation is due).
+
+        Only a heartbeat with ``resync`` reads the specs (for their digests); an
+        in-process agent's (no stats, no digests) is its load balancers' ids.
+        """
         taken = time.monotonic()
-        held = self.agent.held()
         resync = self.resync
-        return dataclasses.replace(self.identity, resync=resync, taken_at=taken, load_balancers={
-            lb_id: Held(stats=self._stats(lb_id) if self.with_stats else None,
-                        digest=spec_digest(lb) if resync and lb is not None else None)
-            for lb_id, lb in held.items()})
+        if resync:
+            held: dict[str, Held] = {
+                lb_id: Held(stats=self._stats(lb_id) if self.with_stats else None,
+                            digest=spec_digest(lb) if lb is not None else None)
+                for lb_id, lb in self.agent.held().items()}
+        elif self.with_stats:
+            held = {lb_id: Held(stats=self._stats(lb_id)) for lb_id in self.agent.held_ids()}
+        else:
+            held = dict.fromkeys(self.agent.held_ids(), _NOTHING)
+        return dataclasses.replace(self.identity, resync=resync, taken_at=taken,
+                                   load_balancers=held)
 
     def failed(self, error: Exception) -> None:
         """A heartbeat was not delivered: the next one asks for reconciliation (if

@@ -250,14 +250,22 @@ class LocalAgent:
             return result
 
     def held(self) -> dict[str, LoadBalancerSpec | None]:
-        """Every load balancer this host holds (a spec in memory, or a directory), with
-        the spec it serves or last served (None: it has none left). For heartbeats."""
+        """Every load balancer this host holds (:meth:`held_ids`), with the spec it serves
+        or last served (None: it has none left). For heartbeats that ask to be reconciled."""
         with self._slots_lock:
             slots = dict(self._slots)
-        known = {lb_id for lb_id, slot in slots.items() if slot.applied is not None}
         return {lb_id: (slot.applied if (slot := slots.get(lb_id)) and slot.applied
                         else self.amphorae.last_spec(lb_id))
-                for lb_id in sorted(known.union(self.amphorae.lb_ids()))}
+                for lb_id in self.held_ids()}
+
+    def held_ids(self) -> list[str]:
+        """The ids of every load balancer this host holds (a spec in memory, or a
+        directory), sorted. For heartbeats: no file is read (the directory listing
+        is kept while the base directory is unchanged, see :meth:`Amphorae.lb_ids`),
+        where :meth:`held` reads each adopted load balancer's ``spec.json`` version."""
+        with self._slots_lock:
+            known = {lb_id for lb_id, slot in self._slots.items() if slot.applied is not None}
+        return sorted(known.union(self.amphorae.lb_ids()))
 
     def delete_unless_touched(self, lb_id: str, since: float) -> bool:
         """Delete ``lb_id`` unless apply() or failover() was called for it at or after

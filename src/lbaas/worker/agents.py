@@ -180,14 +180,18 @@ class AgentRegistry:
         agent.heartbeat_timestamp = now
         agent.alive = True
         session.flush()
-        placed = dict(session.execute(
-            select(m.Amphora.load_balancer_id, m.LoadBalancer.provisioning_status)
-            .join(m.LoadBalancer, m.LoadBalancer.id == m.Amphora.load_balancer_id)
-            .where(m.Amphora.agent_id == agent.id)).all())
-        delete = sorted(set(hb.load_balancers) - set(placed))
+        # Every heartbeat: the ids placed here (one column: the in-process agent's beat
+        # every 2 s reads them all); the states only to reconcile.
+        placed = set(session.scalars(select(m.Amphora.load_balancer_id)
+                                     .where(m.Amphora.agent_id == agent.id)))
+        delete = sorted(set(hb.load_balancers) - placed)
         reapply: list[str] = []
         if hb.resync or not returning:
-            for lb_id, state in sorted(placed.items()):
+            states = dict(session.execute(
+                select(m.LoadBalancer.id, m.LoadBalancer.provisioning_status)
+                .join(m.Amphora, m.Amphora.load_balancer_id == m.LoadBalancer.id)
+                .where(m.Amphora.agent_id == agent.id)).all())
+            for lb_id, state in sorted(states.items()):
                 if state != c.ACTIVE:
                     continue  # a change in flight applies it anyway; ERROR waits for its owner
                 held = hb.load_balancers.get(lb_id)

@@ -101,3 +101,34 @@ def test_heartbeats_travel_as_json() -> None:
     hb = Heartbeat(host="h", binary="b", load_balancers={"lb": Held(
         stats=LoadBalancerStats(lb_id="lb", running=True, rows=(row,)), digest="d")})
     assert HEARTBEAT.validate_json(to_json(hb)) == hb
+
+
+class CountingAmphorae(PaperAmphorae):
+    """PaperAmphorae that count the reads of spec.json."""
+
+    specs_read = 0
+
+    def last_spec(self, lb_id: str, amphora_id: str | None = None,
+                  ) -> specs.LoadBalancerSpec | None:
+        self.specs_read += 1
+        return super().last_spec(lb_id, amphora_id)
+
+
+def test_a_heartbeat_without_resync_lists_what_is_held_without_reading_specs(
+        tmp_path: Path) -> None:
+    """The in-process agent's heartbeat (every 2 s, no stats, no digests): the ids of
+    every load balancer held, an adopted one's spec.json not looked at."""
+    PaperAmphorae(AmphoraSettings(base_path=tmp_path / "lb")).apply(http_lb("adopted", 80, ()))
+    amphorae = CountingAmphorae(AmphoraSettings(base_path=tmp_path / "lb"))
+    a = LocalAgent(amphorae)  # a new process: "adopted" is only a directory to it
+    a.apply(http_lb("applied", 81, ()))
+    sent: list[Heartbeat] = []
+
+    def send(hb: Heartbeat) -> HeartbeatReply:
+        sent.append(hb)
+        return HeartbeatReply(agent_id="a1")
+
+    Heartbeater(a, IDENTITY, send, interval=60).beat()
+    hb, = sent
+    assert hb.load_balancers == {"adopted": Held(), "applied": Held()}
+    assert amphorae.specs_read == 0

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from lbaas.dataplane import runtime
@@ -143,3 +148,61 @@ def test_combine_readings_of_two_hosts_amphorae() -> None:
         lb_id="lb", running=True, error="timed out", amphorae=backup.amphorae + master.amphorae)
     gone = runtime.LoadBalancerStats(lb_id="lb", running=False, error="no spec")
     assert runtime.combine("lb", [gone]) == gone
+
+
+def test_parse_stat_quoted_fields_and_missing_columns() -> None:
+    """A line holding a quoted field with commas is read as CSV; a column this HAProxy
+    does not have reads as empty (None, or 0 for a counter)."""
+    header = "# pxname,svname,status,scur,check_status,last_chk,stot,type\n"
+    rows = runtime.parse_stat(header + 'p:l,m1,DOWN,2,L7STS,"HTTP 500, body",7,2\n'
+                              "l,FRONTEND,OPEN,1,,,9,0\n"
+                              "p:l,m2,UP\n")  # a short line: the rest empty
+    m1, fe, m2 = rows
+    assert (m1.status, m1.scur, m1.check_status, m1.stot, m1.type) == \
+        ("DOWN", 2, "L7STS", 7, "server")
+    assert (fe.type, fe.scur, fe.stot, fe.check_status, fe.req_tot, fe.bin) == \
+        ("frontend", 1, 9, None, None, 0)
+    assert (m2.name, m2.status, m2.scur, m2.type, m2.weight) == ("m2", "UP", 0, "?", None)
+
+
+def _one_connection(path: Path, answer: Callable[[socket.socket], None]) -> threading.Thread:
+    """A UNIX socket server at ``path`` that accepts one connection and runs ``answer``."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def serve() -> None:
+        with server:
+            conn, _ = server.accept()
+            with conn:
+                answer(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_send_reads_an_answer_in_pieces_until_the_socket_closes(tmp_path: Path) -> None:
+    """An answer written in pieces, with pauses, and longer than one read (64 KiB)."""
+    pieces = [b"# pxname,svname\n", b"a" * 70000 + b"\n", b"b,c\n"]
+    release = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        assert conn.recv(100) == b"show stat\n"
+        for piece in pieces:
+            conn.sendall(piece)
+            release.wait(0.05)  # a pause: the reader must wait for the rest
+
+    thread = _one_connection(tmp_path / "s.sock", answer)
+    assert runtime.send(tmp_path / "s.sock", "show stat") == b"".join(pieces).decode()
+    thread.join(5)
+
+
+def test_send_gives_up_on_a_socket_that_does_not_answer(tmp_path: Path) -> None:
+    """Blocking calls bounded in the kernel: a silent HAProxy is an error, not a hang."""
+    done = threading.Event()
+    thread = _one_connection(tmp_path / "s.sock", lambda conn: done.wait(30))
+    with pytest.raises(RuntimeApiError, match="did not answer"):
+        runtime.send(tmp_path / "s.sock", "show info", timeout=0.2)
+    done.set()
+    thread.join(5)
