@@ -163,7 +163,7 @@ class ListRequest:
 
     def page(self, stmt: Select[Any], model: type[m.Base],
              columns: Mapping[str, InstrumentedAttribute[Any]]) -> Page:
-        """One page of ``stmt`` (a select of ``model``, or of its columns: result rows);
+        """One page of ``stmt`` (a select of ``model``, or of its columns: the driver's tuples);
         raises the 400s of :func:`lbaas.api.query.paginate`."""
         return paginate(self.session, self.request, self.query, stmt, model, columns,
                         self.base_uri)

@@ -270,7 +270,8 @@ class RequestModel(BaseModel):
 
 
 class ResponseModel(BaseModel):
-    """Base of response bodies, read from ORM rows or dicts (result rows: :meth:`row_dumper`)."""
+    """Base of response bodies, read from ORM rows or dicts (rows of columns:
+    :meth:`row_dumper`)."""
 
     model_config = ConfigDict(from_attributes=True)
 
