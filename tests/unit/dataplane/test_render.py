@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from lbaas.dataplane import render, runtime
 from lbaas.dataplane import spec as s
 from lbaas.dataplane.errors import RenderError
+from tests.support.specs import http_lb, member, with_pool
 from tests.unit.dataplane.examples import EXAMPLES, http_everything
 
 GOLDEN = Path(__file__).with_name("golden")
@@ -334,3 +335,24 @@ def test_tls_strings_cannot_inject(tmp_path: Path) -> None:
     with pytest.raises(RenderError):
         render.render(dataclasses.replace(lb, listeners=(dataclasses.replace(
             li, tls_ciphers="AES\n    bind :1"),)), PATHS, TUNING)
+
+
+def test_server_lines_follow_their_pool_settings_through_the_cache() -> None:
+    # Server views are cached per (pool settings, member): the same members under other
+    # settings (a monitor, cookie persistence, a TLS listener) get their own lines, and
+    # the first settings get theirs back, also after the other key objects were evicted.
+    lb = http_lb("lb1", 80, (member("m1", 8001), member("m2", 8002)))
+    monitored = with_pool(lb, health_monitor=s.HealthMonitorSpec(
+        id="hm", type="TCP", delay=3, timeout=1, max_retries=2, max_retries_down=2))
+    cookies = with_pool(lb, session_persistence=s.SessionPersistenceSpec(type="HTTP_COOKIE"))
+
+    def options(spec: s.LoadBalancerSpec) -> list[tuple[str, ...]]:
+        return [sv.options for sv in render.build_view(spec).backends[0].servers]
+
+    plain = options(lb)
+    assert plain == [("weight", "1"), ("weight", "1")]
+    assert all("check" in o and "inter" in o for o in options(monitored))
+    assert [o[-2:] for o in options(cookies)] == [("cookie", "m1"), ("cookie", "m2")]
+    render._server_settings.cache_clear()
+    assert options(lb) == plain and all("check" not in o for o in options(lb))
+    assert all("check" in o for o in options(monitored))
