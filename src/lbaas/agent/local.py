@@ -294,7 +294,9 @@ class LocalAgent:
         ``quiet_interval`` seconds passed (traffic on a quiet load balancer is
         counted within that time; HAProxy logs no traffic here). Without an
         exit watcher on its processes (and for ACTIVE_STANDBY, whose log is
-        the amphorae's), HAProxy is asked every time.
+        the amphorae's), HAProxy is asked every time. An answer that says
+        nothing new builds no rows (``reuse``, see
+        :meth:`~lbaas.dataplane.amphora.Amphorae.stats`).
 
         Not running: ``error`` says why (see the module docstring); a load
         balancer this host can start again wakes the supervision thread (a
@@ -310,7 +312,7 @@ class LocalAgent:
         watcher = self._watcher
         master = watcher.watched(lb_id) if watcher is not None and slot.watched == (lb_id,) \
             else None  # SINGLE, its master watched: no directory scan, no pid file
-        stats = self.amphorae.stats(lb_id, master)
+        stats = self.amphorae.stats(lb_id, master, reuse=True)
         if stats.running and stats.error is None and not stats.amphorae:
             key = stats.key()
             quiet = cached is not None and key == slot.observed_key

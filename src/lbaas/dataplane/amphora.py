@@ -833,12 +833,16 @@ class Amphorae:
         return list(workers)
 
     # -- observe -----------------------------------------------------------------
-    def stats(self, lb_id: str, master: int | None = None) -> runtime.LoadBalancerStats:
+    def stats(self, lb_id: str, master: int | None = None, reuse: bool = False,
+              ) -> runtime.LoadBalancerStats:
         """Counters and states of ``lb_id``'s HAProxy (ACTIVE_STANDBY: of both amphorae).
 
         ``master``: the PID of ``lb_id``'s own master (a SINGLE load balancer)
         when the caller knows it runs (watched through a pidfd): then neither
-        the amphora directories nor the pid file are looked at.
+        the amphora directories nor the pid file are looked at. ``reuse``: rows
+        that say nothing new may be those of the last reading asked with
+        ``reuse`` (see :meth:`runtime.StatsClient.show_info_stat`; ``lastchg``,
+        ``downtime`` and ``rate`` are then as they were read then).
 
         ``running=False`` (no rows) if no HAProxy runs for it; ``error`` set
         (no rows) if it runs but a socket did not answer. Otherwise ``rows``
@@ -854,7 +858,7 @@ class Amphorae:
             unit = self._units.get(lb_id)
             if unit is None:
                 unit = self._units[lb_id] = self._unit(lb_id)
-            return self._haproxy_stats(unit, master)
+            return self._haproxy_stats(unit, master, reuse)
         lb = self.last_spec(lb_id)
         readings = []
         for amphora_id in amphora_ids:
@@ -865,7 +869,7 @@ class Amphorae:
             else:
                 lb_of = lb
             st = self._haproxy_stats(_Unit(lb_id, spec, self.files(lb_id, amphora_id),
-                                           self.process(lb_id, amphora_id)))
+                                           self.process(lb_id, amphora_id)), reuse=reuse)
             state = self.vrrp_state(lb_id, amphora_id)
             broken = self.placement.broken(lb_of, spec) if lb_of is not None and \
                 spec is not None else None
@@ -877,7 +881,7 @@ class Amphorae:
                 error=f"amphora {amphora_id}: {st.error}" if st.error is not None else None))
         return runtime.combine(lb_id, readings)
 
-    def _haproxy_stats(self, u: _Unit, master: int | None = None,
+    def _haproxy_stats(self, u: _Unit, master: int | None = None, reuse: bool = False,
                        ) -> runtime.LoadBalancerStats:
         proc = u.proc
         master = master or proc.recorded_pid()
@@ -886,7 +890,7 @@ class Amphorae:
             # sockets): the process checks are for when it does not answer.
             old_workers = proc.master.show_proc().old_workers \
                 if master is None or _may_have_old_workers(master) else ()
-            worker, rows = proc.stats.show_info_stat()
+            worker, rows = proc.stats.show_info_stat(reuse)
         except RuntimeApiError as e:
             if proc.pid() is None:
                 # The master rewrites its pid file in place on every reload: look twice

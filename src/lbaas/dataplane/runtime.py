@@ -193,11 +193,17 @@ def parse_stat(text: str) -> tuple[StatRow, ...]:
     (HAProxy quotes fields such as a check's text when they contain commas) go
     through :mod:`csv`.
     """
+    return tuple(map(_stat_row, _stat_fields(text)))
+
+
+def _stat_fields(text: str) -> list[tuple[str, ...]]:
+    """Each line of a ``show stat`` answer as the text of the :class:`StatRow` fields,
+    in their order (see :func:`parse_stat`)."""
     lines = text.splitlines()
     if not lines or not lines[0].startswith("# "):
         raise RuntimeApiError(f"unexpected 'show stat' answer: {text[:200]!r}")
     width, pick = _layout(lines[0])
-    rows = []
+    picked = []
     for line in lines[1:]:
         if not line.strip():
             continue
@@ -206,14 +212,17 @@ def parse_stat(text: str) -> tuple[StatRow, ...]:
             values += [""] * (width - len(values))
         else:
             values[width - 1] = ""  # the rest of the line: not a field of ours
-        v = pick(values)
-        rate, req_tot = v[_AFTER + 1], v[_AFTER + 2]
-        fields: list[Any] = [v[0], v[1], _TYPES.get(v[2], "?"), v[3]]
-        fields += [int(x) if x else d for x, d in zip(v[4:_AFTER], _DEFAULTS, strict=True)]
-        fields += [v[_AFTER] or None, int(rate) if rate else None,
-                   int(req_tot) if req_tot else None]
-        rows.append(StatRow(*fields))
-    return tuple(rows)
+        picked.append(pick(values))
+    return picked
+
+
+def _stat_row(v: tuple[str, ...]) -> StatRow:
+    rate, req_tot = v[_AFTER + 1], v[_AFTER + 2]
+    fields: list[Any] = [v[0], v[1], _TYPES.get(v[2], "?"), v[3]]
+    fields += [int(x) if x else d for x, d in zip(v[4:_AFTER], _DEFAULTS, strict=True)]
+    fields += [v[_AFTER] or None, int(rate) if rate else None,
+               int(req_tot) if req_tot else None]
+    return StatRow(*fields)
 
 
 def parse_info(text: str) -> dict[str, str]:
@@ -243,12 +252,18 @@ def parse_info_stat(text: str) -> tuple[str, tuple[StatRow, ...]]:
     The ``show stat`` part starts at its CSV header (the first line starting
     with ``# ``). Raises :class:`RuntimeApiError` for anything else.
     """
+    worker, stat = _split_info_stat(text)
+    return worker, parse_stat(stat)
+
+
+def _split_info_stat(text: str) -> tuple[str, str]:
+    """(worker identity, the ``show stat`` part) of a ``show info;show stat`` answer."""
     head, sep, tail = text.partition("\n# ")
     if not sep:
         raise RuntimeApiError(f"unexpected 'show info;show stat' answer: {text[:200]!r}")
     return worker_identity({"Pid": _info_field(head, "Pid"),
                             "Start_time_sec": _info_field(head, "Start_time_sec")}), \
-        parse_stat("# " + tail)
+        "# " + tail
 
 
 def _info_field(text: str, name: str) -> str:
@@ -336,6 +351,8 @@ def parse_proc(text: str) -> ProcessList:
 COUNTER_ROW_TYPES = ("frontend", "server")  # rows whose counters the health manager keeps
 # Fields that move with time alone: left out when telling two readings apart.
 _TIME_FIELDS = ("lastchg", "downtime", "rate")
+_significant = operator.itemgetter(*(i for i, name in enumerate(_FIELDS)
+                                     if name not in _TIME_FIELDS))
 _row_key = operator.attrgetter(*(f.name for f in dataclasses.fields(StatRow)
                                  if f.name not in _TIME_FIELDS))
 
@@ -532,6 +549,8 @@ class StatsClient:
     def __init__(self, path: Path, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.path = path
         self.timeout = timeout
+        # show_info_stat(reuse=True): the last answer's fields (but _TIME_FIELDS), its rows
+        self._last: tuple[tuple[tuple[str, ...], ...], tuple[StatRow, ...]] | None = None
 
     def raw(self, command: str) -> str:
         """The answer to ``command`` as text, unchecked."""
@@ -557,9 +576,26 @@ class StatsClient:
         """Process information (``Pid``, ``Uptime_sec``, ``CurrConns``...)."""
         return parse_info(self.raw("show info"))
 
-    def show_info_stat(self) -> tuple[str, tuple[StatRow, ...]]:
-        """(identity of the answering worker, its ``show stat`` rows), on one connection."""
-        return parse_info_stat(self.raw("show info;show stat"))
+    def show_info_stat(self, reuse: bool = False) -> tuple[str, tuple[StatRow, ...]]:
+        """(identity of the answering worker, its ``show stat`` rows), on one connection.
+
+        ``reuse``: if the answer says what the last one asked with ``reuse`` said,
+        but for the fields that move with time alone (``lastchg``, ``downtime``,
+        ``rate``), the rows of that answer are returned (the same tuple; those
+        fields as they were then) and no row is built: the health poll of a quiet
+        HAProxy, which keeps its reading when nothing is new, asks so.
+        """
+        worker, stat = _split_info_stat(self.raw("show info;show stat"))
+        picked = _stat_fields(stat)
+        if not reuse:
+            return worker, tuple(map(_stat_row, picked))
+        key = tuple(map(_significant, picked))
+        last = self._last
+        if last is not None and last[0] == key:
+            return worker, last[1]
+        rows = tuple(map(_stat_row, picked))
+        self._last = (key, rows)
+        return worker, rows
 
 
 class MasterClient:

@@ -44,9 +44,10 @@ def asked(amphorae: Amphorae, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     real = amphorae.stats
 
-    def counting(lb_id: str, master: int | None = None) -> LoadBalancerStats:
+    def counting(lb_id: str, master: int | None = None, reuse: bool = False,
+                 ) -> LoadBalancerStats:
         calls.append(lb_id)
-        return real(lb_id, master)
+        return real(lb_id, master, reuse)
 
     monkeypatch.setattr(amphorae, "stats", counting)
     return calls

@@ -206,3 +206,36 @@ def test_send_gives_up_on_a_socket_that_does_not_answer(tmp_path: Path) -> None:
         runtime.send(tmp_path / "s.sock", "show info", timeout=0.2)
     done.set()
     thread.join(5)
+
+
+class CannedStats(runtime.StatsClient):
+    """A stats socket whose answers are given by the test."""
+
+    def __init__(self) -> None:
+        super().__init__(Path("/nonexistent.sock"))
+        self.answer = ""
+
+    def raw(self, command: str) -> str:
+        assert command == "show info;show stat"
+        return self.answer
+
+
+def test_show_info_stat_reuses_the_rows_of_an_answer_with_nothing_new() -> None:
+    """Only lastchg, downtime and rate moved: the last rows again, the same tuple (the
+    health poll's quiet HAProxy builds nothing); without reuse, rows as answered."""
+    info = "Name: HAProxy\nPid: 12106\nStart_time_sec: 1700000000\n"
+    client = CannedStats()
+    client.answer = info + SHOW_STAT
+    worker, first = client.show_info_stat(reuse=True)
+    assert (worker, first) == ("12106@1700000000", runtime.parse_stat(SHOW_STAT))
+    later = SHOW_STAT.replace(",DOWN,2,1,0,3,1,4,4,", ",DOWN,2,1,0,3,1,9,9,")  # lastchg, downtime
+    assert later != SHOW_STAT
+    client.answer = info + later
+    assert client.show_info_stat(reuse=True)[1] is first
+    fresh = client.show_info_stat()[1]
+    assert (fresh[2].lastchg, fresh[2].downtime) == (9, 9)
+    assert client.show_info_stat(reuse=True)[1] is first
+    traffic = later.replace("FRONTEND,,,1,3,50000,12,", "FRONTEND,,,1,3,50000,13,")  # stot
+    client.answer = info + traffic
+    moved = client.show_info_stat(reuse=True)[1]
+    assert moved[0].stot == 13 and moved == runtime.parse_stat(traffic)
