@@ -145,6 +145,12 @@ class LocalAgent:
         self._restarts: ThreadPoolExecutor | None = None
 
     def _slot(self, lb_id: str) -> _Slot:
+        """``lb_id``'s slot, made on first use. Every health poll and supervision pass
+        asks for every load balancer's: a known one is a dictionary lookup (a new
+        ``_Slot`` with its locks, made only to be thrown away, cost 5 us a call)."""
+        slot = self._slots.get(lb_id)
+        if slot is not None:
+            return slot
         with self._slots_lock:
             return self._slots.setdefault(lb_id, _Slot())
 
