@@ -240,9 +240,16 @@ class Keystone(BackgroundServer):
                      region: str = "RegionOne") -> None:
         """Register a public endpoint of ``service_type`` (``load-balancer``,
         ``network``) at ``url`` in ``region`` of the catalog, replacing the one of
-        that type there (the region is created if new)."""
+        that type there (the region is created if new).
+
+        Safe from several threads and processes at once (tempest runs side by side,
+        xdist workers): a file lock makes the first caller create the service and
+        the others find it. Two services of one type would break clients: tempest
+        reads the first one's endpoints only and, finding none in its region, takes
+        another region's endpoint.
+        """
         names = {"load-balancer": "octavia", "network": "neutron"}
-        with self._api() as api:
+        with locked(self.dir / "catalog.lock"), self._api() as api:
             if api.get(f"/regions/{region}").status_code == 404:
                 api.post("/regions", json={"region": {"id": region}}).raise_for_status()
             services = api.get("/services", params={"type": service_type}).json()["services"]
