@@ -196,8 +196,10 @@ class Page:
     # A statement that selects ``rows``: when they are all that the filters match, the
     # filters alone (no order, no limit: nothing for the database to sort).
     source: Select[Any] | None = None
-    # The rows are every row of their table (no filter, one page): what belongs to
-    # them needs no matching to them (to Page.ids).
+    # The page is whole and its statement has no WHERE (no filter, one page): the rows
+    # are every row of their table (a select of one table, as the lists that use it),
+    # and what belongs to them needs no matching to them (to Page.ids). A join would
+    # only make more children read than shown, never fewer.
     every_row: bool = False
 
     def ids(self) -> Subquery:
@@ -266,8 +268,9 @@ def paginate(session: Session, request: Request, q: ListQuery, stmt: Select[Any]
     if backwards:
         rows.reverse()
     id_of = attrgetter("id") if entity else itemgetter(stmt.selected_columns.keys().index("id"))
-    every_row = (whole and unordered.whereclause is None
-                 and len(unordered.get_final_froms()) == 1)
+    # Not get_final_froms(): it compiles the whole statement again (a list of a thousand
+    # load balancers: 2 ms, a tenth of its time).
+    every_row = whole and unordered.whereclause is None
     return Page(rows=rows, links=_links(request, q, rows, id_of, base_uri),
                 source=unordered if whole else stmt, every_row=every_row)
 
