@@ -9,23 +9,25 @@ serialises calls per load balancer (and runs different ones in parallel).
 apply(spec) is a transaction (style item 7; Octavia's amphora agent
 ``api_server/loadbalancer.py`` and dataplaneapi's reload agent)::
 
-    render -> unchanged and running?  -> nothing (no reload)
+    build the view -> running, members only changed?  (planned from the view
+           this process applied, else from spec.json rendered again)
+           -> runtime API (no reload, no haproxy -c: the server lines are the
+              words "add server" took) -> render -> haproxy.cfg.new -> rename
+              (a new member takes traffic before any file is written; the
+              files are written before apply returns; refused: ``dirty``
+              marked, and on as below, checked and reloaded)
+    -> render -> unchanged and running?  -> nothing (no reload)
            -> write haproxy.cfg.new
            -> not running?  placement.prepare -> rename -> start -> announce
                             (the start parses it once; refused: .failed kept,
                             the last-known-good put back, raise)
-           -> running, members only changed?  (planned from the view this process
-                            applied, else from spec.json rendered again)
-                            rename -> runtime API (no reload, no haproxy -c: the
-                            server lines are the words "add server" took)
            -> otherwise:    haproxy -c (refused: .failed kept, raise; the old
                             process keeps serving) -> rename (the file is the
                             truth from here on) -> reload (failed:
                             haproxy.cfg.failed kept, last-known-good restored as
-                            haproxy.cfg, raise); also when the runtime API
-                            refuses (haproxy -c first)
-           -> haproxy.cfg.good and spec.json (fsync: the truth a restart starts
-              from) updated
+                            haproxy.cfg, raise)
+    -> haproxy.cfg.good and spec.json (fsync: the truth a restart starts
+       from) updated
 
 A dead HAProxy is started again the same way: the agent's supervision calls
 apply() with the last applied spec, so a deleted or damaged ``haproxy.cfg``
@@ -477,13 +479,15 @@ class Amphorae:
         view = None
         if self.renderer is render.render:
             view = render.build_view(lb, self.paths, self.settings.tuning)
-            text = render.render_view(view)
-        else:
-            text = self.render(lb)
         f.root.mkdir(parents=True, exist_ok=True)
         tls_changed = self._write_tls_files(f, lb, view)
         installed = _read(f.cfg)
         running = proc.alive()
+        if running and view is not None and not tls_changed and not f.dirty.exists():
+            done = self._apply_runtime(lb, u, installed, view)
+            if done is not None:
+                return done
+        text = render.render_view(view) if view is not None else self.render(lb)
         if running and installed == text and not f.dirty.exists() and not tls_changed:
             if not f.spec.exists():
                 self._write(f.spec, specs.to_json(lb.redacted()))
@@ -493,31 +497,9 @@ class Amphorae:
         self._write(f.new, text, durable=False)
         if not running:  # starting parses the configuration: no separate check
             return self._start(lb, u, text, view)
-
-        plan = None if f.dirty.exists() or tls_changed else self._plan(lb, u, installed, view)
-        if plan is None:
-            self._check(f, f.new)
+        self._check(f, f.new)
         previous = self._previous(u)
         f.new.replace(f.cfg)
-        if plan is not None:
-            # Server lines only, in the words "add server" takes: what the runtime API
-            # accepts, the configuration parser does (a refusal is checked below).
-            try:
-                self._run_plan(proc, plan)
-                self._commit(f, lb, text, view)
-                return self._result(u, "runtime", proc.processes(),
-                                    len(plan.commands) + len(plan.deletions))
-            except RuntimeApiError as e:
-                LOG.warning("%s: runtime API change failed (%s); reloading", u.label(),
-                            e.reason)
-                f.dirty.touch()
-            try:
-                self._check(f, f.cfg)
-            except DataplaneError:
-                if f.good.exists():
-                    shutil.copyfile(f.good, f.new)
-                    f.new.replace(f.cfg)
-                raise
         self.placement.prepare(lb, u.amphora)
         self._retire_counters(f, proc)
         self._save_server_state(f, proc, lb)
@@ -534,6 +516,39 @@ class Amphorae:
         if previous is None or _vips(previous) != _vips(lb):
             self.placement.announce(lb, u.amphora)
         return self._result(u, "reloaded", procs)
+
+    def _apply_runtime(self, lb: LoadBalancerSpec, u: _Unit, installed: str | None,
+                       view: LoadBalancerView) -> ApplyResult | None:
+        """A change of servers only, through the runtime API of running ``u``: the
+        commands first (a new member takes traffic without waiting for any file:
+        issue 12), then haproxy.cfg, its last good copy and spec.json, all before
+        returning, so that a reload or a restart from then on starts with it.
+
+        No ``haproxy -c``: the server lines are the words ``add server`` took.
+        None if the change is not for the runtime API alone (a reload is needed,
+        or nothing changed), or if HAProxy refused a command: then ``dirty`` is
+        marked (it may hold part of the change) and the caller reloads from the
+        file, checked first. A file that cannot be written after the commands
+        raises (the load balancer goes to ERROR with the reason); the next apply
+        plans from the configuration installed, older than what runs, so it
+        sends those commands again (refused: it reloads) or writes them to the file.
+        """
+        plan = self._plan(lb, u, installed, view)
+        if not plan:
+            return None
+        f, proc = u.files, u.proc
+        try:
+            self._run_plan(proc, plan)
+        except RuntimeApiError as e:
+            LOG.warning("%s: runtime API change failed (%s); reloading", u.label(), e.reason)
+            f.dirty.touch()
+            return None
+        text = render.render_view(view)
+        self._write(f.new, text, durable=False)
+        f.new.replace(f.cfg)
+        self._commit(f, lb, text, view)
+        return self._result(u, "runtime", proc.processes(),
+                            len(plan.commands) + len(plan.deletions))
 
     def _start(self, lb: LoadBalancerSpec, u: _Unit, text: str,
                view: LoadBalancerView | None) -> ApplyResult:

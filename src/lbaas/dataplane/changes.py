@@ -10,8 +10,10 @@ manual, 9.3): ``add server``, ``set server <b>/<s> state ready|maint``,
 express: a new ``backup`` flag, adding a server to a backend with per-server
 cookies, dropping a monitor address) returns None: the caller reloads.
 
-The caller rewrites haproxy.cfg first, so the file stays the truth: servers
-added at runtime vanish on the next reload, which finds them in the file.
+The caller writes haproxy.cfg right after the commands (a new member takes
+traffic first: issue 12), before it reports the change done, so the file
+stays the truth: servers added at runtime vanish on the next reload, which
+finds them in the file.
 """
 
 from __future__ import annotations
