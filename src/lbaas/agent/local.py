@@ -302,7 +302,9 @@ class LocalAgent:
         exit watcher on its processes (and for ACTIVE_STANDBY, whose log is
         the amphorae's), HAProxy is asked every time. An answer that says
         nothing new builds no rows (``reuse``, see
-        :meth:`~lbaas.dataplane.amphora.Amphorae.stats`).
+        :meth:`~lbaas.dataplane.amphora.Amphorae.stats`); a SINGLE load
+        balancer's HAProxy is asked over a connection kept open (``keep``:
+        closed before every change, by :meth:`stop`).
 
         Not running: ``error`` says why (see the module docstring); a load
         balancer this host can start again wakes the supervision thread (a
@@ -318,7 +320,7 @@ class LocalAgent:
         watcher = self._watcher
         master = watcher.watched(lb_id) if watcher is not None and slot.watched == (lb_id,) \
             else None  # SINGLE, its master watched: no directory scan, no pid file
-        stats = self.amphorae.stats(lb_id, master, reuse=True)
+        stats = self.amphorae.stats(lb_id, master, reuse=True, keep=True)
         if stats.running and stats.error is None and not stats.amphorae:
             key = stats.key()
             quiet = cached is not None and key == slot.observed_key
@@ -384,6 +386,7 @@ class LocalAgent:
         if self._restarts is not None:
             self._restarts.shutdown(wait=True, cancel_futures=True)
             self._restarts = None
+        self.amphorae.close_connections()
 
     def _exited(self, key: str) -> None:
         """A watched process exited (the watcher's thread): restart it at once, elsewhere.

@@ -469,9 +469,21 @@ class Amphorae:
         Raises DataplaneError subclasses (ACTIVE_STANDBY: the reason names the
         amphora that failed).
         """
+        self._let_go(lb.id)
         if lb.topology == c.TOPOLOGY_ACTIVE_STANDBY:
             return self._apply_pair(lb)
         return self._apply_haproxy(lb, self._unit(lb.id))
+
+    def _let_go(self, lb_id: str) -> None:
+        """Close the stats connection :meth:`stats` keeps for ``lb_id``, if any."""
+        unit = self._units.get(lb_id)
+        if unit is not None:
+            unit.proc.stats.close()
+
+    def close_connections(self) -> None:
+        """Close every stats connection :meth:`stats` keeps (HAProxy is left running)."""
+        for lb_id in list(self._units):
+            self._let_go(lb_id)
 
     def _apply_haproxy(self, lb: LoadBalancerSpec, u: _Unit) -> ApplyResult:
         """The HAProxy transaction of the module docstring, in ``u``'s directory."""
@@ -756,6 +768,7 @@ class Amphorae:
         was nothing."""
         f = self.files(lb_id)
         existed = f.root.exists()
+        self._let_go(lb_id)
         for amphora_id in self.amphora_ids(lb_id):
             self.keepalived(lb_id, amphora_id).stop()
             self.process(lb_id, amphora_id).stop()
@@ -849,7 +862,7 @@ class Amphorae:
 
     # -- observe -----------------------------------------------------------------
     def stats(self, lb_id: str, master: int | None = None, reuse: bool = False,
-              ) -> runtime.LoadBalancerStats:
+              keep: bool = False) -> runtime.LoadBalancerStats:
         """Counters and states of ``lb_id``'s HAProxy (ACTIVE_STANDBY: of both amphorae).
 
         ``master``: the PID of ``lb_id``'s own master (a SINGLE load balancer)
@@ -857,7 +870,12 @@ class Amphorae:
         the amphora directories nor the pid file are looked at. ``reuse``: rows
         that say nothing new may be those of the last reading asked with
         ``reuse`` (see :meth:`runtime.StatsClient.show_info_stat`; ``lastchg``,
-        ``downtime`` and ``rate`` are then as they were read then).
+        ``downtime`` and ``rate`` are then as they were read then). ``keep``: a
+        SINGLE load balancer's stats socket is asked over a connection kept open
+        for the next call with ``keep`` (see
+        :meth:`runtime.StatsClient.show_info_stat`), while its master has one
+        worker; it is closed by :meth:`apply`, :meth:`delete` and
+        :meth:`close_connections`, before HAProxy reloads or stops.
 
         ``running=False`` (no rows) if no HAProxy runs for it; ``error`` set
         (no rows) if it runs but a socket did not answer. Otherwise ``rows``
@@ -873,7 +891,7 @@ class Amphorae:
             unit = self._units.get(lb_id)
             if unit is None:
                 unit = self._units[lb_id] = self._unit(lb_id)
-            return self._haproxy_stats(unit, master, reuse)
+            return self._haproxy_stats(unit, master, reuse, keep)
         lb = self.last_spec(lb_id)
         readings = []
         for amphora_id in amphora_ids:
@@ -897,15 +915,17 @@ class Amphorae:
         return runtime.combine(lb_id, readings)
 
     def _haproxy_stats(self, u: _Unit, master: int | None = None, reuse: bool = False,
-                       ) -> runtime.LoadBalancerStats:
+                       keep: bool = False) -> runtime.LoadBalancerStats:
         proc = u.proc
         master = master or proc.recorded_pid()
+        one_worker = master is not None and not _may_have_old_workers(master)
+        if keep and not one_worker:
+            proc.stats.close()  # it may hold an old worker (reloaded meanwhile): let it go
         try:
             # An answer means it runs (only this load balancer's HAProxy serves these
             # sockets): the process checks are for when it does not answer.
-            old_workers = proc.master.show_proc().old_workers \
-                if master is None or _may_have_old_workers(master) else ()
-            worker, rows = proc.stats.show_info_stat(reuse)
+            old_workers = () if one_worker else proc.master.show_proc().old_workers
+            worker, rows = proc.stats.show_info_stat(reuse, keep=keep and one_worker)
         except RuntimeApiError as e:
             if proc.pid() is None:
                 # The master rewrites its pid file in place on every reload: look twice

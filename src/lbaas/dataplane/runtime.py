@@ -9,8 +9,10 @@ Two UNIX sockets per load balancer (management manual, sections 9.3 and 9.4):
 - the **master socket** (``-S``), served by the master process: ``show proc``
   and ``reload``.
 
-One connection per command; the master CLI answers only after the client
-shuts down its write side. Commands sent with :meth:`StatsClient.execute` are
+One connection per command, but for the health polls' ``show info;show
+stat``, which may go over a connection kept open in interactive mode
+(``prompt``, see :meth:`StatsClient.show_info_stat`); the master CLI answers
+only after the client shuts down its write side. Commands sent with :meth:`StatsClient.execute` are
 prefixed with ``set severity-output number`` so that a refusal is recognisable
 (``[3]: No such server.``) without matching on message text.
 
@@ -38,6 +40,7 @@ import os
 import re
 import socket
 import struct
+import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,31 +53,84 @@ _SEVERITY = re.compile(r"^\[(\d)\]: ?(.*)$", re.M)
 _SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 
 
-@contextlib.contextmanager
-def _connected(path: Path, timeout: float) -> Iterator[socket.socket]:
+def _connect(path: Path, timeout: float) -> socket.socket:
     """A blocking socket connected to ``path``, each call on it bounded by ``timeout``
     seconds in the kernel (``SO_SNDTIMEO``, ``SO_RCVTIMEO``: an expired wait is an
     OSError). Blocking calls, not Python's socket timeouts: those put the socket in
     non-blocking mode and add a ``poll`` before every call, which costs a health poll
-    of a thousand HAProxies a third more CPU."""
+    of a thousand HAProxies a third more CPU. Raises OSError."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    seconds = max(timeout, 0.001)  # 0 would mean no limit
-    limit = struct.pack("ll", int(seconds), int(seconds % 1 * 1_000_000))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
     dir_fd = None
     try:
+        seconds = max(timeout, 0.001)  # 0 would mean no limit
+        limit = struct.pack("ll", int(seconds), int(seconds % 1 * 1_000_000))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
         target = str(path)
         if len(os.fsencode(target)) > _SUN_PATH_MAX - 7:
             # Too long for sockaddr_un: reach it through /proc/self/fd/<dir fd>.
             dir_fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
             target = f"/proc/self/fd/{dir_fd}/{path.name}"
         sock.connect(target)
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
+    return sock
+
+
+@contextlib.contextmanager
+def _connected(path: Path, timeout: float) -> Iterator[socket.socket]:
+    """:func:`_connect`, closed at the end of the block."""
+    sock = _connect(path, timeout)
+    try:
         yield sock
     finally:
         sock.close()
-        if dir_fd is not None:
-            os.close(dir_fd)
+
+
+_PROMPT = b"\n> "  # what ends every answer in interactive mode (management manual 9.3)
+
+
+class _Closed(OSError):
+    """A kept connection was closed by HAProxy (idle ``stats timeout``, worker gone)."""
+
+
+def _interactive(path: Path, timeout: float) -> socket.socket:
+    """A connection to ``path`` switched to interactive mode (``prompt``): it stays open
+    after each answer, which ends with :data:`_PROMPT`. Raises OSError."""
+    sock = _connect(path, timeout)
+    try:
+        _exchange(sock, "prompt")
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _exchange(sock: socket.socket, command: str) -> str:
+    """Send ``command`` (commands separated by ``;``) on an interactive connection;
+    the answer as a connection of its own gets it (each command's answer ends with a
+    prompt here: they are taken out). For commands whose answers hold no line that
+    starts with ``> `` (``show info``, ``show stat``). Raises :class:`_Closed` if
+    HAProxy closed the connection, OSError otherwise (a timeout)."""
+    try:
+        sock.sendall(command.encode() + b"\n")
+    except (BrokenPipeError, ConnectionResetError) as e:
+        raise _Closed(str(e)) from e
+    prompts = command.count(";") + 1
+    answer = bytearray()
+    while not (answer.endswith(_PROMPT) and answer.count(_PROMPT) >= prompts):
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError as e:
+            raise _Closed(str(e)) from e
+        if not data:
+            raise _Closed("closed by HAProxy")
+        answer += data
+    return answer.replace(_PROMPT, b"\n").decode(errors="replace")
 
 
 def send(path: Path, command: str, timeout: float = DEFAULT_TIMEOUT) -> str:
@@ -544,13 +600,53 @@ def health_from_stats(stats: LoadBalancerStats, master_pid: int | None,
 
 
 class StatsClient:
-    """The stats socket of one HAProxy (answered by its current worker)."""
+    """The stats socket of one HAProxy (answered by its current worker).
+
+    A client asked to ``keep`` its connection (see :meth:`show_info_stat`)
+    holds it until :meth:`close`: the caller must close it before HAProxy
+    reloads or stops, since the worker that answers it serves it until the
+    connection closes (an old worker stays alive for it, up to ``stats
+    timeout``).
+    """
 
     def __init__(self, path: Path, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.path = path
         self.timeout = timeout
         # show_info_stat(reuse=True): the last answer's fields (but _TIME_FIELDS), its rows
         self._last: tuple[tuple[tuple[str, ...], ...], tuple[StatRow, ...]] | None = None
+        self._kept: socket.socket | None = None  # interactive connection (keep=True)
+        self._kept_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the kept connection, if any (waits for an answer on it in progress)."""
+        with self._kept_lock:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
+
+    def _ask_kept(self, command: str) -> str:
+        """``command``'s answer over the kept interactive connection (opened if there is
+        none; opened again once if HAProxy closed it); a connection of its own if the
+        kept one is in use by another thread."""
+        if not self._kept_lock.acquire(blocking=False):
+            return self.raw(command)
+        try:
+            if self._kept is not None:
+                try:
+                    return _exchange(self._kept, command)
+                except _Closed:  # its idle timeout, or the worker is gone: open another
+                    self._let_go()
+            self._kept = _interactive(self.path, self.timeout)
+            return _exchange(self._kept, command)
+        except OSError as e:
+            self._let_go()
+            raise RuntimeApiError(f"HAProxy socket {self.path.name} did not answer: {e}") \
+                from e
+        finally:
+            self._kept_lock.release()
 
     def raw(self, command: str) -> str:
         """The answer to ``command`` as text, unchecked."""
@@ -576,8 +672,17 @@ class StatsClient:
         """Process information (``Pid``, ``Uptime_sec``, ``CurrConns``...)."""
         return parse_info(self.raw("show info"))
 
-    def show_info_stat(self, reuse: bool = False) -> tuple[str, tuple[StatRow, ...]]:
+    def show_info_stat(self, reuse: bool = False, keep: bool = False,
+                       ) -> tuple[str, tuple[StatRow, ...]]:
         """(identity of the answering worker, its ``show stat`` rows), on one connection.
+
+        ``keep``: over a connection kept open in interactive mode (``prompt``),
+        used again by the next call with ``keep`` until :meth:`close`: a health
+        poll of a thousand HAProxies then costs no ``connect`` and ``close`` per
+        HAProxy (as measured: 14 us of CPU per answer, 104 us on a connection of
+        its own).
+        A connection HAProxy closed meanwhile (``stats timeout`` idle, a worker
+        gone) is opened again, once.
 
         ``reuse``: if the answer says what the last one asked with ``reuse`` said,
         but for the fields that move with time alone (``lastchg``, ``downtime``,
@@ -585,7 +690,8 @@ class StatsClient:
         fields as they were then) and no row is built: the health poll of a quiet
         HAProxy, which keeps its reading when nothing is new, asks so.
         """
-        worker, stat = _split_info_stat(self.raw("show info;show stat"))
+        command = "show info;show stat"
+        worker, stat = _split_info_stat(self._ask_kept(command) if keep else self.raw(command))
         picked = _stat_fields(stat)
         if not reuse:
             return worker, tuple(map(_stat_row, picked))

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from lbaas.agent.local import LocalAgent
+from lbaas.dataplane import runtime
 from lbaas.dataplane import spec as s
 from lbaas.dataplane.amphora import Amphorae
 from lbaas.dataplane.runtime import LoadBalancerStats
 from lbaas.testing.backend import Backend
 from tests.functional.dataplane.conftest import free_port
-from tests.support.specs import http_lb, member, with_members
+from tests.support.specs import http_lb, member, with_listener, with_members
 
 
 def _quiet(agent: LocalAgent, lb_id: str, timeout: float = 10.0) -> LoadBalancerStats:
@@ -45,9 +48,9 @@ def asked(amphorae: Amphorae, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     real = amphorae.stats
 
     def counting(lb_id: str, master: int | None = None, reuse: bool = False,
-                 ) -> LoadBalancerStats:
+                 keep: bool = False) -> LoadBalancerStats:
         calls.append(lb_id)
-        return real(lb_id, master, reuse)
+        return real(lb_id, master, reuse, keep)
 
     monkeypatch.setattr(amphorae, "stats", counting)
     return calls
@@ -139,3 +142,70 @@ def test_an_exit_is_read_at_once(started: Callable[..., LocalAgent],
         assert time.monotonic() < deadline, "the restarted HAProxy was never read"
         time.sleep(0.05)
     assert amphorae.pids("lb1")[0] not in (None, first.master_pid)
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The UNIX socket names connected to (runtime._connect calls), in order."""
+    names: list[str] = []
+    real = runtime._connect
+
+    def counting(path: Path, timeout: float) -> socket.socket:
+        names.append(path.name)
+        return real(path, timeout)
+
+    monkeypatch.setattr(runtime, "_connect", counting)
+    return names
+
+
+def test_readings_come_over_one_kept_connection(started: Callable[..., LocalAgent],
+                                                connects: list[str], amphorae: Amphorae,
+                                                backend: Callable[..., Backend]) -> None:
+    """Every reading asks HAProxy here (quiet_interval 0), over one connection kept
+    open (interactive mode): no connect per poll. What it reads is what a connection
+    of its own reads."""
+    web1 = backend("web1")
+    port = free_port()
+    agent = started(quiet_interval=0)
+    agent.apply(http_lb("lb1", port, (member("m1", web1.port),)))
+    agent.stats("lb1")
+    before = connects.count("stats.sock")
+    readings = []
+    for _ in range(10):
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
+        readings.append(agent.stats("lb1"))
+    assert connects.count("stats.sock") == before  # ten readings, no new connection
+    assert [r.frontends[0].stot for r in readings] == \
+        list(range(readings[0].frontends[0].stot, readings[0].frontends[0].stot + 10))
+    own = amphorae.stats("lb1")  # a connection of its own: the same reading
+    assert own.worker == readings[-1].worker and own.rows == readings[-1].rows
+
+
+def test_a_reload_lets_the_kept_connection_go(started: Callable[..., LocalAgent],
+                                              amphorae: Amphorae,
+                                              backend: Callable[..., Backend]) -> None:
+    """A worker serves its connections until they close, so a kept one would hold the
+    worker that a reload retires alive (until ``stats timeout``, 30 s): the agent closes
+    it before it reloads, and reads the new worker."""
+    web1, web2 = backend("web1"), backend("web2")
+    port = free_port()
+    agent = started(quiet_interval=0)
+    lb = http_lb("lb1", port, (member("m1", web1.port),))
+    agent.apply(lb)
+    old = agent.stats("lb1").worker
+    changed = with_listener(with_members(lb, member("m1", web1.port), member("m2", web2.port)),
+                            connection_limit=123)
+    assert agent.apply(changed).action == "reloaded"
+    deadline = time.monotonic() + 15
+    while len(amphorae.pids("lb1")[1]) != 1 or _children(amphorae, "lb1") != 1:
+        assert time.monotonic() < deadline, "the reloaded worker was kept alive"
+        time.sleep(0.1)
+    fresh = agent.stats("lb1")
+    assert fresh.worker not in (None, old)
+    assert sorted(r.name for r in fresh.servers) == ["m1", "m2"]
+
+
+def _children(amphorae: Amphorae, lb_id: str) -> int:
+    master = amphorae.pids(lb_id)[0]
+    assert master is not None
+    return len(Path(f"/proc/{master}/task/{master}/children").read_text().split())
