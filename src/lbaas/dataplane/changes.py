@@ -96,6 +96,22 @@ def _change(backend: BackendView, old: ServerView, new: ServerView) -> list[str]
     return commands
 
 
+def _differing(old: tuple[ServerView, ...], new: tuple[ServerView, ...],
+               ) -> tuple[tuple[ServerView, ...], tuple[ServerView, ...]]:
+    """``old`` and ``new`` without the servers they share at their start and at their
+    end (the same objects: cached views), so that a member added to or removed from a
+    pool of a thousand is compared alone (issue 12). A name is in both results or in
+    the shared part of both, never in one result and the other's shared part: a
+    server's name is unique in its backend."""
+    start, end = 0, min(len(old), len(new))
+    while start < end and old[start] is new[start]:
+        start += 1
+    tail = 0
+    while tail < end - start and old[-1 - tail] is new[-1 - tail]:
+        tail += 1
+    return old[start:len(old) - tail], new[start:len(new) - tail]
+
+
 def plan(old: LoadBalancerView, new: LoadBalancerView) -> RuntimePlan | None:
     """Runtime commands turning ``old`` into ``new``, or None if a reload is needed."""
     if _skeleton(old) != _skeleton(new):
@@ -103,8 +119,9 @@ def plan(old: LoadBalancerView, new: LoadBalancerView) -> RuntimePlan | None:
     commands: list[str] = []
     deletions: list[str] = []
     for old_be, new_be in zip(old.backends, new.backends, strict=True):
-        before = {s.name: s for s in old_be.servers}
-        after = {s.name: s for s in new_be.servers}
+        old_servers, new_servers = _differing(old_be.servers, new_be.servers)
+        before = {s.name: s for s in old_servers}
+        after = {s.name: s for s in new_servers}
         for name, server in after.items():
             old_server = before.get(name)
             if old_server == server:  # most of a pool of thousands (cached views: the same)

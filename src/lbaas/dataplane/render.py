@@ -864,9 +864,13 @@ def tls_files(lb: LoadBalancerSpec, view: LoadBalancerView | None = None,
             out[f"{fe.name}.crtlist"] = ("\n".join(fe.crt_list) + "\n").encode()
             needed |= {line.split("/", 1)[1] for line in fe.crt_list}
         needed |= _files_in(fe.bind_options)
+    # A server line names files only through its pool's TLS options, the same in each
+    # server of a backend: read once per backend, not per server (issue 12: 0.6 ms of
+    # every change of a pool of 1,000 members).
+    pools = {pool.id: pool for pool in lb.pools}
     for be in view.backends:
-        for server in be.servers:
-            needed |= _files_in(server.options)
+        if be.servers:
+            needed |= _files_in(tuple(_pool_tls(pools[be.pool_id])))
     missing = sorted(n for n in needed if n not in out)
     if missing:
         raise RenderError(f"TLS material missing for {', '.join(missing)} (certificate "

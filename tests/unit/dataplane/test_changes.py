@@ -36,6 +36,22 @@ def test_added_member() -> None:
     assert p.deletions == ()
 
 
+def test_a_change_anywhere_in_a_pool_is_found_among_the_servers_it_shares() -> None:
+    many = with_members(BASE, *(member(f"m{i}", 8000 + i) for i in range(1, 9)))
+    old, new = many.pools[0].members, list(many.pools[0].members)
+    del new[0]  # the first goes, one comes in the middle, the last changes
+    new.insert(3, member("m20", 8020))
+    new[-1] = member("m8", 8008, weight=3)
+    p = plan(many, with_members(many, *new))
+    assert p is not None
+    assert p.commands == (
+        f"add server {B}/m20 127.0.0.1:8020 weight 1 check inter 2s fall 3 rise 2",
+        f"enable health {B}/m20", f"set server {B}/m20 state ready",
+        f"set server {B}/m8 weight 3", f"set server {B}/m1 state maint")
+    assert p.deletions == (f"{B}/m1",)
+    assert plan(many, with_members(many, *reversed(old))) == changes.RuntimePlan((), ())
+
+
 def test_added_disabled_member_stays_in_maintenance() -> None:
     p = plan(BASE, with_members(BASE, *BASE.pools[0].members,
                                 member("m3", 8003, admin_state_up=False)))
