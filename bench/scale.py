@@ -19,7 +19,12 @@ Starts a real ``lbaas serve`` (SQLite, default settings) and measures:
 - ``haproxy_pss_per_lb`` (and ``_master``, ``_worker``): proportional set size
   of the HAProxy processes (from ``smaps_rollup``), per load balancer (MiB).
 - ``list_<n>_lbs_p50/p95``: ``GET /v2/lbaas/loadbalancers`` returning all n;
-  baseline ``show_lb_p50``: ``GET`` of one, interleaved with it.
+  baseline ``show_lb_p50``: ``GET`` of one, interleaved with it. Then the
+  same as CPU of the ``lbaas serve`` process (all its threads, from
+  ``schedstat``) during each request: ``list_<n>_lbs_server_cpu_p50`` and
+  baseline ``show_lb_server_cpu_p50``, which the machine's other load
+  stretches far less than wall time (it also counts what the service's
+  other threads, the health polling, did meanwhile).
 - ``member_add_<m>_members_p50/p95``: POST of a member until it takes
   traffic, in a pool that already holds m members (for each ``--members``
   size). The pool's other members have weight 0 (they take no new traffic),
@@ -41,6 +46,7 @@ Usage: .venv/bin/python bench/scale.py [--lbs 1000] [--post-samples 20]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import resource
@@ -376,21 +382,34 @@ def _ticks(pid: int) -> int:
         return 0
 
 
-def bench_list(c: httpx.Client, samples: int) -> None:
+def server_cpu_ms(pid: int) -> float:
+    """CPU time of ``pid`` so far, every thread (``schedstat``: nanoseconds), in ms."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError, ValueError, IndexError):  # a thread that ended
+            total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
+    return total / 1e6
+
+
+def bench_list(c: httpx.Client, serve_pid: int, samples: int) -> None:
     loadavg("list")
     body = c.get(f"{API}/loadbalancers").json()["loadbalancers"]
     n, one = len(body), body[0]["id"]
-    show, listing = [], []
+    show, listing, show_cpu, listing_cpu = [], [], [], []
     for _ in range(samples):  # interleaved, so drift on the shared host hits both
-        t0 = time.perf_counter()
+        cpu, t0 = server_cpu_ms(serve_pid), time.perf_counter()
         assert c.get(f"{API}/loadbalancers/{one}").status_code == 200
         show.append((time.perf_counter() - t0) * 1000)
-        t0 = time.perf_counter()
+        show_cpu.append(server_cpu_ms(serve_pid) - cpu)
+        cpu, t0 = server_cpu_ms(serve_pid), time.perf_counter()
         r = c.get(f"{API}/loadbalancers")
         listing.append((time.perf_counter() - t0) * 1000)
+        listing_cpu.append(server_cpu_ms(serve_pid) - cpu)
         assert len(r.json()["loadbalancers"]) == n
     base = report("show_lb", show)
     report(f"list_{n}_lbs", listing, base)
+    base = report("show_lb_server_cpu", show_cpu)
+    report(f"list_{n}_lbs_server_cpu", listing_cpu, base)
 
 
 def bench_member(c: httpx.Client, sizes: list[int], samples: int, port: int,
@@ -462,7 +481,7 @@ def main() -> None:
                 if "idle" in only:
                     bench_idle(c, serve.proc.pid, lb_base, len(all_lbs(c)), args.idle_seconds)
                 if "list" in only:
-                    bench_list(c, args.list_samples)
+                    bench_list(c, serve.proc.pid, args.list_samples)
                 if "member" in only:
                     bench_member(c, [int(x) for x in args.members.split(",")],
                                  args.member_samples, port, backend)
