@@ -40,7 +40,7 @@ def agent_serve(config_file: tuple[Path, ...], state_dir: Path | None, log_level
     import uvicorn
 
     from lbaas.agent.server import create_agent_app, pulled_heartbeats, server_ssl
-    from lbaas.cli.main import _Server
+    from lbaas.cli.main import _Server, raise_open_files_limit
     from lbaas.config import load_settings
     from lbaas.service import make_agent
 
@@ -52,6 +52,7 @@ def agent_serve(config_file: tuple[Path, ...], state_dir: Path | None, log_level
         raise CliError("lbaas agent serve needs [amphora_agent] agent_server_cert and "
                        "agent_server_ca (lbaas agent certificate issue makes them)")
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    raise_open_files_limit()
     local = make_agent(settings)
     local.start()
     heartbeats = pulled_heartbeats(local, a.host, a.availability_zone,

@@ -11,6 +11,7 @@ import contextlib
 import gc
 import json
 import logging
+import resource
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,6 +129,7 @@ def serve(config_file: tuple[Path, ...], host: str | None, port: int | None,
         check_exposure(settings)
     except ExposureError as e:
         raise CliError(str(e)) from None
+    raise_open_files_limit()
     try:
         service = Service(settings)
     except AlreadyRunning as e:
@@ -150,6 +152,23 @@ def serve(config_file: tuple[Path, ...], host: str | None, port: int | None,
         server.run()
     finally:
         service.stop()
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit of open files (``RLIMIT_NOFILE``) to its hard
+    limit; return the new soft limit.
+
+    The in-process agent keeps a stats socket connection open per HAProxy it polls
+    (:meth:`lbaas.dataplane.amphora.Amphorae.stats`), so a thousand load balancers
+    need over a thousand descriptors besides the API's and the database's; systemd
+    and login shells give services a soft limit of 1,024 under a far higher hard
+    one. HAProxy children inherit the raised soft limit (HAProxy raises its own up
+    to the hard one anyway).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 class _Server(uvicorn.Server):
