@@ -261,7 +261,8 @@ def get_or_404(db: Session, model: type[Row], key: str, shown_as: str | None = N
 
 
 def get_visible(db: Session, ctx: RequestContext, model: type[Row], obj_id: str,
-                options: Sequence[ORMOption] = (), **parent: str) -> Row:
+                options: Sequence[ORMOption] = (), statement: Select[Any] | None = None,
+                **parent: str) -> Row:
     """Object ``obj_id`` of a load balancer's graph, else NotFound (404).
 
     Found means: it exists, is not DELETED, and its attributes named in
@@ -269,9 +270,13 @@ def get_visible(db: Session, ctx: RequestContext, model: type[Row], obj_id: str,
     ``pool_id=pool.id``). Whose it is does not matter here: as in Octavia,
     the handler's policy check on the object's project follows, and another
     project's existing object is a 403, not a 404. ``options``: loader
-    options for the query (what the handler reads of it, loaded with it).
+    options for the query (what the handler reads of it, loaded with it);
+    ``statement``: instead, a select of ``model`` by an ``id`` bind parameter,
+    with its options, made once (SQLAlchemy keeps its cache key on it: the
+    options are not walked again on every request; issue 12).
     """
-    obj = db.get(model, obj_id, options=options)
+    obj = db.get(model, obj_id, options=options) if statement is None \
+        else db.scalars(statement, {"id": obj_id}).unique().one_or_none()
     row: Any = obj
     if (obj is None or row.provisioning_status == c.DELETED
             or any(getattr(row, k) != v for k, v in parent.items())):
