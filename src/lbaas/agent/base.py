@@ -61,6 +61,10 @@ class AgentClient(Protocol):
         while a restart is on its way.
         """
 
+    def kept_stats(self, lb_id: str) -> LoadBalancerStats | None:
+        """What stats() would return now without asking the amphora (its last reading,
+        that nothing has made stale), else None. Does not wait for anything."""
+
     def health(self, lb_id: str) -> LoadBalancerHealth:
         """Whether the amphora runs and each member's status in it."""
 

@@ -314,8 +314,8 @@ class LocalAgent:
         cached, generation = slot.observed, slot.generation
         size = self._log_size(lb_id, slot)
         now = time.monotonic()
-        if (cached is not None and slot.quiet and size == slot.log_size
-                and now - slot.observed_at < self.quiet_interval and self._all_watched(slot)):
+        if self._still_quiet(slot, size, now):
+            assert cached is not None
             return cached
         watcher = self._watcher
         master = watcher.watched(lb_id) if watcher is not None and slot.watched == (lb_id,) \
@@ -347,6 +347,24 @@ class LocalAgent:
             return dataclasses.replace(stats, error=NO_SPEC)
         self._wake.set()
         return stats
+
+    def kept_stats(self, lb_id: str) -> LoadBalancerStats | None:
+        """See :meth:`AgentClient.kept_stats`: the reading :meth:`stats` hands out again
+        without asking HAProxy (its last one said nothing new, and nothing happened
+        since), else None."""
+        slot = self._slots.get(lb_id)
+        if slot is None or slot.observed is None or not slot.quiet:
+            return None
+        cached = slot.observed
+        if not self._still_quiet(slot, self._log_size(lb_id, slot), time.monotonic()):
+            return None
+        return cached
+
+    def _still_quiet(self, slot: _Slot, log_size: int, now: float) -> bool:
+        """True if ``slot``'s last reading may be handed out again (see :meth:`stats`):
+        ``log_size`` is haproxy.log's size now, ``now`` monotonic seconds."""
+        return (slot.observed is not None and slot.quiet and log_size == slot.log_size
+                and now - slot.observed_at < self.quiet_interval and self._all_watched(slot))
 
     def _log_size(self, lb_id: str, slot: _Slot) -> int:
         if slot.log_path is None:

@@ -217,6 +217,10 @@ class RemoteAgents:
         for url in self._locate(lb_id):
             self.connection(url).delete(lb_id)
 
+    def kept_stats(self, lb_id: str) -> LoadBalancerStats | None:
+        """None: :meth:`stats` says (from heartbeats, or asking the agents)."""
+        return None
+
     def stats(self, lb_id: str) -> LoadBalancerStats:
         seen = self._observation(lb_id)
         if seen is not None:

@@ -51,6 +51,15 @@ class ProviderDriver(Protocol):
         every load balancer every ``[health_manager] health_check_interval``.
         """
 
+    def kept_stats(self, lb_id: str) -> LoadBalancerStats | None:
+        """What :meth:`stats` would return now, if the driver holds it without asking the
+        data plane (a reading that nothing has made stale); None: call :meth:`stats`.
+
+        The health manager asks this of every load balancer in its own thread, and
+        :meth:`stats` only of the others, in its pool: it must not wait for
+        anything.
+        """
+
     def flavor_capabilities(self) -> dict[str, str]:
         """Keys a flavor profile's ``flavor_data`` may hold, with their descriptions."""
 

@@ -61,6 +61,10 @@ class NoopDriver:
         """Nothing is observed: None."""
         return None
 
+    def kept_stats(self, lb_id: str) -> LoadBalancerStats | None:
+        """None: :meth:`stats` says."""
+        return None
+
     def flavor_capabilities(self) -> dict[str, str]:
         """The same keys as the haproxy provider, so flavors can be tried out."""
         return dict(profiles.FLAVOR_KEYS)

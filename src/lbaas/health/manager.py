@@ -6,9 +6,11 @@ default 2) one poll::
     read which load balancers changed (one query: ids and update times), and
     the graphs of those only (kept from earlier polls otherwise; PENDING_CREATE
     and PENDING_DELETE ones are skipped)
-    -> ask each settled one's (ACTIVE, ERROR) provider driver for
-       ``stats(lb_id)`` (``threads`` in parallel, no transaction held while
-       HAProxy answers); a reading older than its graph is left out
+    -> ask each settled one's (ACTIVE, ERROR) provider driver for the reading
+       it holds without asking the data plane (``kept_stats(lb_id)``: a quiet
+       HAProxy's, in this thread), and for ``stats(lb_id)`` of the others
+       (``threads`` in parallel, no transaction held while HAProxy answers); a
+       reading older than its graph is left out
     -> skip every load balancer whose reading and graph are those of its last
        written poll (an idle host costs a dictionary lookup per load balancer)
     -> rollup.evaluate: the operating statuses that changed
@@ -254,9 +256,21 @@ class HealthManager:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self._threads,
                                             thread_name_prefix="lbaas-health")
-        chunks = [asked[i:i + _CHUNK] for i in range(0, len(asked), _CHUNK)]
         applied = self._applied
-        observed = [pair for chunk in self._pool.map(
+        observed: list[tuple[LoadBalancerNode, LoadBalancerStats | BaseException | None]] = []
+        due = []  # those whose driver must ask the data plane: in the pool
+        for lb, driver in asked:
+            since = applied.get(lb.id)
+            if since is None:  # not applied yet (PENDING_UPDATE): not asked, see _observe
+                observed.append((lb, None))
+                continue
+            kept = driver.kept_stats(lb.id)
+            if kept is not None and (kept.taken_at is None or kept.taken_at >= since):
+                observed.append((lb, kept))
+            else:
+                due.append((lb, driver))
+        chunks = [due[i:i + _CHUNK] for i in range(0, len(due), _CHUNK)]
+        observed += [pair for chunk in self._pool.map(
             lambda chunk: [(lb, _observe(lb, driver, applied.get(lb.id)))
                            for lb, driver in chunk], chunks)
             for pair in chunk]

@@ -82,12 +82,14 @@ def test_a_quiet_haproxy_is_not_asked_again_until_something_happens(
     quiet = _quiet(agent, "lb1")
     before = len(asked)
     assert all(agent.stats("lb1") is quiet for _ in range(20))
+    assert agent.kept_stats("lb1") is quiet  # what the health manager takes in its thread
     assert len(asked) == before  # twenty polls, HAProxy never asked
     # Traffic is not logged: the quiet reading stays (counted within quiet_interval).
     assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
     assert agent.stats("lb1") is quiet and len(asked) == before
     # A change by the agent: asked at once, the new member is there.
     agent.apply(with_members(lb, member("m1", web1.port), member("m2", web2.port)))
+    assert agent.kept_stats("lb1") is None  # changed: stats() must ask
     grown = agent.stats("lb1")
     assert grown is not quiet and len(asked) == before + 1
     assert sorted(r.name for r in grown.servers) == ["m1", "m2"]
@@ -125,6 +127,7 @@ def test_a_quiet_reading_is_renewed_after_quiet_interval(
     quiet = _quiet(agent, "lb1")
     assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
     time.sleep(0.6)
+    assert agent.kept_stats("lb1") is None
     fresh = agent.stats("lb1")
     assert fresh is not quiet and fresh.frontends[0].stot == quiet.frontends[0].stot + 1
 

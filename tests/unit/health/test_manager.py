@@ -42,6 +42,8 @@ class Canned(NoopDriver):
         self.hold = threading.Event()
         self.hold.set()
         self.meanwhile: Callable[[], None] | None = None  # runs before the next answer
+        self.kept: LoadBalancerStats | None = None  # what kept_stats answers
+        self.kept_in: list[str] = []  # the threads that asked kept_stats
 
     def stats(self, lb_id: str) -> LoadBalancerStats | None:
         if self.meanwhile is not None:
@@ -51,6 +53,11 @@ class Canned(NoopDriver):
         if isinstance(self.answer, Exception):
             raise self.answer
         return self.answer
+
+    def kept_stats(self, lb_id: str) -> LoadBalancerStats | None:
+        """``kept`` (None by default: ``stats`` answers), recording the thread asking."""
+        self.kept_in.append(threading.current_thread().name)
+        return self.kept
 
     def apply(self, lb: Any) -> None:
         assert self.hold.wait(30), "an apply held for 30 s"
@@ -132,6 +139,23 @@ def world(tmp_path: Path, sqlite_template: Path) -> Iterator[World]:
                     tuple(mb["id"] for mb in pool["members"]),  # type: ignore[arg-type]
                     pool["healthmonitor"]["id"])
     service.stop()
+
+
+def test_a_kept_reading_is_taken_in_the_poll_thread(world: World) -> None:
+    """A reading the driver holds without asking the data plane (a quiet HAProxy's) is
+    judged like an answer of ``stats``, which is not called for it; the others are
+    asked in the pool."""
+    hm = world.manager()
+    world.driver.kept = world.rows(m2="DOWN")
+    world.driver.answer = world.rows()
+    report = hm.poll_once()
+    assert report.answered == 1 and world.driver.asked == []
+    assert world.driver.kept_in == [threading.current_thread().name]
+    assert world.tree()[world.members[1]] == c.ERROR  # what the kept reading said
+    world.driver.kept = None  # no longer kept: asked in the pool
+    hm.poll_once()
+    assert world.driver.asked == [world.lb]
+    assert world.tree()[world.members[1]] == c.ONLINE
 
 
 def test_statuses_are_written_once(world: World) -> None:

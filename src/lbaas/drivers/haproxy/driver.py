@@ -142,6 +142,11 @@ class HaproxyDriver:
         """The amphora's counters and states (see :meth:`AgentClient.stats`)."""
         return self.agent.stats(lb_id)
 
+    def kept_stats(self, lb_id: str) -> LoadBalancerStats | None:
+        """The agent's reading, if it hands it out without asking HAProxy (see
+        :meth:`AgentClient.kept_stats`)."""
+        return self.agent.kept_stats(lb_id)
+
     def flavor_capabilities(self) -> dict[str, str]:
         """Octavia's amphora flavor keys (see :mod:`lbaas.drivers.profiles`), the
         topology's description naming only the topologies served (ACTIVE_STANDBY in
