@@ -15,6 +15,7 @@ the default subnet (``[networking] default_subnet_cidr``), made on first use.
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from lbaas.common import exceptions as exc
@@ -30,6 +31,13 @@ def _may_use(caller: Caller, network: m.Network) -> bool:
 def _view(subnet: m.Subnet) -> Subnet:
     return Subnet(id=subnet.id, network_id=subnet.network_id, cidr=subnet.cidr,
                   gateway_ip=subnet.gateway_ip)
+
+
+# What a spec needs of a VIP's subnet, its statement made once (SQLAlchemy keeps its cache
+# key on it): the worker reads it on every change (issue 12: 0.33 -> 0.20 ms of CPU
+# against the whole ORM row).
+_VIP_SUBNET = select(m.Subnet.id, m.Subnet.network_id, m.Subnet.cidr,
+                     m.Subnet.gateway_ip).where(m.Subnet.id == bindparam("id"))
 
 
 class LocalNetwork:
@@ -60,8 +68,9 @@ class LocalNetwork:
 
     def vip_subnet(self, db: Session, subnet_id: str) -> Subnet | None:
         """Subnet ``subnet_id``'s CIDR and gateway, None if it is gone."""
-        subnet = db.get(m.Subnet, subnet_id)
-        return _view(subnet) if subnet is not None else None
+        row = db.execute(_VIP_SUBNET, {"id": subnet_id}).first()
+        return Subnet(id=row[0], network_id=row[1], cidr=row[2], gateway_ip=row[3]) \
+            if row is not None else None
 
     def allocate_vip(self, db: Session, caller: Caller, device_id: str, *,
                      port_id: str | None = None, subnet_id: str | None = None,
