@@ -126,6 +126,14 @@ class _Slot:
     quiet: bool = False  # the reading said nothing new (equal key to the one before)
     generation: int = 0  # bumped by every change and exit: a reading in flight is dropped
     log_path: str | None = None
+    # Its spec has a health monitor (HAProxy changes server states by itself, and logs
+    # it); None: not known yet. Without one, haproxy.log is not looked at.
+    checked: bool | None = None
+
+
+def _checked(lb: LoadBalancerSpec) -> bool:
+    """True if any pool of ``lb`` has a health monitor (its servers are checked)."""
+    return any(pool.health_monitor is not None for pool in lb.pools)
 
 
 class LocalAgent:
@@ -170,6 +178,7 @@ class LocalAgent:
         """Record that ``lb`` serves now and watch its processes (caller holds ``busy``)."""
         self._changed(slot)
         slot.applied, slot.down = lb, None
+        slot.checked = _checked(lb)
         slot.failures, slot.next_try = 0, 0.0
         self._watch(lb.id, lb)
 
@@ -235,7 +244,7 @@ class LocalAgent:
         """Stop supervising ``lb_id`` and remove its amphora (caller holds ``busy``)."""
         if self._watcher is not None:
             self._watcher.unwatch(lb_id)
-        slot.applied = slot.down = None
+        slot.applied = slot.down = slot.checked = None
         self._changed(slot)
         self.amphorae.delete(lb_id)
 
@@ -294,9 +303,9 @@ class LocalAgent:
         reading of a running HAProxy said nothing new (the same
         :meth:`~lbaas.dataplane.runtime.LoadBalancerStats.key` as the one
         before), that same object is handed out again without asking HAProxy,
-        until one of: HAProxy wrote to ``haproxy.log`` (a server changed
-        state, a worker started or stopped: checked by its size, one
-        ``stat``), a process of it exited, this agent changed it, or
+        until one of: HAProxy wrote to ``haproxy.log`` (a health check changed
+        a server's state: checked by its size, one ``stat``, for load balancers
+        with a health monitor), a process of it exited, this agent changed it, or
         ``quiet_interval`` seconds passed (traffic on a quiet load balancer is
         counted within that time; HAProxy logs no traffic here). Without an
         exit watcher on its processes (and for ACTIVE_STANDBY, whose log is
@@ -367,6 +376,16 @@ class LocalAgent:
                 and now - slot.observed_at < self.quiet_interval and self._all_watched(slot))
 
     def _log_size(self, lb_id: str, slot: _Slot) -> int:
+        """The size of ``lb_id``'s haproxy.log (-1: unreadable), which grows when HAProxy
+        changes a server's state by itself: only health checks do, so without a health
+        monitor in its spec (read once, from spec.json for an adopted one) it is not
+        looked at: 0."""
+        checked = slot.checked
+        if checked is None:
+            lb = slot.applied or self.amphorae.last_spec(lb_id)
+            checked = slot.checked = lb is None or _checked(lb)
+        if not checked:
+            return 0
         if slot.log_path is None:
             slot.log_path = str(self.amphorae.files(lb_id).log)
         try:

@@ -118,6 +118,22 @@ def test_a_server_state_change_is_read_at_once(started: Callable[..., LocalAgent
         time.sleep(0.1)
 
 
+def test_without_health_monitor_the_log_is_not_looked_at(
+        started: Callable[..., LocalAgent], asked: list[str], amphorae: Amphorae,
+        backend: Callable[..., Backend]) -> None:
+    """Only health checks change a server's state by themselves (and log it): without
+    a health monitor, haproxy.log growing asks nothing (with one, see above)."""
+    web1 = backend("web1")
+    agent = started(quiet_interval=3600)
+    agent.apply(http_lb("lb1", free_port(), (member("m1", web1.port),)))
+    quiet = _quiet(agent, "lb1")
+    before = len(asked)
+    with amphorae.files("lb1").log.open("a") as log:
+        log.write("[WARNING] something HAProxy said\n")
+    assert agent.stats("lb1") is quiet and agent.kept_stats("lb1") is quiet
+    assert len(asked) == before
+
+
 def test_a_quiet_reading_is_renewed_after_quiet_interval(
         started: Callable[..., LocalAgent], backend: Callable[..., Backend]) -> None:
     web1 = backend("web1")
@@ -212,3 +228,4 @@ def _children(amphorae: Amphorae, lb_id: str) -> int:
     master = amphorae.pids(lb_id)[0]
     assert master is not None
     return len(Path(f"/proc/{master}/task/{master}/children").read_text().split())
+
