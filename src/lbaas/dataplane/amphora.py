@@ -222,6 +222,10 @@ class Amphorae:
         # retired-stats.json as last parsed, by path: ((inode, mtime, size), readings).
         self._retired_cache: dict[Path, tuple[tuple[int, int, int],
                                               tuple[runtime.WorkerStats, ...]]] = {}
+        # By path: the worker whose reading last looked at retired-stats.json. Only a
+        # reload writes it (just before its new worker starts): while the same worker
+        # answers, it is not looked at again.
+        self._retired_seen: dict[Path, str] = {}
         # spec.json as last parsed, by path: ((inode, mtime, size), spec).
         self._spec_cache: dict[Path, tuple[tuple[int, int, int], LoadBalancerSpec]] = {}
         # lb_ids() as last listed, with the base directory's mtime then (ns).
@@ -777,7 +781,7 @@ class Amphorae:
             self.process(lb_id).stop()
         self.placement.teardown(lb_id)
         shutil.rmtree(f.root, ignore_errors=True)
-        for cache in (self._retired_cache, self._spec_cache):
+        for cache in (self._retired_cache, self._retired_seen, self._spec_cache):
             for path in [p for p in list(cache) if p.is_relative_to(f.root)]:
                 del cache[path]
         self._units.pop(lb_id, None)
@@ -833,12 +837,19 @@ class Amphorae:
         kept.append(runtime.WorkerStats(worker=worker, live=False, rows=runtime.counter_rows(rows)))
         self._write(f.retired, json.dumps([dataclasses.asdict(w) for w in kept]))
 
-    def _retired(self, f: LbFiles) -> list[runtime.WorkerStats]:
+    def _retired(self, f: LbFiles, worker: str | None = None) -> list[runtime.WorkerStats]:
         """The readings in ``retired-stats.json``, parsed again only when the file changed
-        (every health poll asks for them; a reload writes them)."""
+        (every health poll asks for them; a reload writes them). ``worker``: the
+        identity of the worker that answered the reading they go with; if the last
+        call named the same one, the file is not looked at (no reload since)."""
+        if worker is not None and self._retired_seen.get(f.retired) == worker:
+            cached = self._retired_cache.get(f.retired)
+            return list(cached[1]) if cached is not None else []
         try:
             st = os.stat(f.retired)
         except FileNotFoundError:
+            self._retired_cache.pop(f.retired, None)
+            self._saw_retired(f, worker)
             return []
         except OSError as e:
             LOG.warning("ignoring unreadable %s: %s", f.retired, e)
@@ -846,6 +857,7 @@ class Amphorae:
         version = (st.st_ino, st.st_mtime_ns, st.st_size)
         cached = self._retired_cache.get(f.retired)
         if cached is not None and cached[0] == version:
+            self._saw_retired(f, worker)
             return list(cached[1])
         try:
             data = json.loads(f.retired.read_text())
@@ -858,7 +870,12 @@ class Amphorae:
             LOG.warning("ignoring unreadable %s: %s", f.retired, e)
             return []
         self._retired_cache[f.retired] = (version, workers)
+        self._saw_retired(f, worker)
         return list(workers)
+
+    def _saw_retired(self, f: LbFiles, worker: str | None) -> None:
+        if worker is not None:
+            self._retired_seen[f.retired] = worker
 
     # -- observe -----------------------------------------------------------------
     def stats(self, lb_id: str, master: int | None = None, reuse: bool = False,
@@ -942,7 +959,7 @@ class Amphorae:
                 continue  # it exited in between: its last reading is among the retired
             others.append(runtime.WorkerStats(worker=old, live=True,
                                               rows=runtime.counter_rows(old_rows)))
-        others += self._retired(u.files)
+        others += self._retired(u.files, worker)
         return runtime.LoadBalancerStats(lb_id=u.lb_id, running=True, rows=rows, worker=worker,
                                          others=tuple(others))
 

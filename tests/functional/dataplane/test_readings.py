@@ -229,3 +229,20 @@ def _children(amphorae: Amphorae, lb_id: str) -> int:
     assert master is not None
     return len(Path(f"/proc/{master}/task/{master}/children").read_text().split())
 
+
+def test_retired_readings_are_read_again_after_a_reload(amphorae: Amphorae,
+                                                        backend: Callable[..., Backend]) -> None:
+    """Only a reload writes retired-stats.json (just before its new worker starts):
+    while the same worker answers, the file is not looked at again."""
+    web1 = backend("web1")
+    lb = http_lb("lb1", free_port(), (member("m1", web1.port),))
+    amphorae.apply(lb)
+    first = amphorae.stats("lb1")
+    assert first.worker is not None and first.others == ()
+    retired = amphorae.files("lb1").retired
+    retired.write_text('[{"worker": "1@1", "live": false, "rows": []}]')
+    assert amphorae.stats("lb1").others == ()  # the same worker: not looked at
+    assert amphorae.apply(with_listener(lb, connection_limit=123)).action == "reloaded"
+    after = amphorae.stats("lb1")
+    assert after.worker != first.worker
+    assert first.worker in [w.worker for w in after.others if not w.live]
