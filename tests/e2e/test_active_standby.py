@@ -29,6 +29,7 @@ from tests.support.serve import Serve
 
 pytestmark = [
     pytest.mark.root,
+    pytest.mark.timed,  # VIP gaps under 3 s
     pytest.mark.skipif(os.geteuid() != 0, reason="namespace placement needs root"),
     pytest.mark.skipif(shutil.which("keepalived") is None, reason="keepalived not installed"),
 ]

@@ -41,6 +41,7 @@ from tests.support.netns_hosts import NetnsHost, Subnet
 from tests.support.serve import Serve
 
 pytestmark = [
+    pytest.mark.timed,  # heartbeat_timeout 5 s, failover times
     pytest.mark.slow, pytest.mark.root, pytest.mark.postgres,
     pytest.mark.skipif(os.geteuid() != 0, reason="hosts in network namespaces need root"),
 ]

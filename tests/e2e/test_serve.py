@@ -80,6 +80,7 @@ def test_kill_9_during_delete_then_restart_finishes_the_delete(serve: Serve) -> 
         assert c.get(f"/loadbalancers/{lb_id}").status_code == 404
 
 
+@pytest.mark.timed
 def test_sigterm_finishes_in_flight_work_and_exits_cleanly(serve: Serve) -> None:
     serve.start()
     with serve.client() as c:
@@ -94,6 +95,7 @@ def test_sigterm_finishes_in_flight_work_and_exits_cleanly(serve: Serve) -> None
         assert _statuses(c)[lb_id] == "ACTIVE"
 
 
+@pytest.mark.timed
 def test_sigterm_is_prompt_while_an_agent_does_not_answer(tmp_path: Path) -> None:
     """An agent whose host is gone: its heartbeat hangs (here a socket that takes the
     connection and never answers the TLS handshake). Before: the exit waited for that

@@ -35,7 +35,7 @@ from tests.functional.dataplane.conftest import free_port
 from tests.support.serve import Serve
 from tests.support.state_dirs import processes_in
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timed]  # a live agent silent for 3 s is dead
 
 HEARTBEAT_TIMEOUT = 3.0
 

@@ -34,6 +34,8 @@ QUIET_INTERVAL = 2.0  # seconds an idle HAProxy goes unasked (the default's 5 po
 DELAY, MAX_RETRIES_DOWN = 1, 1  # health monitor: seconds between checks, failures to go down
 DETECTION_BOUND = DELAY * MAX_RETRIES_DOWN + INTERVAL + 1.0  # seconds (the issue's bound)
 
+pytestmark = pytest.mark.timed  # detection within DETECTION_BOUND, a restart within 5 s
+
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "") -> float:
     """Seconds until ``predicate()`` held; AssertionError after ``timeout``."""

@@ -37,7 +37,7 @@ from tests.support.netns_hosts import NetnsHost, Probe, Subnet, longest_gap, wai
 from tests.support.specs import http_lb, member, with_listener, with_members
 from tests.support.state_dirs import make_state_dir, remove_state_dir
 
-pytestmark = [pytest.mark.root,
+pytestmark = [pytest.mark.root, pytest.mark.timed,  # VIP gaps under 3 s
               pytest.mark.skipif(shutil.which("keepalived") is None,
                                  reason="keepalived is not installed")]
 

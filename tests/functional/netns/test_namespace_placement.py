@@ -116,6 +116,7 @@ def test_backend_hosts_and_the_lb_namespace_reach_each_other(net: Net,
     assert net.get(f"http://{lb.vip.address}/").status_code == 200
 
 
+@pytest.mark.timed
 def test_rebuilt_namespace_is_reachable_within_a_second_of_announce(
         net: Net, placement: TrackedPlacement, report: Report) -> None:
     if shutil.which("arping") is None:
@@ -162,6 +163,7 @@ def test_rebuilt_namespace_is_reachable_within_a_second_of_announce(
            (time.monotonic() - start) * 1000, "ms")
 
 
+@pytest.mark.timed
 def test_prepare_is_idempotent_and_repairs_half_made_state(net: Net,
                                                           placement: TrackedPlacement) -> None:
     subnet = net.subnet(204)
