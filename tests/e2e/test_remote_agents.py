@@ -182,8 +182,15 @@ def test_three_hosts_two_control_planes_and_a_host_that_dies(deployment: Deploym
             assert r.status_code == 201, r.text
             return str(r.json()["loadbalancer"]["id"])
 
-        ids = [create(ca if i % 2 else cb, f"lb{i}") for i in range(3)]
-        lbs = [_wait_active(ca, lb_id) for lb_id in ids]
+        # Every agent heard from by both control planes before the first placement (an
+        # agent answering is not yet an agent alive in the database).
+        for serve in (a, b):
+            _wait_for(f"three agents alive for {serve.url}", lambda s=serve: sorted(
+                x["host"] for x in httpx.get(s.url + "/v2.0/agents", timeout=10)
+                .json()["agents"] if x["alive"]) == ["agent-1", "agent-2", "agent-3"])
+        # One after another: two workers placing at the same moment may pick the same
+        # agent (the scheduler's balance is approximate, see worker/scheduler.py).
+        lbs = [_wait_active(ca, create(ca if i % 2 else cb, f"lb{i}")) for i in range(3)]
         # fewest load balancers first: one on each host, and each serves
         on = {_hosts_of(a, lb["id"])[0]: lb for lb in lbs}
         assert sorted(on) == ["agent-1", "agent-2", "agent-3"]
