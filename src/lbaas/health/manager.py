@@ -265,7 +265,7 @@ class HealthManager:
                 observed.append((lb, None))
                 continue
             kept = driver.kept_stats(lb.id)
-            if kept is not None and (kept.taken_at is None or kept.taken_at >= since):
+            if kept is not None and _describes(kept, since):
                 observed.append((lb, kept))
             else:
                 due.append((lb, driver))
@@ -442,11 +442,17 @@ def _observe(lb: LoadBalancerNode, driver: ProviderDriver, applied_since: float 
         st = driver.stats(lb.id)
     except Exception as e:  # a driver's failure is this load balancer's, not the poll's
         return e
-    if st is not None and st.taken_at is not None and st.taken_at < applied_since:
-        LOG.debug("load balancer %s: reading taken %.1f s before its graph was applied: "
-                  "not judged", lb.id, applied_since - st.taken_at)
+    if st is not None and not _describes(st, applied_since):
+        LOG.debug("load balancer %s: reading taken at %s, before its graph was applied "
+                  "at %.1f (monotonic s): not judged", lb.id, st.taken_at, applied_since)
         return None
     return st
+
+
+def _describes(st: LoadBalancerStats, applied_since: float) -> bool:
+    """Whether reading ``st`` was taken after the graph was applied at ``applied_since``
+    (``time.monotonic()`` seconds): a reading without ``taken_at`` was taken now."""
+    return st.taken_at is None or st.taken_at >= applied_since
 
 
 def read_graphs(session: Session, ids: Collection[str] | None = None,
