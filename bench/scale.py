@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.client
 import os
 import resource
@@ -269,6 +270,10 @@ def create_lb(c: httpx.Client, port: int, members: list[dict[str, Any]]) -> dict
     return dict(r.json()["loadbalancer"])
 
 
+def _gone(c: httpx.Client, url: str) -> bool:
+    return c.get(url).status_code == 404
+
+
 def lb_status(c: httpx.Client, lb_id: str) -> str:
     return str(c.get(f"{API}/loadbalancers/{lb_id}").json()["loadbalancer"]
                ["provisioning_status"])
@@ -440,9 +445,9 @@ def bench_member(c: httpx.Client, sizes: list[int], samples: int, port: int,
             until_status(vip, port, 503)
         p50 = report(f"member_add_{size}_members", ms, base)
         base = base or p50
-        c.delete(f"{API}/loadbalancers/{lb['id']}", params={"cascade": "true"})
-        wait_for(lambda lb=lb: c.get(f"{API}/loadbalancers/{lb['id']}").status_code == 404,
-                 60, 0.1, "load balancer deleted")
+        url = f"{API}/loadbalancers/{lb['id']}"
+        c.delete(url, params={"cascade": "true"})
+        wait_for(functools.partial(_gone, c, url), 60, 0.1, "load balancer deleted")
 
 
 def main() -> None:
