@@ -465,6 +465,9 @@ def main() -> None:
                              "stats_quiet_interval = 20\\n'")
     args = parser.parse_args()
     only = set(args.only.split(","))
+    # The interpreter (lbaas serve runs on it too): a build without optimisations ran
+    # lbaas's requests and tests 1.3-1.7x slower on the same machine (scripts/setup).
+    print(f"# python {sys.version.split()[0]} ({os.path.realpath(sys.executable)})", flush=True)
     loadavg("start")
     check_memory(args.lbs if "create" in only else args.post_samples + 2)
     raise_limits(args.lbs)
