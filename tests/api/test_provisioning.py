@@ -9,12 +9,16 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from lbaas.common import constants as c
 from lbaas.common.exceptions import DriverError
 from lbaas.dataplane.spec import LoadBalancerSpec
+from lbaas.db import models as m
 from lbaas.drivers.noop import NoopDriver
 from lbaas.service import Service
+from lbaas.worker import graph
 from tests.api.base import Api
 from tests.conftest import make_settings
 
@@ -134,3 +138,68 @@ def test_one_change_per_load_balancer_many_in_parallel(api: Api, flaky: FlakyDri
     assert all(api.lb_status(i) == c.ACTIVE for i in ids)
     assert flaky.max_parallel_same_lb == 1
     assert flaky.max_parallel > 1  # parallel across load balancers (4 worker threads)
+
+
+def test_a_change_after_one_applied_here_reads_only_its_pending_members(
+        api: Api, flaky: FlakyDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """graph.MemberCache (issue 12): a change whose load balancer's graph_version is one
+    more than the one this worker applied reads only the PENDING_* members, anything
+    else reads them all; either way the driver gets the members the database holds."""
+    reads: list[bool] = []  # each read of members: pending only?
+    read_members = graph.read_members
+
+    def counted(session: Session, lb: m.LoadBalancer, pending: bool = False) -> graph.Members:
+        reads.append(pending)
+        return read_members(session, lb, pending)
+
+    monkeypatch.setattr(graph, "read_members", counted)
+
+    def database_members() -> list[tuple[graph.s.MemberSpec, ...]]:
+        with api.service.sessions() as session:
+            lb = graph.load_graph(session, lb_id, members="none")
+            assert lb is not None
+            spec = graph.build_spec(lb, members=read_members(session, lb))
+            return [p.members for p in spec.pools]
+
+    def settled(full: bool) -> None:
+        api.wait_idle()
+        assert [p.members for p in flaky.applied[lb_id].pools] == database_members()
+        assert reads[-1] is not full, reads
+
+    lb_id = api.create_lb()["id"]
+    assert reads == [False]  # a new load balancer: nothing kept
+    pool_id = api.create_pool(loadbalancer_id=lb_id)["id"]
+    settled(full=False)
+    members = [api.create_member(pool_id, address=f"127.0.0.{i}")["id"] for i in (1, 2, 3)]
+    settled(full=False)
+    assert len(database_members()[0]) == 3 and reads.count(False) == 1
+    api.put(f"/pools/{pool_id}/members/{members[0]}", {"member": {"weight": 7}}, status=200)
+    settled(full=False)
+    api.put(f"/pools/{pool_id}/members", {"members": [
+        {"address": "127.0.0.1", "protocol_port": 8080, "weight": 5},
+        {"address": "127.0.0.4", "protocol_port": 8080}]}, status=202)
+    settled(full=False)  # one updated, one created, two deleted
+    assert [(mb.address, mb.weight) for mb in database_members()[0]] == [
+        ("127.0.0.1", 5), ("127.0.0.4", 1)]
+
+    flaky.failing = True  # the member shown ERROR stays; nothing kept from this change
+    api.create_member(pool_id, address="127.0.0.5")
+    assert api.lb_status(lb_id) == c.ERROR
+    flaky.failing = False
+    api.create_member(pool_id, address="127.0.0.6")
+    settled(full=True)
+    assert len(database_members()[0]) == 4
+
+    # Another process applies a change (it bumped graph_version and changed a member
+    # this worker keeps): the next change here reads every member again.
+    with api.service.sessions() as session, session.begin():
+        session.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == lb_id)
+                        .values(graph_version=m.LoadBalancer.graph_version + 1))
+        session.execute(update(m.Member).where(m.Member.address == "127.0.0.4")
+                        .values(weight=42))
+    api.create_member(pool_id, address="127.0.0.7")
+    settled(full=True)
+    assert 42 in [mb.weight for mb in database_members()[0]]
+    api.delete(f"/pools/{pool_id}", status=204)
+    settled(full=False)
+    assert database_members() == []

@@ -149,6 +149,10 @@ class LoadBalancer(_Provisioned, Base):
     provisioning_status_reason: Mapped[str | None] = mapped_column(Text)
     # Set by a failover request: the next apply rebuilds the data plane.
     failover_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How many changes of its graph have begun (lbaas.worker.status bumps it with
+    # the PENDING_* status): a worker given version n + 1 of the graph it applied
+    # as n reads only the objects now PENDING_* (lbaas.worker.graph.MemberCache).
+    graph_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     listeners: Mapped[list[Listener]] = relationship(
         back_populates="load_balancer", cascade="all, delete-orphan",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
@@ -83,12 +83,11 @@ def load_graph(session: Session, lb_id: str, members: str = "all") -> m.LoadBala
 
 def build_spec(lb: m.LoadBalancer, subnet: Subnet | None = None,
                amphorae: Sequence[m.Amphora] = (),
-               members: Mapping[str, Sequence[MemberRow]] | None = None,
-               ) -> s.LoadBalancerSpec:
+               members: Members | None = None) -> s.LoadBalancerSpec:
     """The desired state of ``lb``; ``subnet`` is its VIP subnet, if known; ``amphorae``
     where it runs (:meth:`lbaas.worker.scheduler.Scheduler.place`). ``members``: if
-    given, each pool's members by pool id (rows of :data:`MEMBER_COLUMNS`; a pool
-    left out has none) instead of the pools' own (not loaded then): :func:`member_rows`."""
+    given, each pool's members by pool id (a pool left out has none) instead of the
+    pools' own (not loaded then): :func:`read_members`, :class:`MemberCache`."""
     return _load_balancer(
         lb,
         vip=s.VipSpec(
@@ -127,7 +126,7 @@ def member_change_spec(pool: m.Pool, members: Sequence[m.Member]) -> s.LoadBalan
         pool.load_balancer,
         vip=s.VipSpec(address=pool.load_balancer.vip_address or ""),
         listeners=tuple(_listener(li, only_pool=pool.id) for li in _live(pool.listeners)),
-        pools=(_pool(pool, {pool.id: [member_row(mb) for mb in members]}),),
+        pools=(_pool(pool, {pool.id: _entries(members)}),),
     )
 
 
@@ -224,9 +223,9 @@ def _l7policy(p: m.L7Policy) -> s.L7PolicySpec:
     )
 
 
-def _pool(p: m.Pool, members: Mapping[str, Sequence[MemberRow]] | None = None) -> s.PoolSpec:
+def _pool(p: m.Pool, members: Members | None = None) -> s.PoolSpec:
     sp = p.session_persistence
-    mine = [member_row(mb) for mb in p.members] if members is None else members.get(p.id, ())
+    mine = _entries(p.members) if members is None else members.get(p.id, _NONE)
     hm = p.health_monitor
     return s.PoolSpec(
         id=p.id,
@@ -245,8 +244,7 @@ def _pool(p: m.Pool, members: Mapping[str, Sequence[MemberRow]] | None = None) -
             url_path=hm.url_path, expected_codes=hm.expected_codes,
             http_version=hm.http_version, domain_name=hm.domain_name,
         ) if hm is not None and hm.provisioning_status != c.PENDING_DELETE else None,
-        members=tuple(_member_spec(tuple(row[2:])) for row in mine
-                      if row[1] != c.PENDING_DELETE),
+        members=tuple(spec for state, spec in mine.values() if state != c.PENDING_DELETE),
         tls_enabled=p.tls_enabled,
         tls_container_ref=p.tls_container_ref,
         ca_tls_container_ref=p.ca_tls_container_ref,
@@ -257,34 +255,42 @@ def _pool(p: m.Pool, members: Mapping[str, Sequence[MemberRow]] | None = None) -
     )
 
 
-# What a member's spec is made of, read as plain rows by member_rows: its pool id, its
-# provisioning_status, then MemberSpec's fields in their order.
+# A member as the worker reads it: (provisioning_status, spec); and the members of a
+# load balancer's pools: pool id -> member id -> entry, each pool's in the order of
+# Pool.members (created_at, id).
+MemberEntry = tuple[str, s.MemberSpec]
+Members = dict[str, dict[str, MemberEntry]]
+_NONE: dict[str, MemberEntry] = {}
+
+# What a member's entry is read from: its pool id, its provisioning_status, then
+# MemberSpec's fields in their order.
 _MEMBER_FIELDS = tuple(f.name for f in dataclasses.fields(s.MemberSpec))
-MEMBER_COLUMNS = (m.Member.pool_id, m.Member.provisioning_status,
-                  *(getattr(m.Member, name) for name in _MEMBER_FIELDS))
-MemberRow = Sequence[Any]  # a row of MEMBER_COLUMNS
+_MEMBER_COLUMNS = (m.Member.pool_id, m.Member.provisioning_status,
+                   *(getattr(m.Member, name) for name in _MEMBER_FIELDS))
 _member_fields = operator.attrgetter(*_MEMBER_FIELDS)
 # MemberSpec's booleans, by position: a driver may give them as integers (SQLite's 0/1).
 _MEMBER_FLAGS = tuple(i for i, f in enumerate(dataclasses.fields(s.MemberSpec))
                       if f.type in (bool, "bool"))
 # Made once, as the graph's (see _GRAPH_STATEMENTS); the pools' ids a bind parameter.
-_MEMBER_ROWS = (select(*MEMBER_COLUMNS)
+_MEMBER_ROWS = (select(*_MEMBER_COLUMNS)
                 .where(m.Member.pool_id.in_(bindparam("pool_ids", expanding=True)))
                 .order_by(m.Member.created_at, m.Member.id))
+_PENDING_MEMBER_ROWS = _MEMBER_ROWS.where(
+    m.Member.provisioning_status.in_(c.PENDING_STATUSES))
 
 
-def member_row(member: m.Member) -> MemberRow:
-    """``member`` as a row of :data:`MEMBER_COLUMNS` (a member the session holds)."""
-    return (member.pool_id, member.provisioning_status, *_member_fields(member))
+def _entries(members: Iterable[m.Member]) -> dict[str, MemberEntry]:
+    """``members`` (ORM objects the session holds) as entries, by member id."""
+    return {mb.id: (mb.provisioning_status, _member_spec(tuple(_member_fields(mb))))
+            for mb in members}
 
 
 @functools.lru_cache(maxsize=16384)  # a few hundred bytes an entry
 def _member_spec(fields: tuple[Any, ...]) -> s.MemberSpec:
     """The spec of a member whose MemberSpec fields are ``fields`` (booleans as the
     database driver gives them: 0 and 1 are False and True, and equal to them as
-    keys), built once per distinct row: a change of one member of a thousand builds
-    one (issue 12; building them all was most of a member add's time in a pool of
-    1,000)."""
+    keys), built once per distinct row (issue 12; building them all was most of a
+    member add's time in a pool of 1,000)."""
     values = list(fields)
     for i in _MEMBER_FLAGS:
         if values[i] is not None:
@@ -292,32 +298,82 @@ def _member_spec(fields: tuple[Any, ...]) -> s.MemberSpec:
     return s.MemberSpec(*values)
 
 
-def member_rows(session: Session, lb: m.LoadBalancer) -> dict[str, list[MemberRow]]:
-    """The members of ``lb``'s pools as rows of :data:`MEMBER_COLUMNS`, by pool id, in
-    the order of ``Pool.members`` (created_at, id): one Core query on the session's
-    connection (no ORM rows, no autoflush: nothing is pending where it is used).
+def read_members(session: Session, lb: m.LoadBalancer, pending: bool = False) -> Members:
+    """The members of ``lb``'s pools (``pending``: only those PENDING_*), by pool id (a
+    pool without any is left out): one Core query on the session's connection (no ORM
+    rows, no autoflush: nothing is pending where it is used).
 
     The rows are the database driver's tuples, not result rows (issue 12: reading
     a pool of 1,000 took 3.9 ms of CPU, 2.3 ms so): booleans may be integers
     there, which :func:`_member_spec` reads as booleans.
     """
-    out: dict[str, list[MemberRow]] = {}
+    out: Members = {}
     pool_ids = [p.id for p in lb.pools]
     if pool_ids:
-        result = session.connection().execute(_MEMBER_ROWS, {"pool_ids": pool_ids})
+        statement = _PENDING_MEMBER_ROWS if pending else _MEMBER_ROWS
+        result = session.connection().execute(statement, {"pool_ids": pool_ids})
         try:
             for row in result.cursor.fetchall():
-                out.setdefault(row[0], []).append(row)
+                pool = out.get(row[0])
+                if pool is None:
+                    pool = out[row[0]] = {}
+                pool[row[2]] = (row[1], _member_spec(tuple(row[2:])))
         finally:
             result.close()
     return out
 
 
+class MemberCache:
+    """The members of the load balancers whose change this worker applied, each load
+    balancer's kept with the ``graph_version`` it was applied at (issue 12: a member
+    added to a pool of 1,000 reads one member, not 1,000).
+
+    Every change of a load balancer's graph begins with the ``UPDATE`` that makes
+    it PENDING_* and bumps its ``graph_version`` (:mod:`lbaas.worker.status`), and
+    none begins before the one in flight is settled. So when the version read is
+    exactly one more than the one kept, the only members that differ from those
+    kept are the PENDING_* ones now: they are read and patched in. Anything else
+    (nothing kept, another process applied a change in between, a failover) reads
+    them all. Entries are taken out while their change runs and put back only
+    once it settled ACTIVE (:meth:`keep`): a change that failed or was abandoned
+    leaves none. Each load balancer has one change in flight in a process
+    (:class:`~lbaas.worker.reconciler.Reconciler`): no lock is needed.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[int, Members]] = {}
+
+    def read(self, session: Session, lb: m.LoadBalancer) -> Members:
+        """The members of ``lb`` (loaded by :func:`load_graph`, any ``members``), from
+        what is kept when its version allows, else from the database."""
+        kept = self._kept.pop(lb.id, None)
+        if kept is None or kept[0] != lb.graph_version - 1 or lb.failover_requested:
+            return read_members(session, lb)
+        members = {p.id: kept[1].get(p.id) or {} for p in lb.pools}  # pools gone: dropped
+        for pool_id, changed in read_members(session, lb, pending=True).items():
+            members[pool_id].update(changed)  # in place, or after the others (newer)
+        return members
+
+    def keep(self, lb_id: str, version: int, members: Members) -> None:
+        """``members`` of ``lb_id`` (from :meth:`read`) were applied at ``version`` and
+        the change settled ACTIVE: kept as the database has them now (those that were
+        PENDING_DELETE are gone)."""
+        self._kept[lb_id] = (version, {
+            pool_id: pool if all(state != c.PENDING_DELETE for state, _ in pool.values())
+            else {k: v for k, v in pool.items() if v[0] != c.PENDING_DELETE}
+            for pool_id, pool in members.items()})
+
+    def forget(self, lb_id: str) -> None:
+        """Keep nothing of ``lb_id`` (deleted)."""
+        self._kept.pop(lb_id, None)
+
+
 def spec_of(session: Session, lb: m.LoadBalancer, network: NetworkDriver,
-            amphorae: Sequence[m.Amphora] | None = None) -> s.LoadBalancerSpec:
+            amphorae: Sequence[m.Amphora] | None = None,
+            members: Members | None = None) -> s.LoadBalancerSpec:
     """The spec of ``lb`` (loaded by :func:`load_graph`, any ``members``) as the worker
     sends it: its VIP subnet from ``network``, its ``amphorae`` (default: those it has),
-    its members read by :func:`member_rows`."""
+    its ``members`` (default: read by :func:`read_members`)."""
     subnet = network.vip_subnet(session, lb.vip_subnet_id) if lb.vip_subnet_id else None
     return build_spec(lb, subnet, lb.amphorae if amphorae is None else amphorae,
-                      member_rows(session, lb))
+                      read_members(session, lb) if members is None else members)

@@ -11,10 +11,14 @@ next start finds the same PENDING_* rows and applies the same spec again.
 One change, for load balancer L::
 
     read L's graph, place its amphorae on agents (scheduler; not for a delete)
+    -> its members: those this worker kept from L's last change, with only the
+       PENDING_* ones read, when L's graph_version says nothing else changed
+       (graph.MemberCache; else all of them)
     -> build the spec -> its TLS files (lbaas.worker.tls)
     -> driver.apply/delete/failover(spec)
     (no database transaction is held while the driver runs)
     -> in one transaction: status.finish(L, error)  (ACTIVE / ERROR / removed)
+    -> settled ACTIVE: its members kept for the next change
 
 Several processes on one PostgreSQL database: a worker thread claims the
 load balancer before its change (:mod:`lbaas.worker.claims`); a load
@@ -108,6 +112,7 @@ class Reconciler:
         self._workers: list[threading.Thread] = []
         self._dispatcher: threading.Thread | None = None
         self._idle = threading.Condition(self._lock)
+        self._members = graph.MemberCache()
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> None:
@@ -309,9 +314,10 @@ class Reconciler:
         """Apply the pending change of ``lb_id`` through its driver and settle statuses."""
         error: str | None = None
         with self._sessions() as session, session.begin():
-            lb = graph.load_graph(session, lb_id, members="none")  # spec_of reads them
+            lb = graph.load_graph(session, lb_id, members="none")  # self._members reads them
             if lb is None or not status.is_pending(lb):
                 return
+            version = lb.graph_version
             deleting = lb.provisioning_status == c.PENDING_DELETE
             failover = lb.failover_requested
             provider = lb.provider
@@ -325,7 +331,8 @@ class Reconciler:
                     error = e.reason
                     if any(lost(a) for a in lb.amphorae):  # AgentRegistry.retry_failovers
                         error += "; failed over again as soon as an agent can take it"
-            spec = graph.spec_of(session, lb, self._network, amphorae)
+            members = self._members.read(session, lb)
+            spec = graph.spec_of(session, lb, self._network, amphorae, members)
 
         started = time.monotonic()
         if error is None:  # else it could not be placed: nothing to send
@@ -339,6 +346,9 @@ class Reconciler:
             if lb is None or not status.is_pending(lb):
                 return
             status.finish(session, lb, error)
+            settled = error is None and not deleting and lb.graph_version == version
+        if settled:
+            self._members.keep(lb_id, version, members)
 
     def _drive(self, provider: str, spec: LoadBalancerSpec, deleting: bool,
                failover: bool) -> str | None:

@@ -67,7 +67,8 @@ GraphObject = (models.LoadBalancer | models.Listener | models.Pool | models.Memb
 
 
 def _lock(session: Session, lb_id: str, new_status: str, allowed: tuple[str, ...]) -> None:
-    """Move load balancer ``lb_id`` to ``new_status`` if it is in ``allowed``.
+    """Move load balancer ``lb_id`` to ``new_status`` if it is in ``allowed``, counting
+    the change in its ``graph_version``.
 
     Raises :class:`ImmutableObject` (409) when it is not (a change is in flight).
     """
@@ -75,7 +76,8 @@ def _lock(session: Session, lb_id: str, new_status: str, allowed: tuple[str, ...
         update(models.LoadBalancer)
         .where(models.LoadBalancer.id == lb_id,
                models.LoadBalancer.provisioning_status.in_(allowed))
-        .values(provisioning_status=new_status, updated_at=utcnow())
+        .values(provisioning_status=new_status, updated_at=utcnow(),
+                graph_version=models.LoadBalancer.graph_version + 1)
         .execution_options(synchronize_session="fetch"))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise exc.ImmutableObject(resource="Load Balancer", id=lb_id)

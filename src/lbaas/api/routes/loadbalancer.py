@@ -34,7 +34,7 @@ from lbaas.worker import graph, status
 router = APIRouter(tags=["Load Balancers"])
 RESOURCE = "loadbalancer"
 COLUMNS = columns_of(m.LoadBalancer, exclude=("failover_requested", "topology",
-                                              "provisioning_status_reason"))
+                                              "provisioning_status_reason", "graph_version"))
 
 
 @router.get("/loadbalancers", response_model=s.LoadBalancerPage)
