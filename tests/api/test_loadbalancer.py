@@ -289,6 +289,66 @@ def test_list_bodies_are_the_shows_and_page_filter_and_select(api: Api) -> None:
         "loadbalancers": [], "loadbalancers_links": []}
 
 
+def test_a_listed_body_is_written_again_only_once_its_load_balancer_changed(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listed bodies are kept (deps.KeptBodies, issue 12) and stay their shows through
+    every kind of change: its fields, its children, their deletion settled by the
+    worker, its tags, the health manager's operating_status."""
+    kept = api.service.app.state.lbaas.load_balancer_bodies
+    written: list[str] = []
+    put = kept.put
+
+    def counted(ident: str, key: object, body: dict[str, object]) -> bytes:
+        written.append(ident)
+        return put(ident, key, body)
+
+    monkeypatch.setattr(kept, "put", counted)
+    one, two = api.create_lb(name="one")["id"], api.create_lb(name="two")["id"]
+
+    def listed_again(*changed: str) -> None:
+        written.clear()
+        listed = api.get("/loadbalancers").json()["loadbalancers"]
+        assert [list(lb.items()) for lb in listed] == [
+            list(api.show("loadbalancers", "loadbalancer", i).items()) for i in (one, two)]
+        assert sorted(written) == sorted(changed)
+
+    listed_again(one, two)
+    listed_again()
+    with held(api):
+        api.put(f"/loadbalancers/{one}", {"loadbalancer": {"name": "uno", "tags": ["t"]}},
+                status=200)
+        listed_again(one)  # PENDING_UPDATE
+    listed_again(one)  # ACTIVE
+    listener = api.create_listener(two)["id"]
+    listed_again(two)
+    with held(api):
+        api.delete(f"/listeners/{listener}", status=204)
+        listed_again(two)  # PENDING_UPDATE, the listener still shown
+    listed_again(two)  # settled: the listener removed
+    # A change begun and settled within a second, as PostgreSQL's rows tell the time:
+    # only graph_version tells its row from the one listed before it.
+    with api.service.sessions() as session:
+        stamp = session.get(m.LoadBalancer, two).updated_at  # type: ignore[union-attr]
+    api.create_listener(two)
+    with api.service.sessions() as session, session.begin():
+        session.get(m.LoadBalancer, two).updated_at = stamp  # type: ignore[union-attr]
+    listed_again(two)
+    with api.service.sessions() as session, session.begin():
+        lb = session.get(m.LoadBalancer, one)
+        assert lb is not None
+        lb.operating_status = c.ERROR
+    listed_again(one)
+    listed_again()
+    with api.service.sessions() as session, session.begin():
+        lb = session.get(m.LoadBalancer, one)
+        assert lb is not None
+        lb.operating_status = c.ONLINE  # as before: its first body again, rightly
+    listed_again(one)
+    assert api.get("/loadbalancers", params={"fields": "id,name"}).json()[
+        "loadbalancers"] == [{"id": one, "name": "uno"}, {"id": two, "name": "two"}]
+    assert written == [one]  # fields=: written for the request, none kept
+
+
 def test_admin_and_global_observer_see_every_project(api: Api) -> None:
     api.create_lb(_project="p1")
     api.create_lb(_project="p2")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -56,6 +56,39 @@ Row = TypeVar("Row", bound=m.Base)
 T = TypeVar("T")
 
 
+class KeptBodies:
+    """The bodies of listed objects as JSON bytes, each kept by the object's id with the
+    key it was written from (:func:`lbaas.api.routes.loadbalancer.list_load_balancers`):
+    a page of a thousand load balancers, none changed since it was last listed, is
+    answered from its rows without writing a body (issue 12: a list of a thousand
+    load balancers costs its query, not a thousand bodies).
+
+    The caller's key must hold everything a body is written from, so that a body is
+    handed out only for a key equal to the one it was written from: the row (its
+    columns that can change, e.g. ``updated_at``, ``operating_status``) and a
+    version of what the body shows that is not in the row (``graph_version``).
+    At most ``limit`` bodies are kept (then all are forgotten, and written again
+    as they are listed). Safe to share between request threads.
+    """
+
+    def __init__(self, limit: int = 20000) -> None:
+        self._limit = limit
+        self._kept: dict[str, tuple[Any, bytes]] = {}
+
+    def get(self, ident: str, key: Any) -> bytes | None:
+        """The body kept for ``ident`` if it was written from ``key``, else None."""
+        kept = self._kept.get(ident)
+        return kept[1] if kept is not None and kept[0] == key else None
+
+    def put(self, ident: str, key: Any, body: dict[str, Any]) -> bytes:
+        """``body`` (of ``ident``, written from ``key``) as JSON bytes, kept."""
+        data = orjson.dumps(body)
+        if len(self._kept) >= self._limit:
+            self._kept.clear()
+        self._kept[ident] = (key, data)
+        return data
+
+
 @dataclass
 class ApiState:
     """What the API needs from the running service, set once at start-up."""
@@ -73,6 +106,8 @@ class ApiState:
     secret_box: SecretBox | None = None  # lbaas's own store (/v1); None with Barbican
     # Sessions for requests that only read (GET): never wait for a writer.
     read_sessions: sessionmaker[Session] | None = None
+    # Listed load balancers' bodies (KeptBodies).
+    load_balancer_bodies: KeptBodies = field(default_factory=KeptBodies)
 
 
 def get_state(request: Request) -> ApiState:
@@ -174,6 +209,13 @@ class ListRequest:
         if self.query.fields:
             bodies = [select_fields(body, self.query.fields) for body in bodies]
         return JSONBody({key: bodies, links_key or f"{key}_links": page.links})
+
+    def answer_written(self, key: str, bodies: list[bytes], page: Page) -> Response:
+        """:meth:`answer` of bodies written as JSON already (:class:`KeptBodies`), without
+        ``fields=``: the same bytes."""
+        return Response(b'{"%s":[%s],"%s_links":%s}' % (
+            key.encode(), b",".join(bodies), key.encode(), orjson.dumps(page.links)),
+            media_type="application/json")
 
 
 class JSONBody(JSONResponse):

@@ -9,12 +9,13 @@ health monitor; ``pools``) in one request.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+from typing import Any, cast
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import JSON, Connection, Select, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 from sqlalchemy.sql.elements import KeyedColumnElement
@@ -22,7 +23,7 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 from lbaas.api import deps
 from lbaas.api.deps import Ctx, Db, Fields, Listing, State
 from lbaas.api.policy import RequestContext
-from lbaas.api.query import api_timestamp, column_readers, columns_of, raw_rows
+from lbaas.api.query import Page, api_timestamp, column_readers, columns_of, raw_rows
 from lbaas.api.routes import amphora, fully_populated
 from lbaas.api.schemas import loadbalancer as s
 from lbaas.api.schemas.common import Stats, StatsRoot
@@ -38,33 +39,54 @@ COLUMNS = columns_of(m.LoadBalancer, exclude=("failover_requested", "topology",
 
 
 @router.get("/loadbalancers", response_model=s.LoadBalancerPage)
-def list_load_balancers(ctx: Ctx, listing: Listing) -> JSONResponse:
+def list_load_balancers(ctx: Ctx, listing: Listing, state: State) -> Response:
     """List load balancers visible to the caller.
 
     Columns, not ORM objects: the shown columns only (those ``fields=`` names),
     timestamps written by the database; one query each for the page's
     listeners, pools and tags (none for what ``fields=`` leaves out); each body
     written by a plan made once for the page (:meth:`ResponseModel.row_dumper`):
-    a page of a thousand costs a few shows (issue 12).
+    a page of a thousand costs a few shows (issue 12). Without ``fields=``, a
+    body is written once for each version of its load balancer
+    (:data:`_KEY_OF`) and kept (:class:`~lbaas.api.deps.KeptBodies`); the
+    children are read only if some body of the page is not kept.
     """
     fields = listing.query.fields or None
     shown = [col for col in _SHOWN if fields is None or col.key in fields or col.key == "id"
              or (col.key == "project_id" and "tenant_id" in fields)]
     stamps = [name for name in _TIMESTAMPS if fields is None or name in fields]
-    children = [child for child in _CHILDREN if fields is None or child[0] in fields]
     stmt = _EVERY_FIELD if fields is None else _select(shown, stamps)
     stmt = deps.listed_rows(ctx, listing, RESOURCE, stmt, m.LoadBalancer)
     page = listing.page(stmt, m.LoadBalancer, COLUMNS)
     if not page.rows:
         return listing.answer("loadbalancers", [], page)
+    if fields is not None:
+        dump = _dumper(listing, page, stmt, shown, stamps, fields)
+        return listing.answer("loadbalancers", [dump(row) for row in page.rows], page)
+    kept = state.load_balancer_bodies
+    bodies = [kept.get(row[_ID], _KEY_OF(row)) for row in page.rows]
+    if None in bodies:
+        dump = _dumper(listing, page, stmt, shown, stamps, fields)
+        bodies = [body if body is not None else kept.put(row[_ID], _KEY_OF(row), dump(row))
+                  for row, body in zip(page.rows, bodies, strict=True)]
+    return listing.answer_written("loadbalancers", cast(list[bytes], bodies), page)
+
+
+def _dumper(listing: deps.ListRequest, page: Page, stmt: Select[Any],
+            shown: list[KeyedColumnElement[Any]], stamps: list[str],
+            fields: list[str] | None) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """What writes the body of a row of ``page`` (rows of ``stmt``: the columns
+    ``shown``, the timestamps ``stamps``, then ``graph_version`` without ``fields=``),
+    the children of the whole page read first."""
+    children = [child for child in _CHILDREN if fields is None or child[0] in fields]
     listed = None if page.every_row else page.ids()
     conn = listing.session.connection()  # the driver's rows, as the page's
-    dump = s.LoadBalancerResponse.row_dumper(
-        [col.key for col in shown] + stamps, written=stamps, fields=fields,
+    names = [col.key for col in shown] + stamps + (["graph_version"] if fields is None else [])
+    return s.LoadBalancerResponse.row_dumper(
+        names, written=stamps, fields=fields,
         children={name: _children_of(conn, _EVERY[name] if listed is None else make(listed), ref)
                   for name, make, ref in children},
         readers=column_readers(stmt, conn.dialect))
-    return listing.answer("loadbalancers", [dump(row) for row in page.rows], page)
 
 
 # What a listed load balancer shows: its columns that are fields, and its timestamps as
@@ -80,8 +102,18 @@ def _select(shown: list[KeyedColumnElement[Any]], stamps: list[str]) -> Select[A
                             for name in stamps])
 
 
-# The select of a list without fields= (every field), made once, as _EVERY below.
-_EVERY_FIELD = _select(_SHOWN, list(_TIMESTAMPS))
+# The select of a list without fields= (every field, then the version of what a body
+# shows besides its row: KeptBodies), made once, as _EVERY below.
+_EVERY_FIELD = _select(_SHOWN, list(_TIMESTAMPS)).add_columns(m.LoadBalancer.graph_version)
+_ID = [col.key for col in _SHOWN].index("id")
+# What a kept body of a row of _EVERY_FIELD is written from: every column but the JSON
+# ones (a driver may give them as lists, which cannot be compared as keys; they change
+# only with an update, which moves graph_version), the timestamps and graph_version.
+# What a body shows besides its row (its listeners, pools and tags) changes only with
+# a change of the load balancer's graph (status._lock: graph_version), or when the
+# worker settles one (provisioning_status and updated_at move).
+_KEY_OF = itemgetter(*[i for i, col in enumerate(_SHOWN) if not isinstance(col.type, JSON)],
+                     *range(len(_SHOWN), len(_SHOWN) + len(_TIMESTAMPS) + 1))
 
 # Its children: (field, select of (load balancer id, child) of the load balancers of a
 # page (its ids: Page.ids; None when the page holds every load balancer), whether the
