@@ -153,6 +153,7 @@ def test_a_change_after_one_applied_here_reads_only_its_pending_members(
         return read_members(session, lb, pending)
 
     monkeypatch.setattr(graph, "read_members", counted)
+    monkeypatch.setattr(graph.MemberCache, "min_members", 2)  # kept from two members
 
     def database_members() -> list[tuple[graph.s.MemberSpec, ...]]:
         with api.service.sessions() as session:
@@ -169,10 +170,10 @@ def test_a_change_after_one_applied_here_reads_only_its_pending_members(
     lb_id = api.create_lb()["id"]
     assert reads == [False]  # a new load balancer: nothing kept
     pool_id = api.create_pool(loadbalancer_id=lb_id)["id"]
-    settled(full=False)
+    settled(full=True)  # none kept: fewer than min_members
     members = [api.create_member(pool_id, address=f"127.0.0.{i}")["id"] for i in (1, 2, 3)]
     settled(full=False)
-    assert len(database_members()[0]) == 3 and reads.count(False) == 1
+    assert len(database_members()[0]) == 3 and reads == [False, False, False, False, True]
     api.put(f"/pools/{pool_id}/members/{members[0]}", {"member": {"weight": 7}}, status=200)
     settled(full=False)
     api.put(f"/pools/{pool_id}/members", {"members": [

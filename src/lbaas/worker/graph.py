@@ -340,6 +340,10 @@ class MemberCache:
     (:class:`~lbaas.worker.reconciler.Reconciler`): no lock is needed.
     """
 
+    # A load balancer with fewer members is not kept: read whole, they cost little (a
+    # tenth of 1,000's 2.3 ms), and a host of many small load balancers keeps nothing.
+    min_members = 100
+
     def __init__(self) -> None:
         self._kept: dict[str, tuple[int, Members]] = {}
 
@@ -357,7 +361,9 @@ class MemberCache:
     def keep(self, lb_id: str, version: int, members: Members) -> None:
         """``members`` of ``lb_id`` (from :meth:`read`) were applied at ``version`` and
         the change settled ACTIVE: kept as the database has them now (those that were
-        PENDING_DELETE are gone)."""
+        PENDING_DELETE are gone); not if they are fewer than :attr:`min_members`."""
+        if sum(len(pool) for pool in members.values()) < self.min_members:
+            return
         self._kept[lb_id] = (version, {
             pool_id: pool if all(state != c.PENDING_DELETE for state, _ in pool.values())
             else {k: v for k, v in pool.items() if v[0] != c.PENDING_DELETE}

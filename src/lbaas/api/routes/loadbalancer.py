@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import JSON, Connection, Select, func, select
+from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 from sqlalchemy.sql.elements import KeyedColumnElement
@@ -48,7 +48,7 @@ def list_load_balancers(ctx: Ctx, listing: Listing, state: State) -> Response:
     written by a plan made once for the page (:meth:`ResponseModel.row_dumper`):
     a page of a thousand costs a few shows (issue 12). Without ``fields=``, a
     body is written once for each version of its load balancer
-    (:data:`_KEY_OF`) and kept (:class:`~lbaas.api.deps.KeptBodies`); the
+    (:func:`_key_of`) and kept (:class:`~lbaas.api.deps.KeptBodies`); the
     children are read only if some body of the page is not kept.
     """
     fields = listing.query.fields or None
@@ -64,12 +64,12 @@ def list_load_balancers(ctx: Ctx, listing: Listing, state: State) -> Response:
         dump = _dumper(listing, page, stmt, shown, stamps, fields)
         return listing.answer("loadbalancers", [dump(row) for row in page.rows], page)
     kept = state.load_balancer_bodies
-    bodies = [kept.get(row[_ID], _KEY_OF(row)) for row in page.rows]
+    bodies = [kept.get(row[_ID], _key_of(row)) for row in page.rows]
     if None in bodies:
         dump = _dumper(listing, page, stmt, shown, stamps, fields)
-        bodies = [body if body is not None else kept.put(row[_ID], _KEY_OF(row), dump(row))
+        bodies = [body if body is not None else kept.put(row[_ID], _key_of(row), dump(row))
                   for row, body in zip(page.rows, bodies, strict=True)]
-    return listing.answer_written("loadbalancers", cast(list[bytes], bodies), page)
+    return listing.answer_written("loadbalancers", cast(list[memoryview], bodies), page)
 
 
 def _dumper(listing: deps.ListRequest, page: Page, stmt: Select[Any],
@@ -106,14 +106,26 @@ def _select(shown: list[KeyedColumnElement[Any]], stamps: list[str]) -> Select[A
 # shows besides its row: KeptBodies), made once, as _EVERY below.
 _EVERY_FIELD = _select(_SHOWN, list(_TIMESTAMPS)).add_columns(m.LoadBalancer.graph_version)
 _ID = [col.key for col in _SHOWN].index("id")
-# What a kept body of a row of _EVERY_FIELD is written from: every column but the JSON
-# ones (a driver may give them as lists, which cannot be compared as keys; they change
-# only with an update, which moves graph_version), the timestamps and graph_version.
-# What a body shows besides its row (its listeners, pools and tags) changes only with
-# a change of the load balancer's graph (status._lock: graph_version), or when the
-# worker settles one (provisioning_status and updated_at move).
-_KEY_OF = itemgetter(*[i for i, col in enumerate(_SHOWN) if not isinstance(col.type, JSON)],
-                     *range(len(_SHOWN), len(_SHOWN) + len(_TIMESTAMPS) + 1))
+# What a kept body of a row of _EVERY_FIELD is written from (KeptBodies): its
+# graph_version, provisioning_status, operating_status and updated_at. Every other
+# field of a load balancer is set when it is created or by a change of its graph, and
+# so are its listeners, pools and tags; each such change moves graph_version when it
+# begins (lbaas.worker.status._lock), and provisioning_status and updated_at when
+# the worker settles it (the listeners and pools it deleted); the health manager
+# moves operating_status only. graph_version tells apart two changes settled within
+# one second, which is all PostgreSQL's updated_at tells here.
+_KEY_COLUMNS = itemgetter(len(_SHOWN) + len(_TIMESTAMPS),
+                          *[[col.key for col in _SHOWN].index(name)
+                            for name in ("provisioning_status", "operating_status")],
+                          len(_SHOWN) + _TIMESTAMPS.index("updated_at"))
+
+
+def _key_of(row: Sequence[Any]) -> bytes:
+    """The key of a row of :data:`_EVERY_FIELD` (:data:`_KEY_COLUMNS`), each value ended
+    by a NUL (no value holds one; a body's JSON writes it escaped): a key is a prefix
+    of a kept key and body only if it is that key."""
+    return "{}\0{}\0{}\0{}\0".format(*_KEY_COLUMNS(row)).encode()
+
 
 # Its children: (field, select of (load balancer id, child) of the load balancers of a
 # page (its ids: Page.ids; None when the page holds every load balancer), whether the
