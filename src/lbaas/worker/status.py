@@ -27,6 +27,13 @@ Unlike Octavia, a load balancer in ERROR may be changed (not only deleted or
 failed over): a failed apply leaves it in ERROR with the reason, and the
 tenant fixes it by changing or deleting the object that broke it.
 
+Every change begun here counts in the load balancer's ``graph_version``
+(:func:`_lock`): a worker patches the members it kept from the change
+before (:class:`lbaas.worker.graph.MemberCache`), and a list keeps the
+bodies it wrote (:class:`lbaas.api.deps.KeptBodies`), as long as the
+version moved by one. So whatever changes a load balancer's graph, or a
+field of it other than its statuses, begins here.
+
 Nothing else writes ``provisioning_status``, nor an amphora's ``status``:
 PENDING_CREATE with its new load balancer, ALLOCATED once a change is applied,
 PENDING_DELETE while its load balancer is deleted (the row goes with it),
