@@ -29,10 +29,11 @@ tenant fixes it by changing or deleting the object that broke it.
 
 Every change begun here counts in the load balancer's ``graph_version``
 (:func:`_lock`): a worker patches the members it kept from the change
-before (:class:`lbaas.worker.graph.MemberCache`), and a list keeps the
-bodies it wrote (:class:`lbaas.api.deps.KeptBodies`), as long as the
-version moved by one. So whatever changes a load balancer's graph, or a
-field of it other than its statuses, begins here.
+before when the version moved by exactly one
+(:class:`lbaas.worker.graph.MemberCache`), and a list writes a body it kept
+again once the version moved (:class:`lbaas.api.deps.KeptBodies`). So
+whatever changes a load balancer's graph, or a field of it other than its
+statuses, begins here.
 
 Nothing else writes ``provisioning_status``, nor an amphora's ``status``:
 PENDING_CREATE with its new load balancer, ALLOCATED once a change is applied,
