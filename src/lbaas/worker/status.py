@@ -58,6 +58,7 @@ from typing import Final
 
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from lbaas.common import constants as c
 from lbaas.common import exceptions as exc
@@ -300,6 +301,7 @@ def finish(session: Session, lb: models.LoadBalancer, error: str | None) -> bool
     if lb.provisioning_status == c.PENDING_DELETE and ok:
         devices = [lb.id, *(a.id for a in lb.amphorae)]  # its VIP, its amphorae's ports
         session.execute(delete(models.Port).where(models.Port.device_id.in_(devices)))
+        _drop_tags(session, list(walk(lb)))
         session.delete(lb)
         return True
     doomed: list[GraphObject] = []
@@ -315,8 +317,7 @@ def finish(session: Session, lb: models.LoadBalancer, error: str | None) -> bool
                 # Octavia's MarkHealthMonitorActiveInDB, MarkL7PolicyActiveInDB and
                 # MarkL7RuleActiveInDB, whatever the provider.
                 obj.operating_status = c.ONLINE if obj.admin_state_up else c.OFFLINE
-    for obj in doomed:
-        obj.tags.clear()  # their rows go too (graph.load_graph leaves tags unloaded)
+    _drop_tags(session, doomed)
     for obj in doomed:
         _detach(obj)
         session.delete(obj)
@@ -335,6 +336,19 @@ def finish(session: Session, lb: models.LoadBalancer, error: str | None) -> bool
     lb.failover_requested = False
     lb.updated_at = utcnow()
     return False
+
+
+def _drop_tags(session: Session, objs: list[GraphObject]) -> None:
+    """Delete the tags of ``objs`` (about to be deleted) in one statement, and tell the
+    session they have none left: :func:`lbaas.worker.graph.load_graph` leaves tags
+    unloaded, and the delete's cascade would otherwise read each one's apart (a load
+    balancer with a pool of 1,000 members: 1,000 queries)."""
+    if not objs:
+        return
+    session.execute(delete(models.Tag).where(
+        models.Tag.resource_id.in_([obj.id for obj in objs])))
+    for obj in objs:
+        set_committed_value(obj, "_tags", [])
 
 
 def _detach(obj: GraphObject) -> None:
