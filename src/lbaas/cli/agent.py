@@ -40,7 +40,7 @@ def agent_serve(config_file: tuple[Path, ...], state_dir: Path | None, log_level
     import uvicorn
 
     from lbaas.agent.server import create_agent_app, pulled_heartbeats, server_ssl
-    from lbaas.cli.main import _Server, raise_open_files_limit
+    from lbaas.cli.main import _Server, freeze_start_up, raise_open_files_limit
     from lbaas.config import load_settings
     from lbaas.service import make_agent
 
@@ -58,6 +58,7 @@ def agent_serve(config_file: tuple[Path, ...], state_dir: Path | None, log_level
     heartbeats = pulled_heartbeats(local, a.host, a.availability_zone,
                                    {"placement": settings.haproxy.placement})
     app = create_agent_app(local, heartbeats, heartbeat_timeout=a.heartbeat_timeout)
+    freeze_start_up()
     server = _Server(uvicorn.Config(app, host=a.bind_host, port=a.bind_port,
                                     log_level=log_level, lifespan="off", access_log=False,
                                     **server_ssl(a.agent_server_cert, a.agent_server_ca)))

@@ -135,23 +135,31 @@ def serve(config_file: tuple[Path, ...], host: str | None, port: int | None,
     except AlreadyRunning as e:
         raise CliError(f"lbaas serve not starting: {e}") from None
     service.start()
-    # What the start made lives as long as the process: kept out of every later garbage
-    # collection (gc.freeze), a full collection walks only what requests made since. In
-    # process, 1,000 load balancers listed 30 times: the full collections 450 -> 110 ms,
-    # the list's p95 150 -> 54 ms (issue 12).
-    gc.collect()
-    gc.freeze()
-    # A young generation of 10,000 objects, not 700: what a request makes is mostly
-    # garbage by its end, collected once, not walked and promoted again and again while
-    # it is built (a list of 1,000 load balancers, ~10,000 containers: 14 collections
-    # -> 1). Server CPU of that list, same period, noop: 35.9 -> 33.0 ms (issue 12).
-    gc.set_threshold(10_000, *gc.get_threshold()[1:])
+    freeze_start_up()
     server = _Server(uvicorn.Config(service.app, host=settings.host, port=settings.port,
                                     log_level=log_level, lifespan="off"))
     try:
         server.run()
     finally:
         service.stop()
+
+
+def freeze_start_up() -> None:
+    """Garbage collection for a long-running server (``lbaas serve``, ``lbaas agent
+    serve``), once it has started.
+
+    What the start made lives as long as the process: kept out of every later
+    collection (gc.freeze), a full collection walks only what requests made
+    since. In process, 1,000 load balancers listed 30 times: the full
+    collections 450 -> 110 ms, the list's p95 150 -> 54 ms (issue 12). And a
+    young generation of 10,000 objects, not 700: what a request makes is mostly
+    garbage by its end, collected once, not walked and promoted again and again
+    while it is built (a list of 1,000 load balancers, ~10,000 containers: 14
+    collections -> 1). Server CPU of that list, same period, noop: 35.9 -> 33.0 ms.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, *gc.get_threshold()[1:])
 
 
 def raise_open_files_limit() -> int:
