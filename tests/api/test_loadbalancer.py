@@ -351,6 +351,9 @@ def test_a_listed_body_is_written_again_only_once_its_load_balancer_changed(
     assert api.get("/loadbalancers", params={"fields": "id,name"}).json()[
         "loadbalancers"] == [{"id": one, "name": "uno"}, {"id": two, "name": "two"}]
     assert written == [one]  # fields=: written for the request, none kept
+    # graph_version is internal: no filter nor sort by it.
+    api.get("/loadbalancers", params={"graph_version": "1"}, status=400)
+    api.get("/loadbalancers", params={"sort": "graph_version"}, status=400)
 
 
 def test_admin_and_global_observer_see_every_project(api: Api) -> None:

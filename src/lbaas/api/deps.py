@@ -64,12 +64,12 @@ class KeptBodies:
     load balancers costs its query, not a thousand bodies).
 
     A key is bytes that the caller makes from the row, so that it changes whenever
-    the body would (:data:`lbaas.api.routes.loadbalancer._KEY_OF`); a body is handed
+    the body would (:func:`lbaas.api.routes.loadbalancer._key_of`); a body is handed
     out only for the key it was written from. Each is kept as one bytes object,
     the key then the body (small objects kept from a request's rows would keep
-    the memory of its whole page: 1,000 load balancers, 8 MiB of RSS instead of
-    1.5). At most ``limit`` bodies are kept (then all are forgotten, and written
-    again as they are listed). Safe to share between request threads.
+    the memory of its whole page: 1,000 load balancers kept, 8 MiB of RSS instead
+    of under 1). At most ``limit`` bodies are kept (then all are forgotten, and
+    written again as they are listed). Safe to share between request threads.
     """
 
     def __init__(self, limit: int = 20000) -> None:

@@ -369,10 +369,6 @@ class MemberCache:
             else {k: v for k, v in pool.items() if v[0] != c.PENDING_DELETE}
             for pool_id, pool in members.items()})
 
-    def forget(self, lb_id: str) -> None:
-        """Keep nothing of ``lb_id`` (deleted)."""
-        self._kept.pop(lb_id, None)
-
 
 def spec_of(session: Session, lb: m.LoadBalancer, network: NetworkDriver,
             amphorae: Sequence[m.Amphora] | None = None,

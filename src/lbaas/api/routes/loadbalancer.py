@@ -105,7 +105,8 @@ def _select(shown: list[KeyedColumnElement[Any]], stamps: list[str]) -> Select[A
 # The select of a list without fields= (every field, then the version of what a body
 # shows besides its row: KeptBodies), made once, as _EVERY below.
 _EVERY_FIELD = _select(_SHOWN, list(_TIMESTAMPS)).add_columns(m.LoadBalancer.graph_version)
-_ID = [col.key for col in _SHOWN].index("id")
+_SHOWN_KEYS = [col.key for col in _SHOWN]
+_ID = _SHOWN_KEYS.index("id")
 # What a kept body of a row of _EVERY_FIELD is written from (KeptBodies): its
 # graph_version, provisioning_status, operating_status and updated_at. Every other
 # field of a load balancer is set when it is created or by a change of its graph, and
@@ -115,7 +116,7 @@ _ID = [col.key for col in _SHOWN].index("id")
 # moves operating_status only. graph_version tells apart two changes settled within
 # one second, which is all PostgreSQL's updated_at tells here.
 _KEY_COLUMNS = itemgetter(len(_SHOWN) + len(_TIMESTAMPS),
-                          *[[col.key for col in _SHOWN].index(name)
+                          *[_SHOWN_KEYS.index(name)
                             for name in ("provisioning_status", "operating_status")],
                           len(_SHOWN) + _TIMESTAMPS.index("updated_at"))
 
